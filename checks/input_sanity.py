@@ -1,0 +1,201 @@
+"""Look at the inputs and targets before anything else (37 reasons #1, #6-#8, #12, #14, #19, #37).
+
+What it catches, from the batches alone (no model): NaN or Inf in inputs (ND101) or targets (ND104); inputs
+that are all zero or identical across the batch (ND102); inputs on a scale far from unit, such as raw 0-255
+pixels or features in the thousands (ND103); targets out of range for the loss: a class index >= C or < 0,
+a BCE target outside [0, 1] (ND105); batches that hold far fewer classes than a shuffled loader would give,
+the mark of data sorted by label (ND106); one class dominating the targets (ND107); the loader yielding the
+same batch again and again (ND108).
+
+Why it matters: each of these trains "fine" (the loss moves) while the model learns nothing useful, and none of
+them raises an exception.
+
+How to fix it: print a few batches and their statistics; normalise inputs with training-set statistics; make
+targets match the loss (class indices in [0, C), BCE targets in [0, 1]); shuffle the training loader
+(`DataLoader(..., shuffle=True)`); and check that the dataset's `__getitem__` uses its index.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import Counter
+
+import torch
+
+from nndoctor import Check
+from nndoctor.batching import tensors
+
+
+def _digest(t: torch.Tensor) -> str:
+    return hashlib.sha1(t.detach().cpu().contiguous().numpy().tobytes()).hexdigest()
+
+
+class InputSanity(Check):
+    """Inputs and targets from a few batches: non-finite, constant, unnormalised, out of range, sorted, repeated."""
+
+    name = "input-sanity"
+    codes = ("ND101", "ND102", "ND103", "ND104", "ND105", "ND106", "ND107", "ND108")
+    cost = "low"
+    needs_model = False
+    options = {
+        "warn_scale": 10.0,  # mean |x| or std of float inputs above this: warning (unit scale is ~1)
+        "error_scale": 100.0,  # ... above this: error (raw 0-255 pixels have a mean near 120)
+        "min_scale": 1e-3,  # std of non-constant inputs below this: warning
+        "feature_spread": 1e3,  # ratio of largest to smallest per-feature std in (N, F) inputs: warning
+        "sorted_ratio": 0.5,  # distinct classes per batch / expected under shuffling below this: sorted data
+        "majority_share": 0.95,  # one class above this share of the targets: warning (info from 2x the fair share)
+    }
+
+    def run(self, ctx):
+        batches = ctx.batches()
+        yield from self._inputs(batches)
+        yield from self._targets(ctx, batches)
+        yield from self._repeats(batches)
+
+    # -- inputs ---------------------------------------------------------------------------------------------
+    def _inputs(self, batches):
+        o = self.opts
+        xs = [t for b in batches for t in tensors(b.inputs)]
+        floats = [t.float() for t in xs if t.is_floating_point() or t.dtype == torch.uint8]
+        nonfinite = sum(int((~torch.isfinite(t)).sum()) for t in xs if t.is_floating_point())
+        total = sum(t.numel() for t in xs)
+        if nonfinite:
+            yield self.finding("ND101", f"{nonfinite} of {total} input values are NaN or Inf",
+                               {"non_finite": nonfinite, "values": total, "batches": len(batches)},
+                               where="inputs", fix="Find where NaN/Inf enter the data (missing values, division by "
+                               "zero, log of zero) and clean or impute them before batching.")
+            floats = [torch.nan_to_num(t, nan=0.0, posinf=0.0, neginf=0.0) for t in floats]
+        # Constant inputs: all zero, or every sample identical to the first (needs a batch of two or more).
+        per_batch_same = []
+        for b in batches:
+            for t in tensors(b.inputs):
+                if t.dim() > 0 and t.shape[0] > 1:
+                    per_batch_same.append(bool((t == t[:1]).all()))
+        all_zero = bool(xs) and all(bool((t == 0).all()) for t in xs)
+        if all_zero or (per_batch_same and all(per_batch_same)):
+            what = "all zero" if all_zero else "identical across every sample of the batch"
+            yield self.finding("ND102", f"inputs are {what} in all {len(batches)} batches",
+                               {"all_zero": all_zero, "batches": len(batches)}, where="inputs",
+                               fix="Check the dataset's __getitem__ (it must use its index) and the transforms: "
+                               "a normalisation by a zero std or a wrong key can blank the inputs.")
+            return
+        if not floats:
+            return  # integer inputs (token ids) have no scale to judge
+        flat = torch.cat([t.reshape(-1) for t in floats])  # (all values,)
+        mean_abs, std = float(flat.abs().mean()), float(flat.std()) if flat.numel() > 1 else 0.0
+        scale = max(mean_abs, std)
+        ev = {"mean_abs": mean_abs, "std": std, "min": float(flat.min()), "max": float(flat.max())}
+        if scale > o["warn_scale"]:
+            severity = "error" if scale > o["error_scale"] else "warning"
+            hint = " (raw 0-255 pixels?)" if 0 <= ev["min"] and 100 < ev["max"] <= 255 else ""
+            yield self.finding("ND103", f"input scale is {scale:.3g}, far from unit{hint}", ev, severity=severity,
+                               where="inputs", confidence=min(1.0, scale / o["error_scale"]),
+                               fix="Normalise inputs to zero mean and unit variance with training-set statistics "
+                               "((x - mean) / std); divide raw pixels by 255 first.")
+            return
+        if 0 < std < o["min_scale"]:
+            yield self.finding("ND103", f"input std is {std:.3g}: the inputs barely vary", ev, where="inputs",
+                               fix="Rescale the inputs to unit variance; check for a double normalisation.")
+            return
+        # Tabular data: one feature in the thousands next to features in units.
+        feats = [t for t in floats if t.dim() == 2 and t.shape[0] > 1 and t.shape[1] > 1]
+        if feats:
+            x = torch.cat(feats)  # (N, F)
+            fstd = x.std(dim=0)
+            live = fstd[fstd > 0]
+            if live.numel() > 1 and float(live.max() / live.min()) > o["feature_spread"]:
+                i_max, i_min = int(torch.argmax(fstd)), int(torch.argmin(torch.where(fstd > 0, fstd, fstd.max() + 1)))
+                yield self.finding("ND103", f"feature scales differ by {float(live.max() / live.min()):.3g}x",
+                                   {"largest_std": float(live.max()), "feature_largest": i_max,
+                                    "smallest_std": float(live.min()), "feature_smallest": i_min},
+                                   where=f"input feature {i_max}",
+                                   fix="Standardise each feature separately (per-column mean and std).")
+
+    # -- targets ----------------------------------------------------------------------------------------
+    def _targets(self, ctx, batches):
+        ys = [b.targets for b in batches if isinstance(b.targets, torch.Tensor)]
+        if not ys:
+            return
+        nonfinite = sum(int((~torch.isfinite(y)).sum()) for y in ys if y.is_floating_point())
+        if nonfinite:
+            yield self.finding("ND104", f"{nonfinite} target values are NaN or Inf",
+                               {"non_finite": nonfinite, "values": sum(y.numel() for y in ys)}, where="targets",
+                               fix="Drop or impute the samples with missing targets before batching.")
+            return
+        task, C = ctx.task, ctx.num_classes
+        if task in ("classification", "language-modeling") and not ys[0].is_floating_point():
+            y = torch.cat([t.reshape(-1) for t in ys])  # (all targets,)
+            ignore = getattr(ctx.subject.loss, "ignore_index", -100)
+            y = y[y != ignore]
+            lo, hi = int(y.min()), int(y.max())
+            if lo < 0 or (C is not None and hi >= C):
+                yield self.finding("ND105", f"class indices span [{lo}, {hi}] but the output has {C} classes",
+                                   {"min": lo, "max": hi, "num_classes": C}, where="targets",
+                                   fix="Class targets must be integers in [0, C): remap the labels (e.g. 1..C to "
+                                   "0..C-1) or widen the output layer to the number of classes.")
+                return
+            if task == "classification":
+                yield from self._classes(ctx, ys, C, lambda t: t.reshape(-1))
+        elif task in ("binary", "multilabel"):
+            y = torch.cat([t.reshape(-1).float() for t in ys])
+            lo, hi = float(y.min()), float(y.max())
+            if lo < 0 or hi > 1:
+                yield self.finding("ND105", f"binary targets span [{lo:.3g}, {hi:.3g}], outside [0, 1]",
+                                   {"min": lo, "max": hi}, where="targets",
+                                   fix="BCE targets are probabilities: map labels to {0, 1} (e.g. (y + 1) / 2 for "
+                                   "-1/+1 labels), or use CrossEntropyLoss for more than two classes.")
+                return
+            if task == "binary" and bool(((y == 0) | (y == 1)).all()):
+                yield from self._classes(ctx, ys, 2, lambda t: t.reshape(-1).long())
+
+    def _classes(self, ctx, ys, C, flatten):
+        """ND106 (batches hold too few classes) and ND107 (one class dominates)."""
+        o = self.opts
+        labels = [flatten(y) for y in ys]
+        counts = Counter(int(v) for y in labels for v in y.tolist())
+        total = sum(counts.values())
+        if len(counts) < 2 or total == 0:
+            return
+        shares = {c: n / total for c, n in counts.items()}
+        # Expected number of distinct classes in a shuffled batch of size B: sum over classes of 1 - (1 - p)^B.
+        ratios = []
+        for y in labels:
+            B = y.numel()
+            expected = sum(1 - (1 - p) ** B for p in shares.values())
+            if expected >= 2:
+                ratios.append(len(set(y.tolist())) / expected)
+        if len(ratios) >= 2:
+            mean_ratio = sum(ratios) / len(ratios)
+            if mean_ratio < o["sorted_ratio"]:
+                yield self.finding("ND106", f"batches hold {mean_ratio:.0%} of the classes a shuffled loader gives",
+                                   {"distinct_over_expected": mean_ratio, "batches": len(ratios),
+                                    "classes_seen": len(counts)}, where="data loader", severity="error",
+                                   fix="Shuffle the training data: DataLoader(..., shuffle=True), or a sampler "
+                                   "that draws across classes.")
+        top, n_top = counts.most_common(1)[0]
+        share = n_top / total
+        fair = 1 / max(C or len(counts), len(counts))
+        if share >= min(o["majority_share"], 2 * fair) and share > 0.5:
+            # A weighted loss is the imbalance already handled: a note, not a warning.
+            weighted = any(getattr(ctx.subject.loss, a, None) is not None for a in ("weight", "pos_weight"))
+            severity = "warning" if share >= o["majority_share"] and not weighted else "info"
+            yield self.finding("ND107", f"class {top} is {share:.0%} of {total} targets",
+                               {"majority_class": top, "majority_share": share, "classes_seen": len(counts),
+                                "targets": total}, where="targets", severity=severity,
+                               fix="Weight the loss (CrossEntropyLoss(weight=...), BCEWithLogitsLoss(pos_weight=...)), "
+                               "resample with a WeightedRandomSampler (one weight per sample), or set the output "
+                               "bias to the class prior.")
+
+    # -- the loader ---------------------------------------------------------------------------------------
+    def _repeats(self, batches):
+        if len(batches) < 2:
+            return
+        digests = ["".join(_digest(t) for t in tensors(b.inputs)) for b in batches]
+        repeated = len(digests) - len(set(digests))
+        if repeated:
+            severity = "error" if len(set(digests)) == 1 else "warning"
+            yield self.finding("ND108", f"{repeated} of {len(batches)} batches repeat an earlier batch exactly",
+                               {"batches": len(batches), "distinct": len(set(digests))}, where="data loader",
+                               severity=severity,
+                               fix="Make the dataset's __getitem__ use its index and the loader iterate the dataset "
+                               "(a generator that yields one cached batch, or a sampler with one index, repeats).")

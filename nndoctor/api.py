@@ -1,0 +1,37 @@
+"""The Python API: the same checks and report as `nndoctor run`, on objects already in memory.
+
+    report = nndoctor.diagnose(model=net, data=loader, loss=nn.CrossEntropyLoss(), optimizer=opt)
+    assert report.ok, report.to_json()
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable
+
+from torch import nn
+
+from .context import Subject, optimizer_factory
+from .report import Report
+from .runner import DEFAULT_TIME_BOX, run
+
+
+def diagnose(model: nn.Module, data: Iterable, loss: Callable, optimizer: Any = None, *,
+             val_data: Iterable | None = None, optimizer_kwargs: dict | None = None, task: str = "auto",
+             num_classes: int | None = None, batch: dict | None = None, outputs: str | None = None,
+             train_step: Callable | None = None, device: str = "auto", seed: int = 0, max_batches: int = 8,
+             select: Iterable[str] = (), ignore: Iterable[str] = (), options: dict | None = None,
+             quick: bool = False, time_box: float = DEFAULT_TIME_BOX) -> Report:
+    """Diagnose a model, its data, loss and optimizer. Nothing passed in is modified.
+
+    `loss` is a loss module instance (or class, instantiated with no arguments) or a function
+    `loss(outputs, targets)`. `optimizer` is an Optimizer instance built for `model`, an Optimizer class
+    (with `optimizer_kwargs`), a factory `fn(model, **optimizer_kwargs)`, or None for Adam(lr=1e-3).
+    `options` holds per-check options by check name, as the config's `checks:` section does.
+    """
+    if isinstance(loss, type):
+        loss = loss()
+    subject = Subject(model=model, data=data, loss=loss,
+                      optimizer=optimizer_factory(optimizer, optimizer_kwargs, model=model), val_data=val_data,
+                      task=task, num_classes=num_classes, batch_spec=dict(batch or {}), outputs=outputs,
+                      train_step=train_step, optimizer_desc=repr(optimizer))
+    return run(subject, device=device, seed=seed, max_batches=max_batches, select=select, ignore=ignore,
+               options=options, quick=quick, time_box=time_box, title="nndoctor.diagnose")

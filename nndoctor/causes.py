@@ -1,0 +1,64 @@
+"""Which finding explains which: the causal rules, kept in one place.
+
+One finding often explains another: unnormalised inputs (ND103) explain an initial loss far from chance
+(ND201); a NaN born in a module's forward (ND306) explains a NaN loss (ND503). When both are present the
+report sets `explained_by` on the effect and ranks the cause above it, so the first line is the root cause.
+
+Each rule reads "CAUSE explains EFFECTS". Order inside a tuple does not matter; the first cause present
+(in the order of this table) is the one named.
+"""
+from __future__ import annotations
+
+EXPLAINS: dict[str, tuple[str, ...]] = {
+    # Data and loader: bad data spoils everything downstream.
+    "ND101": ("ND306", "ND406", "ND503", "ND201", "ND103", "ND102", "ND501", "ND502", "ND304"),
+    "ND104": ("ND503", "ND406", "ND201", "ND501", "ND502"),
+    "ND102": ("ND109", "ND301", "ND501", "ND110"),
+    "ND103": ("ND201", "ND304", "ND305", "ND405", "ND407", "ND501", "ND502", "ND503", "ND306", "ND406",
+              "ND303", "ND110"),
+    "ND105": ("ND201", "ND501", "ND502", "ND503", "ND308", "ND306", "ND406", "ND407"),
+    "ND111": ("ND109",),
+    "ND106": ("ND107",),
+    "ND108": ("ND106", "ND107"),
+    "ND109": ("ND501",),
+    # Loss wiring.
+    "ND202": ("ND201", "ND501", "ND404", "ND407"),
+    "ND203": ("ND201", "ND501", "ND503", "ND306", "ND406"),
+    "ND204": ("ND201", "ND501"),
+    "ND205": ("ND201", "ND501", "ND401", "ND303", "ND301"),
+    # Model.
+    "ND308": ("ND501", "ND502", "ND503"),
+    "ND306": ("ND406", "ND503", "ND201", "ND501", "ND502", "ND408"),
+    "ND301": ("ND201", "ND501", "ND401", "ND404", "ND109", "ND408"),
+    "ND303": ("ND301", "ND401", "ND404", "ND501", "ND201"),
+    "ND304": ("ND404", "ND501", "ND301"),
+    "ND305": ("ND404", "ND405", "ND201", "ND304", "ND303", "ND501"),
+    "ND302": ("ND307",),
+    "ND310": ("ND307",),
+    # Gradients and optimizer.
+    "ND401": ("ND501", "ND408", "ND404"),
+    "ND402": ("ND501", "ND408"),
+    "ND403": ("ND501", "ND408"),
+    "ND410": ("ND501", "ND403"),
+    "ND406": ("ND503", "ND501", "ND502", "ND408"),
+    "ND405": ("ND502", "ND503", "ND501", "ND407"),
+    "ND409": ("ND405", "ND502", "ND407"),
+    "ND408": ("ND501",),
+    "ND407": ("ND501", "ND502", "ND503"),
+    "ND404": ("ND501",),
+    "ND502": ("ND501",),
+    "ND503": ("ND501",),
+    # Loss curves.
+    "ND602": ("ND603", "ND605", "ND601"),
+    "ND610": ("ND601", "ND604"),
+    "ND606": ("ND605",),
+    "ND607": ("ND608",),
+}
+
+
+def explaining_cause(effect: str, present: set[str]) -> str | None:
+    """The code among `present` that explains `effect`, or None."""
+    for cause, effects in EXPLAINS.items():
+        if cause != effect and cause in present and effect in effects:
+            return cause
+    return None

@@ -1,0 +1,186 @@
+"""The command line: `nndoctor run`, `nndoctor checks`, `nndoctor explain`.
+
+Data goes to stdout (`--format json` prints pure JSON); progress, hints and errors go to stderr.
+Exit codes are `nndoctor.report.ExitCode`.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from enum import Enum
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+
+from . import __version__
+from .config import ConfigError, check_selector
+from .report import ExitCode, Report
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+                  help="A doctor for PyTorch training runs: finds silent training bugs in seconds.")
+err = Console(stderr=True, highlight=False)
+
+
+class Format(str, Enum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
+    junit = "junit"
+
+
+class Severity(str, Enum):
+    error = "error"
+    warning = "warning"
+    info = "info"
+
+
+def fail_usage(message: str) -> None:
+    err.print(f"nndoctor: error: {message}", markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(ExitCode.USAGE)
+
+
+def split_items(values: Optional[List[str]]) -> list[str]:
+    """--select ND1,ND2 --select gradient-flow -> [ND1, ND2, gradient-flow], each validated."""
+    items = [v.strip() for value in values or [] for v in value.split(",") if v.strip()]
+    return [check_selector(i) for i in items]
+
+
+def emit(report: Report, fmt: Format, output: Optional[str], verbose: bool = False) -> None:
+    """Write the report in `fmt` to stdout, or to `output` while the terminal shows the text report."""
+    from .formats import render
+
+    if output:
+        with open(output, "w", encoding="utf-8") as fh:
+            fh.write(render(report, fmt.value if fmt != Format.text else "text"))
+        err.print(f"report written to {output}", style="dim")
+        from .render import print_text
+
+        print_text(report, Console(), verbose=verbose)
+        return
+    if fmt == Format.text:
+        from .render import print_text
+
+        print_text(report, Console(), verbose=verbose)
+    else:
+        sys.stdout.write(render(report, fmt.value))
+        sys.stdout.flush()
+
+
+@app.command()
+def run(
+    config: str = typer.Argument(..., help="the run config (YAML)"),
+    format: Format = typer.Option(Format.text, "--format", "-f", help="text, json, markdown or junit"),
+    fail_on: Severity = typer.Option(Severity.error, "--fail-on", help="exit 1 at or above this severity"),
+    select: Optional[List[str]] = typer.Option(None, "--select", help="only these codes, prefixes (ND4) or checks"),
+    ignore: Optional[List[str]] = typer.Option(None, "--ignore", help="skip these codes, prefixes or checks"),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, cuda:N or auto (overrides the config)"),
+    seed: Optional[int] = typer.Option(None, "--seed", help="seed for torch, numpy and random (overrides the config)"),
+    max_batches: Optional[int] = typer.Option(None, "--max-batches", min=1, help="batches read per loader (default 8)"),
+    quick: bool = typer.Option(False, "--quick", help="a few-second profile for CI: fewer steps and batches"),
+    output: Optional[str] = typer.Option(None, "--output", "-o", help="also write the report (in --format) here"),
+    time_box: float = typer.Option(60.0, "--time-box", min=1.0, help="seconds one check may run"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="draw every plot"),
+) -> None:
+    """Diagnose the model, data, loss and optimizer that CONFIG names."""
+    from . import config as cfgmod
+    from .runner import run as run_checks
+
+    try:
+        cfg = cfgmod.load(config)
+        if device is not None:
+            cfgmod.validate_device(device)
+        sel = split_items(select) + split_items((cfg.get("checks") or {}).get("select"))
+        ign = split_items(ignore) + split_items((cfg.get("checks") or {}).get("ignore"))
+        subject = cfgmod.build(cfg)
+    except ConfigError as exc:
+        fail_usage(str(exc))
+        return
+    options = {k: v for k, v in (cfg.get("checks") or {}).items() if k not in ("select", "ignore")}
+    show_progress = format == Format.text or output is not None or os.environ.get("NNDOCTOR_PROGRESS")
+
+    def progress(event: str, name: str, info: dict) -> None:
+        if event == "end" and err.is_terminal or event == "end" and show_progress:
+            err.print(f"  {name}: {info['status']} ({info['seconds']:.1f} s)", style="dim")
+
+    err.print(f"nndoctor {__version__}: diagnosing {config}", style="dim")
+    report = run_checks(subject, device=device or str(cfg.get("device", "auto")),
+                        seed=seed if seed is not None else int(cfg.get("seed", 0)),
+                        max_batches=max_batches or int(cfg.get("max_batches", cfgmod.DEFAULT_MAX_BATCHES)),
+                        select=sel, ignore=ign, options=options, quick=quick, time_box=time_box,
+                        progress=progress, config_path=config)
+    emit(report, format, output, verbose)
+    raise typer.Exit(report.exit_code(fail_on.value))
+
+
+@app.command("checks")
+def list_checks() -> None:
+    """List the registered checks with their codes and cost."""
+    from rich.table import Table
+
+    from .registry import all_checks, warn_load_errors
+
+    warn_load_errors()
+    table = Table("check", "codes", "cost", "what it catches")
+    for name, cls in all_checks().items():
+        table.add_row(name, " ".join(cls.codes), cls.cost, cls.summary())
+    Console().print(table)
+
+
+@app.command()
+def explain(code: str = typer.Argument(..., help="a code (ND201) or its name (initial-loss-off)")) -> None:
+    """Print what CODE means, why it matters, how to fix it, and which check emits it."""
+    from .codes import CODES, GROUPS, lookup
+    from .config import did_you_mean
+    from .registry import all_checks, checks_for_code
+
+    c = lookup(code)
+    if c is None:
+        fail_usage(f"unknown code '{code}'{did_you_mean(code.upper(), CODES) or '; `nndoctor checks` lists them'}")
+        return
+    emitters = checks_for_code(c.code)
+    out = Console()
+    out.print(f"[bold]{c.code} {c.name}[/bold] ({GROUPS[c.group]}, default severity {c.severity})")
+    out.print(f"\n[bold]What it means[/bold]\n{c.meaning}")
+    if c.why:
+        out.print(f"\n[bold]Why it matters[/bold]\n{c.why}")
+    if c.fix:
+        out.print(f"\n[bold]How to fix it[/bold]\n{c.fix}")
+    out.print(f"\n[bold]Source[/bold]\n{c.source}")
+    out.print(f"\n[bold]Emitted by[/bold]\n{', '.join(emitters) or '(no registered check)'}")
+    for name in emitters:
+        out.print(f"  {name}: {all_checks()[name].summary()}", markup=False, highlight=False)
+
+
+@app.callback(invoke_without_command=True)
+def _root(version: bool = typer.Option(False, "--version", help="print the version and exit")) -> None:
+    if version:
+        typer.echo(__version__)
+        raise typer.Exit(0)
+
+
+def main() -> None:
+    """Console-script entry: maps every way out to the documented exit codes."""
+    try:
+        app(standalone_mode=False)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except ConfigError as exc:
+        err.print(f"nndoctor: error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(ExitCode.USAGE)
+    except KeyboardInterrupt:
+        err.print("nndoctor: interrupted")
+        sys.exit(ExitCode.INTERRUPTED)
+    except Exception as exc:  # click usage errors come through here too
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(ExitCode.USAGE)
+        if isinstance(exc, click.exceptions.Abort):
+            sys.exit(ExitCode.INTERRUPTED)
+        if os.environ.get("NNDOCTOR_DEBUG"):
+            raise
+        err.print(f"nndoctor: internal error: {type(exc).__name__}: {exc} "
+                  "(set NNDOCTOR_DEBUG=1 for the traceback, and please report it)", markup=False)
+        sys.exit(ExitCode.INTERNAL)

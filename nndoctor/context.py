@@ -1,0 +1,247 @@
+"""The shared mechanics every check uses: the user's objects (a `Subject`) and a `Context` that hands out copies.
+
+Checks never touch the user's objects. `ctx.new_model()` is a deep copy on the run's device, `ctx.new_optimizer`
+builds a fresh optimizer of the user's kind for that copy, `ctx.batches()` is a bounded list of batches read
+once and copied to the device. `ctx.forward`, `ctx.loss`, `ctx.train` are the one forward pass, loss and short
+training loop that every check shares.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import os
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+import torch
+from torch import nn
+
+from .batching import Batch, call_model, first_tensor, read_batches, take_output, to_device
+
+TASKS = ("classification", "binary", "multilabel", "regression", "language-modeling")
+REGRESSION_LOSSES = (nn.MSELoss, nn.L1Loss, nn.SmoothL1Loss, nn.HuberLoss)
+BINARY_LOSSES = (nn.BCEWithLogitsLoss, nn.BCELoss)
+CLASS_LOSSES = (nn.CrossEntropyLoss, nn.NLLLoss)
+
+
+class CheckTimeout(Exception):
+    """A check ran past its time box."""
+
+
+@dataclass
+class Subject:
+    """The user's own objects, as the config (or the Python API) names them. Never modified."""
+
+    model: nn.Module
+    data: Iterable
+    loss: Callable
+    optimizer: Callable[[nn.Module], torch.optim.Optimizer]  # builds an optimizer for a given model
+    val_data: Iterable | None = None
+    task: str = "auto"
+    num_classes: int | None = None
+    batch_spec: dict = field(default_factory=dict)
+    outputs: str | None = None
+    train_step: Callable | None = None
+    optimizer_desc: str = "torch.optim.Adam(lr=0.001)"
+
+
+def optimizer_factory(optimizer: Any, kwargs: dict | None = None, model: nn.Module | None = None):
+    """Turn what the user gave into `fn(model) -> Optimizer`.
+
+    - an Optimizer subclass: `cls(model.parameters(), **kwargs)`;
+    - an Optimizer instance built for `model`: the same class and per-group settings, mapped onto the copy's
+      parameters by name (parameters the user left out stay out, so ND403 can see them);
+    - any other callable: a factory `fn(model, **kwargs)`.
+    """
+    kwargs = dict(kwargs or {})
+    if optimizer is None:
+        return lambda m: torch.optim.Adam(m.parameters(), lr=1e-3)
+    if isinstance(optimizer, type) and issubclass(optimizer, torch.optim.Optimizer):
+        return lambda m: optimizer(m.parameters(), **kwargs)
+    if isinstance(optimizer, torch.optim.Optimizer):
+        if model is None:
+            raise ValueError("an optimizer instance needs the model it was built for")
+        names = {id(p): n for n, p in model.named_parameters()}
+        groups = []
+        for g in optimizer.param_groups:
+            settings = {k: v for k, v in g.items() if k != "params"}
+            groups.append((settings, [names[id(p)] for p in g["params"] if id(p) in names]))
+        cls, defaults = type(optimizer), dict(optimizer.defaults)
+
+        def build(m: nn.Module) -> torch.optim.Optimizer:
+            params = dict(m.named_parameters())
+            return cls([{**s, "params": [params[n] for n in ns if n in params]} for s, ns in groups], **defaults)
+
+        return build
+    if callable(optimizer):
+        return lambda m: optimizer(m, **kwargs)
+    raise TypeError(f"optimizer must be an Optimizer class, instance or factory, not {type(optimizer).__name__}")
+
+
+def user_frame(exc: BaseException) -> str:
+    """`file:line in func: code` of the deepest frame that belongs to the user, not to torch or nndoctor."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    checks_dir = os.path.join(os.path.dirname(here), "checks")
+    torch_dir = os.path.dirname(os.path.abspath(torch.__file__))
+    frames = traceback.extract_tb(exc.__traceback__)
+    mine = [f for f in frames
+            if not os.path.abspath(f.filename).startswith((here, checks_dir, torch_dir))
+            and "site-packages" not in f.filename and not f.filename.startswith("<")]
+    f = (mine or frames or [None])[-1]
+    if f is None:
+        return "unknown location"
+    return f"{f.filename}:{f.lineno} in {f.name}: {(f.line or '').strip()}"
+
+
+def exception_line(exc: BaseException) -> str:
+    msg = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {msg[0] if msg else ''}".strip()
+
+
+class Context:
+    """What a check gets: copies of the user's objects, bounded batches and the shared mechanics."""
+
+    def __init__(self, subject: Subject, device: str = "auto", seed: int = 0, max_batches: int = 8,
+                 quick: bool = False) -> None:
+        self.subject = subject
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = torch.device(device)
+        self.seed = seed
+        self.max_batches = max_batches
+        self.quick = quick
+        self.deadline: float | None = None
+        self._batches: list[Batch] | None = None
+        self._val_batches: list[Batch] | None = None
+        self._pristine = copy.deepcopy(subject.model).to(self.device)  # copies come from here, not the user's
+        self._pristine.train()
+        self.task = subject.task
+        self.num_classes = subject.num_classes
+        self.output_shape: tuple | None = None
+        self.probe_error: tuple[str, BaseException] | None = None  # (stage, exception) from the runner's probe
+
+    # -- time box ----------------------------------------------------------------------------------------
+    def check_time(self) -> None:
+        """Called inside loops: raises CheckTimeout once the running check has used its time box."""
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise CheckTimeout("time box exceeded")
+
+    # -- data ---------------------------------------------------------------------------------------------
+    def batches(self, n: int | None = None) -> list[Batch]:
+        """Up to `max_batches` training batches, read once, on the device. Do not write into them."""
+        if self._batches is None:
+            raw = read_batches(self.subject.data, self.max_batches, self.subject.batch_spec)
+            self._batches = [Batch(to_device(b.inputs, self.device), to_device(b.targets, self.device))
+                             for b in raw]
+            if not self._batches:
+                raise ValueError("the data loader yielded no batch")
+        return self._batches[:n] if n else self._batches
+
+    def val_batches(self, n: int | None = None) -> list[Batch]:
+        """Up to `max_batches` validation batches; empty when the config names no `val_data`."""
+        if self.subject.val_data is None:
+            return []
+        if self._val_batches is None:
+            raw = read_batches(self.subject.val_data, self.max_batches, self.subject.batch_spec)
+            self._val_batches = [Batch(to_device(b.inputs, self.device), to_device(b.targets, self.device))
+                                 for b in raw]
+        return self._val_batches[:n] if n else self._val_batches
+
+    # -- copies of the user's objects ------------------------------------------------------------------------
+    def new_model(self, train: bool = True) -> nn.Module:
+        model = copy.deepcopy(self._pristine)
+        return model.train(train)
+
+    def new_optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
+        return self.subject.optimizer(model)
+
+    def new_loss(self) -> Callable:
+        loss = self.subject.loss
+        return copy.deepcopy(loss).to(self.device) if isinstance(loss, nn.Module) else loss
+
+    # -- one forward pass, one loss, a short training loop -------------------------------------------------
+    def forward(self, model: nn.Module, inputs: Any) -> torch.Tensor:
+        return take_output(call_model(model, inputs), self.subject.outputs)
+
+    def loss(self, outputs: torch.Tensor, targets: Any, loss_fn: Callable | None = None) -> torch.Tensor:
+        fn = loss_fn if loss_fn is not None else self.new_loss()
+        value = fn(outputs, targets)
+        if not isinstance(value, torch.Tensor):
+            value = torch.as_tensor(float(value))
+        return value
+
+    def forward_loss(self, model: nn.Module, batch: Batch, loss_fn: Callable | None = None):
+        outputs = self.forward(model, batch.inputs)
+        return outputs, self.loss(outputs, batch.targets, loss_fn)
+
+    def train(self, model: nn.Module, optimizer: torch.optim.Optimizer, batches: list[Batch], steps: int,
+              stop: Callable[[list[float]], bool] | None = None, loss_fn: Callable | None = None) -> list[float]:
+        """A plain training loop on `model` (a copy), cycling through `batches`. Returns the loss per step.
+
+        Stops early at a non-finite loss or when `stop(losses)` says the evidence is conclusive.
+        """
+        loss_fn = loss_fn if loss_fn is not None else self.new_loss()
+        model.train()
+        losses: list[float] = []
+        for step in range(steps):
+            self.check_time()
+            batch = batches[step % len(batches)]
+            optimizer.zero_grad(set_to_none=True)
+            _, loss = self.forward_loss(model, batch, loss_fn)
+            losses.append(float(loss.detach()))
+            if not math.isfinite(losses[-1]):
+                break
+            loss.backward()
+            optimizer.step()
+            if stop is not None and stop(losses):
+                break
+        return losses
+
+    def user_step(self, model: nn.Module, batch: Batch, loss_fn: Callable, optimizer) -> float:
+        """One call of the user's own `train_step(model, batch, loss_fn, optimizer)`, with a (inputs, targets)
+        batch."""
+        out = self.subject.train_step(model, (batch.inputs, batch.targets), loss_fn, optimizer)
+        return float(out.detach()) if isinstance(out, torch.Tensor) else float(out)
+
+    # -- what kind of problem this is ------------------------------------------------------------------------
+    def infer_task(self, outputs: torch.Tensor, targets: Any) -> None:
+        """Fill `task` and `num_classes` from the loss type, the output and the target shapes."""
+        self.output_shape = tuple(outputs.shape) if isinstance(outputs, torch.Tensor) else None
+        t = targets if isinstance(targets, torch.Tensor) else first_tensor(targets)
+        if self.task == "auto":
+            self.task = guess_task(self.subject.loss, outputs, t)
+        if self.num_classes is None and isinstance(outputs, torch.Tensor) and outputs.dim() >= 2:
+            if self.task == "classification":
+                # CrossEntropyLoss takes (N, C) or (N, C, d1, ...); a function loss usually takes (..., C)
+                self.num_classes = int(outputs.shape[1] if isinstance(self.subject.loss, CLASS_LOSSES)
+                                       else outputs.shape[-1])
+            elif self.task == "language-modeling":
+                self.num_classes = int(outputs.shape[-1])
+            elif self.task in ("multilabel", "binary"):
+                self.num_classes = int(outputs.shape[-1])
+
+
+def guess_task(loss: Any, outputs: Any, targets: torch.Tensor | None) -> str:
+    if isinstance(loss, REGRESSION_LOSSES):
+        return "regression"
+    if isinstance(loss, BINARY_LOSSES):
+        if isinstance(outputs, torch.Tensor) and outputs.dim() >= 2 and outputs.shape[-1] > 1:
+            return "multilabel"
+        return "binary"
+    if isinstance(loss, CLASS_LOSSES):
+        if isinstance(outputs, torch.Tensor) and outputs.dim() == 3 and targets is not None and targets.dim() == 2:
+            return "language-modeling"
+        return "classification"
+    # A plain function: judge from the shapes and dtypes.
+    if targets is None or not isinstance(outputs, torch.Tensor):
+        return "regression"
+    if not targets.is_floating_point():
+        if outputs.dim() == 3 and targets.dim() == 2:
+            return "language-modeling"
+        if outputs.dim() == targets.dim() + 1:
+            return "classification"
+    if outputs.shape == targets.shape and targets.numel() and bool(((targets == 0) | (targets == 1)).all()):
+        return "binary" if outputs.dim() == 1 or outputs.shape[-1] == 1 else "multilabel"
+    return "regression"

@@ -1,0 +1,74 @@
+"""Forward and backward hooks, registered and removed in one place.
+
+    with capture_forward(model) as outs:      # name -> output tensor of every leaf module
+        model(x)
+    with capture_backward(model) as grads:    # name -> gradient w.r.t. each leaf module's output
+        loss.backward()
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Callable, Iterator
+
+import torch
+from torch import nn
+
+from .batching import first_tensor
+
+
+def leaf_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """Modules without children, in registration order (which is usually execution order)."""
+    return [(name or type(m).__name__, m) for name, m in model.named_modules() if not list(m.children())]
+
+
+def module_label(name: str, module: nn.Module) -> str:
+    return f"{name} ({type(module).__name__})"
+
+
+@contextmanager
+def capture_forward(model: nn.Module, select: Callable[[str, nn.Module], bool] | None = None,
+                    detach: bool = True, all_modules: bool = False) -> Iterator[dict]:
+    """Record each selected module's output (the first tensor of it), in the order the modules ran.
+
+    A module called twice (tied weights, a block reused) keeps its last output; `order` keeps first calls.
+    """
+    outputs: dict[str, torch.Tensor] = {}
+    handles = []
+    mods = list(model.named_modules()) if all_modules else leaf_modules(model)
+    for name, module in mods:
+        if select is not None and not select(name, module):
+            continue
+
+        def hook(mod, args, out, name=name):
+            t = first_tensor(out)
+            if t is not None:
+                outputs[name] = t.detach() if detach else t
+
+        handles.append(module.register_forward_hook(hook))
+    try:
+        yield outputs
+    finally:
+        for h in handles:
+            h.remove()
+
+
+@contextmanager
+def capture_backward(model: nn.Module, select: Callable[[str, nn.Module], bool] | None = None) -> Iterator[list]:
+    """Record (name, grad_output) for each selected leaf module, in the order backward reached them."""
+    grads: list[tuple[str, torch.Tensor]] = []
+    handles = []
+    for name, module in leaf_modules(model):
+        if select is not None and not select(name, module):
+            continue
+
+        def hook(mod, grad_input, grad_output, name=name):
+            t = first_tensor(grad_output)
+            if t is not None:
+                grads.append((name, t.detach()))
+
+        handles.append(module.register_full_backward_hook(hook))
+    try:
+        yield grads
+    finally:
+        for h in handles:
+            h.remove()

@@ -1,0 +1,129 @@
+"""Drawing a report for people: a one-line verdict, the ranked table, small terminal plots.
+
+Rich honours NO_COLOR and falls back to plain text when stdout is not a terminal.
+"""
+from __future__ import annotations
+
+import math
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from .report import Finding, Report
+
+SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
+BLOCKS = " ▁▂▃▄▅▆▇█"
+
+
+def evidence_text(f: Finding, limit: int = 6) -> str:
+    """The measured numbers, short: `key=value` pairs (lists shortened)."""
+    parts = []
+    for k, v in list(f.evidence.items())[:limit]:
+        if isinstance(v, list):
+            v = "[" + ", ".join(str(x) for x in v[:4]) + (", …]" if len(v) > 4 else "]")
+        elif isinstance(v, dict):
+            v = "{" + ", ".join(f"{a}: {b}" for a, b in list(v.items())[:3]) + (", …}" if len(v) > 3 else "}")
+        parts.append(f"{k}={v}")
+    return "; ".join(parts)
+
+
+def verdict(report: Report) -> Text:
+    counts = {s: sum(f.severity == s for f in report.findings) for s in ("error", "warning", "info")}
+    crashed = [c.name for c in report.checks if c.status in ("crashed", "timeout")]
+    head = report.findings[0] if report.findings and report.findings[0].severity != "info" else None
+    if report.status == "healthy":
+        text = Text("✓ healthy", style="bold green")
+        text.append(f": {len([c for c in report.checks if c.status in ('passed', 'failed')])} checks passed")
+        if counts["info"]:
+            text.append(f", {counts['info']} note(s)")
+    else:
+        style = SEVERITY_STYLE["error" if report.status == "errors" else "warning"]
+        text = Text(f"✗ {counts['error']} error(s), {counts['warning']} warning(s)", style=style)
+        if head:
+            text.append(f" — root cause: {head.code} {head.name}: {head.title}")
+    if crashed:
+        text.append(f"  [{len(crashed)} check(s) did not finish: {', '.join(crashed)}]", style="magenta")
+    if report.interrupted:
+        text.append("  [interrupted: partial report]", style="magenta")
+    text.append(f"  ({report.seconds:.1f} s)", style="dim")
+    return text
+
+
+def sparkline(values: list[float], width: int = 60) -> str:
+    vals = [v for v in values if math.isfinite(v)]
+    if not vals:
+        return "(no finite values)"
+    if len(values) > width:  # keep the shape: take evenly spaced samples
+        step = len(values) / width
+        values = [values[int(i * step)] for i in range(width)]
+    lo, hi = min(vals), max(vals)
+    span = hi - lo or 1.0
+    out = []
+    for v in values:
+        out.append("×" if not math.isfinite(v) else BLOCKS[1 + int((v - lo) / span * (len(BLOCKS) - 2))])
+    return "".join(out)
+
+
+def draw_curve(console: Console, plot: dict) -> None:
+    vals = plot["values"]
+    finite = [v for v in vals if math.isfinite(v)]
+    console.print(Text(plot["title"], style="bold"))
+    if not finite:
+        console.print("  (no finite values)")
+        return
+    console.print(f"  {max(finite):.4g} ┤{sparkline(vals)}")
+    tail = f"  (target {plot['target']:.3g})" if plot.get("target") is not None else ""
+    console.print(f"  {min(finite):.4g} ┘ {len(vals)} steps, first {vals[0]:.4g}, last {vals[-1]:.4g}{tail}")
+
+
+def draw_bars(console: Console, plot: dict, width: int = 40) -> None:
+    labels, vals = plot["labels"], plot["values"]
+    console.print(Text(plot["title"] + (f" ({plot['unit']})" if plot.get("unit") else "") + ", log scale",
+                       style="bold"))
+    positive = [v for v in vals if v > 0 and math.isfinite(v)]
+    if not positive:
+        console.print("  (all zero)")
+        return
+    lo, hi = math.log10(min(positive)), math.log10(max(positive))
+    span = max(hi - lo, 1.0)
+    lw = min(max(len(lab) for lab in labels), 40)
+    for lab, v in zip(labels, vals):
+        if not math.isfinite(v):
+            bar = "NaN/Inf"
+        elif v <= 0:
+            bar = "· (zero)"
+        else:
+            bar = "█" * max(1, int(round((math.log10(v) - lo) / span * width)))
+        console.print(f"  {lab[-lw:]:>{lw}} {bar} {v:.2e}")
+
+
+def print_text(report: Report, console: Console | None = None, verbose: bool = False) -> None:
+    console = console or Console()
+    console.print(verdict(report))
+    if report.findings:
+        table = Table(show_lines=False, expand=False, pad_edge=False)
+        for col in ("#", "severity", "code", "what was measured", "where", "fix"):
+            table.add_column(col, overflow="fold")
+        for f in report.findings:
+            measured = Text(f.title)
+            ev = evidence_text(f)
+            if ev:
+                measured.append("\n" + ev, style="dim")
+            if f.explained_by:
+                measured.append(f"\nexplained by {f.explained_by}", style="italic")
+            table.add_row(str(f.rank), Text(f.severity, style=SEVERITY_STYLE[f.severity]),
+                          f"{f.code}\n{f.name}", measured, f.where or "", f.fix)
+        console.print(table)
+    for c in report.checks:
+        for plot in c.plots:
+            if plot["kind"] == "curve":
+                draw_curve(console, plot)
+            elif plot["kind"] == "bars" and (verbose or c.status == "failed" or len(plot["labels"]) <= 12):
+                draw_bars(console, plot)
+    notes = [c for c in report.checks if c.status in ("crashed", "timeout", "skipped")]
+    for c in notes:
+        console.print(Text(f"{c.name}: {c.status}: {c.detail}", style="magenta" if c.status != "skipped" else "dim"))
+    summary = ", ".join(f"{c.name} {c.status} {c.seconds:.1f}s" for c in report.checks
+                        if c.status not in ("skipped",))
+    console.print(Text(f"checks: {summary}", style="dim"))

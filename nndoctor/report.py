@@ -1,0 +1,193 @@
+"""Findings, check results and the ranked report (the contract is ../shared/spec/report.md).
+
+Ranking puts the root cause first: severity (error, warning, info), then causal order (the code's hundreds:
+data, loss wiring, model, gradients, dynamics), then confidence, then the code number. A finding that another
+one explains (nndoctor/causes.py) gets `explained_by` and is placed below its cause.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any
+
+from . import __version__
+from .causes import explaining_cause
+from .codes import CODES
+
+SEVERITIES = ("error", "warning", "info")
+SEVERITY_ORDER = {s: i for i, s in enumerate(SEVERITIES)}
+SCHEMA_VERSION = 1
+
+
+class ExitCode(IntEnum):
+    """The process exit codes: a documented enum, as pytest's are."""
+
+    OK = 0  # no finding at or above --fail-on
+    FINDINGS = 1  # at least one finding at or above --fail-on
+    USAGE = 2  # usage or config error: one line on stderr
+    INTERNAL = 3  # internal error of nndoctor itself
+    INTERRUPTED = 130  # interrupted; the partial report is still printed
+
+
+def json_safe(value: Any) -> Any:
+    """Evidence is plain JSON: numbers (finite, rounded), strings, bools, lists and dicts of those."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return float(f"{value:.6g}")
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if hasattr(value, "item") and getattr(value, "numel", lambda: 1)() == 1:  # torch / numpy scalar
+        return json_safe(value.item())
+    if hasattr(value, "tolist"):
+        return json_safe(value.tolist())
+    return str(value)
+
+
+@dataclass
+class Finding:
+    """One diagnosis: a stable code, a severity, evidence in numbers, where, and the fix."""
+
+    code: str
+    title: str
+    evidence: dict
+    fix: str
+    severity: str = ""  # empty: the code's default severity
+    where: str | None = None
+    check: str = ""
+    confidence: float = 1.0  # 0..1, breaks ties between findings of one severity and group
+    explained_by: str | None = None
+    rank: int = 0
+
+    def __post_init__(self) -> None:
+        if self.code not in CODES:
+            raise ValueError(f"unknown diagnosis code {self.code!r}")
+        if not self.severity:
+            self.severity = CODES[self.code].severity
+        if self.severity not in SEVERITY_ORDER:
+            raise ValueError(f"severity must be one of {SEVERITIES}, not {self.severity!r}")
+        self.evidence = json_safe(dict(self.evidence))
+
+    @property
+    def name(self) -> str:
+        return CODES[self.code].name
+
+    def to_dict(self) -> dict:
+        return {
+            "rank": self.rank,
+            "code": self.code,
+            "name": self.name,
+            "severity": self.severity,
+            "check": self.check,
+            "title": self.title,
+            "where": self.where,
+            "evidence": self.evidence,
+            "fix": self.fix,
+            "explained_by": self.explained_by,
+        }
+
+
+@dataclass
+class CheckResult:
+    """What one check did: passed, failed (it reported warnings or errors), crashed, skipped or timeout."""
+
+    name: str
+    status: str
+    seconds: float = 0.0
+    detail: str | None = None  # why it crashed or was skipped
+    plots: list = field(default_factory=list)  # terminal drawings: {"kind": "curve"|"bars", ...}
+
+    def to_dict(self) -> dict:
+        out = {"name": self.name, "status": self.status, "seconds": round(self.seconds, 3)}
+        if self.detail:
+            out["detail"] = self.detail
+        return out
+
+
+def _sort_key(f: Finding) -> tuple:
+    return (SEVERITY_ORDER[f.severity], CODES[f.code].group, -f.confidence, f.code, f.where or "")
+
+
+def rank_findings(findings: list[Finding]) -> list[Finding]:
+    """Order findings root cause first and number them; set `explained_by` from the causal rules."""
+    present = {f.code for f in findings}
+    for f in findings:
+        f.explained_by = explaining_cause(f.code, present)
+    pending = sorted(findings, key=_sort_key)
+    placed: list[Finding] = []
+    placed_codes: set[str] = set()
+    # Place each finding in sort order, but hold back one whose cause has not been placed yet.
+    while pending:
+        for i, f in enumerate(pending):
+            if f.explained_by is None or f.explained_by in placed_codes:
+                break
+        else:  # only a cycle could leave nothing placeable; fall back to the plain order
+            i = 0
+        f = pending.pop(i)
+        placed.append(f)
+        placed_codes.add(f.code)
+    for rank, f in enumerate(placed, start=1):
+        f.rank = rank
+    return placed
+
+
+@dataclass
+class Report:
+    """The ranked diagnosis of one run."""
+
+    findings: list[Finding]
+    checks: list[CheckResult]
+    seconds: float = 0.0
+    config: str | None = None
+    interrupted: bool = False
+    title: str = "nndoctor run"
+
+    def __post_init__(self) -> None:
+        self.findings = rank_findings(list(self.findings))
+
+    @property
+    def status(self) -> str:
+        severities = {f.severity for f in self.findings}
+        if "error" in severities:
+            return "errors"
+        if "warning" in severities:
+            return "warnings"
+        return "healthy"
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing at warning or error was found."""
+        return self.status == "healthy"
+
+    def failing(self, fail_on: str = "error") -> list[Finding]:
+        limit = SEVERITY_ORDER[fail_on]
+        return [f for f in self.findings if SEVERITY_ORDER[f.severity] <= limit]
+
+    def exit_code(self, fail_on: str = "error") -> ExitCode:
+        if self.interrupted:
+            return ExitCode.INTERRUPTED
+        return ExitCode.FINDINGS if self.failing(fail_on) else ExitCode.OK
+
+    def to_dict(self) -> dict:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "nndoctor_version": __version__,
+            "config": self.config,
+            "status": self.status,
+            "findings": [f.to_dict() for f in self.findings],
+            "checks": [c.to_dict() for c in self.checks],
+            "seconds": round(self.seconds, 3),
+        }
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
