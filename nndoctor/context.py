@@ -121,6 +121,8 @@ class Context:
         self.num_classes = subject.num_classes
         self.output_shape: tuple | None = None
         self.probe_error: tuple[str, BaseException] | None = None  # (stage, exception) from the runner's probe
+        self.cost = {"grad_samples": 0, "nograd_samples": 0}
+        self.user_batch_size = 1
 
     # -- time box ----------------------------------------------------------------------------------------
     def check_time(self) -> None:
@@ -137,6 +139,7 @@ class Context:
                              for b in raw]
             if not self._batches:
                 raise ValueError("the data loader yielded no batch")
+            self.user_batch_size = self._batches[0].size
         return self._batches[:n] if n else self._batches
 
     def val_batches(self, n: int | None = None) -> list[Batch]:
@@ -152,7 +155,20 @@ class Context:
     # -- copies of the user's objects ------------------------------------------------------------------------
     def new_model(self, train: bool = True) -> nn.Module:
         model = copy.deepcopy(self._pristine)
+        model.register_forward_pre_hook(self._count_forward)
         return model.train(train)
+
+    def _count_forward(self, module: nn.Module, args: tuple, kwargs: dict | None = None) -> None:
+        """Cost accounting: samples through the root module, with and without autograd."""
+        t = first_tensor((args, kwargs))
+        n = int(t.shape[0]) if t is not None and t.dim() > 0 else 1
+        self.cost["grad_samples" if torch.is_grad_enabled() else "nograd_samples"] += n
+
+    def step_equivalents(self) -> float:
+        """The cost so far in training steps over the user's batch: a forward with autograd is counted with its
+        backward (3 units: a backward costs about two forwards), a forward without autograd as 1 unit."""
+        units = 3 * self.cost["grad_samples"] + self.cost["nograd_samples"]
+        return units / (3 * max(1, self.user_batch_size))
 
     def new_optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
         return self.subject.optimizer(model)

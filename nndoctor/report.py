@@ -106,9 +106,11 @@ class CheckResult:
     seconds: float = 0.0
     detail: str | None = None  # why it crashed or was skipped
     plots: list = field(default_factory=list)  # terminal drawings: {"kind": "curve"|"bars", ...}
+    step_equivalents: float = 0.0  # cost in training steps over the user's batch (forward + backward)
 
     def to_dict(self) -> dict:
-        out = {"name": self.name, "status": self.status, "seconds": round(self.seconds, 3)}
+        out = {"name": self.name, "status": self.status, "seconds": round(self.seconds, 3),
+               "step_equivalents": round(self.step_equivalents, 1)}
         if self.detail:
             out["detail"] = self.detail
         return out
@@ -120,6 +122,11 @@ def _sort_key(f: Finding) -> tuple:
 
 def rank_findings(findings: list[Finding]) -> list[Finding]:
     """Order findings root cause first and number them; set `explained_by` from the causal rules."""
+    # Two checks may reach the same diagnosis (ND408 from the standard loop and from the user's step): keep one.
+    unique: dict[tuple, Finding] = {}
+    for f in sorted(findings, key=_sort_key):
+        unique.setdefault((f.code, f.where), f)
+    findings = list(unique.values())
     present = {f.code for f in findings}
     for f in findings:
         f.explained_by = explaining_cause(f.code, present)

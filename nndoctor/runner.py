@@ -151,6 +151,7 @@ def run(subject: Subject, *, device: str = "auto", seed: int = 0, max_batches: i
                 progress("start", cls.name, {})
             check = cls(options.get(cls.name), quick=quick)
             _RNG.seed(seed)
+            ctx.cost = {"grad_samples": 0, "nograd_samples": 0}
             t0 = time.monotonic()
             ctx.deadline = t0 + time_box
             got: list[Finding] = []
@@ -172,7 +173,8 @@ def run(subject: Subject, *, device: str = "auto", seed: int = 0, max_batches: i
             if status == "passed" and any(f.severity != "info" for f in got):
                 status = "failed"
             seconds = time.monotonic() - t0
-            results.append(CheckResult(cls.name, status, seconds, detail, check.plots))
+            results.append(CheckResult(cls.name, status, seconds, detail, check.plots,
+                                       step_equivalents=ctx.step_equivalents()))
             findings += got
             if progress:
                 progress("end", cls.name, {"status": status, "seconds": seconds, "findings": len(got)})
