@@ -127,7 +127,8 @@ def rank_findings(findings: list[Finding]) -> list[Finding]:
     for f in sorted(findings, key=_sort_key):
         unique.setdefault((f.code, f.where), f)
     findings = list(unique.values())
-    present = {f.code for f in findings}
+    # A note (info) explains nothing: a layer frozen on purpose is not why a batch cannot be overfit.
+    present = {f.code for f in findings if f.severity != "info"}
     for f in findings:
         f.explained_by = explaining_cause(f.code, present)
     pending = sorted(findings, key=_sort_key)

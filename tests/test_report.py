@@ -100,3 +100,8 @@ def test_unknown_code_and_severity_rejected():
         Finding(code="ND999", title="", evidence={}, fix="")
     with pytest.raises(ValueError):
         Finding(code="ND101", title="", evidence={}, fix="", severity="fatal")
+
+
+def test_info_finding_explains_nothing():
+    r = Report([f("ND501"), f("ND402", "info")], [])
+    assert [x.code for x in r.findings] == ["ND501", "ND402"] and r.findings[0].explained_by is None
