@@ -25,8 +25,12 @@ def diagnose(model: nn.Module, data: Iterable, loss: Callable, optimizer: Any = 
     `loss` is a loss module instance (or class, instantiated with no arguments) or a function
     `loss(outputs, targets)`. `optimizer` is an Optimizer instance built for `model`, an Optimizer class
     (with `optimizer_kwargs`), a factory `fn(model, **optimizer_kwargs)`, or None for Adam(lr=1e-3).
-    `options` holds per-check options by check name, as the config's `checks:` section does.
+    `options` holds per-check options by check name, as the config's `checks:` section does. `select` and
+    `ignore` take codes, code prefixes (ND4) or check names, as `--select`/`--ignore` do. `quick=True` is the
+    `--quick` profile. A bad selector or option raises ValueError with the closest valid name.
     """
+    select, ignore = _selectors(select, "select"), _selectors(ignore, "ignore")
+    _validate_options(options)
     if isinstance(loss, type):
         loss = loss()
     subject = Subject(model=model, data=data, loss=loss,
@@ -35,3 +39,30 @@ def diagnose(model: nn.Module, data: Iterable, loss: Callable, optimizer: Any = 
                       train_step=train_step, optimizer_desc=repr(optimizer))
     return run(subject, device=device, seed=seed, max_batches=max_batches, select=select, ignore=ignore,
                options=options, quick=quick, time_box=time_box, title="nndoctor.diagnose")
+
+
+def _selectors(items: Iterable[str] | str, what: str) -> list[str]:
+    """Codes, prefixes or check names, validated as `--select`/`--ignore` are ("ND2,ND4" or a list)."""
+    from .config import ConfigError, check_selector
+
+    if isinstance(items, str):
+        items = [items]
+    parts = [p.strip() for item in items for p in str(item).split(",") if p.strip()]
+    try:
+        return [check_selector(p) for p in parts]
+    except ConfigError as exc:
+        raise ValueError(f"nndoctor.diagnose({what}=...): {str(exc).split(': ', 1)[-1]}") from None
+
+
+def _validate_options(options: dict | None) -> None:
+    """Per-check options by check name: unknown checks and options are errors, as in the config file."""
+    from .config import ConfigError, RunConfig, validate_checks_section
+
+    if not options:
+        return
+    if not isinstance(options, dict):
+        raise ValueError("nndoctor.diagnose(options=...): expected a dict of check name -> {option: value}")
+    try:
+        validate_checks_section(RunConfig(path=None, values={"checks": dict(options)}))
+    except ConfigError as exc:
+        raise ValueError(f"nndoctor.diagnose(options=...): {exc}") from None

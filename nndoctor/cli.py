@@ -46,14 +46,19 @@ def split_items(values: Optional[List[str]]) -> list[str]:
     return [check_selector(i) for i in items]
 
 
-def emit(report: Report, fmt: Format, output: Optional[str], verbose: bool = False) -> None:
-    """Write the report in `fmt` to stdout, or to `output` while the terminal shows the text report."""
+def emit(report: Report, fmt: Format, output: Optional[str], verbose: bool = False, fail_on: str = "error") -> None:
+    """Write the report in `fmt` to stdout, or to `output` while the terminal shows the text report.
+
+    `fail_on` decides which findings fail a JUnit testcase (the same rule as the exit code)."""
     from .formats import render
 
     if output:
-        with open(output, "w", encoding="utf-8") as fh:
-            fh.write(render(report, fmt.value if fmt != Format.text else "text"))
-        err.print(f"report written to {output}", style="dim")
+        try:
+            with open(output, "w", encoding="utf-8") as fh:
+                fh.write(render(report, fmt.value, fail_on))
+        except OSError as exc:
+            fail_usage(f"cannot write the report to {output}: {exc.strerror or exc}")
+        err.print(f"report written to {output}", style="dim", markup=False, highlight=False, soft_wrap=True)
         from .render import print_text
 
         print_text(report, Console(), verbose=verbose)
@@ -63,7 +68,7 @@ def emit(report: Report, fmt: Format, output: Optional[str], verbose: bool = Fal
 
         print_text(report, Console(), verbose=verbose)
     else:
-        sys.stdout.write(render(report, fmt.value))
+        sys.stdout.write(render(report, fmt.value, fail_on))
         sys.stdout.flush()
 
 
@@ -77,7 +82,8 @@ def run(
     device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, cuda:N or auto (overrides the config)"),
     seed: Optional[int] = typer.Option(None, "--seed", help="seed for torch, numpy and random (overrides the config)"),
     max_batches: Optional[int] = typer.Option(None, "--max-batches", min=1, help="batches read per loader (default 8)"),
-    quick: bool = typer.Option(False, "--quick", help="a few-second profile for CI: fewer steps and batches"),
+    quick: bool = typer.Option(False, "--quick", help="a few-second profile for CI: at most 4 batches, the "
+                               "checks' shorter quick settings, a 5 s time box per check"),
     output: Optional[str] = typer.Option(None, "--output", "-o", help="also write the report (in --format) here"),
     time_box: float = typer.Option(60.0, "--time-box", min=1.0, help="seconds one check may run"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="draw every plot"),
@@ -92,6 +98,9 @@ def run(
             cfgmod.validate_device(device)
         sel = split_items(select) + split_items((cfg.get("checks") or {}).get("select"))
         ign = split_items(ignore) + split_items((cfg.get("checks") or {}).get("ignore"))
+        from .runner import _RNG
+
+        _RNG.seed(seed if seed is not None else int(cfg.get("seed", 0)))  # the model's init is part of the run
         subject = cfgmod.build(cfg)
     except ConfigError as exc:
         fail_usage(str(exc))
@@ -109,7 +118,7 @@ def run(
                         max_batches=max_batches or int(cfg.get("max_batches", cfgmod.DEFAULT_MAX_BATCHES)),
                         select=sel, ignore=ign, options=options, quick=quick, time_box=time_box,
                         progress=progress, config_path=config)
-    emit(report, format, output, verbose)
+    emit(report, format, output, verbose, fail_on.value)
     raise typer.Exit(report.exit_code(fail_on.value))
 
 
@@ -152,6 +161,32 @@ def explain(code: str = typer.Argument(..., help="a code (ND201) or its name (in
         out.print(f"  {name}: {all_checks()[name].summary()}", markup=False, highlight=False)
 
 
+@app.command()
+def init(
+    path: str = typer.Argument("config.yaml", help="the file to write (a folder gets folder/config.yaml)"),
+    source: Optional[str] = typer.Option(None, "--from", help="fill in from this module (mypkg.train or a .py "
+                                         "file): it is imported, and its model, loader, loss and optimizer found"),
+    model: Optional[str] = typer.Option(None, "--model", help="module:attr of the model class or factory"),
+    data: Optional[str] = typer.Option(None, "--data", help="module:attr of the loader function or iterable"),
+    loss: Optional[str] = typer.Option(None, "--loss", help="module:attr of the loss class or function"),
+    optimizer: Optional[str] = typer.Option(None, "--optimizer", help="module:attr of the optimizer class or factory"),
+    force: bool = typer.Option(False, "--force", help="overwrite an existing file"),
+) -> None:
+    """Write a commented config template (every key of the contract) to PATH."""
+    from .scaffold import ScaffoldError, write
+
+    try:
+        written, summary = write(path, force=force, model=model, data=data, loss=loss, optimizer=optimizer,
+                                 source=source)
+    except ScaffoldError as exc:
+        fail_usage(str(exc))
+        return
+    for line in summary:
+        err.print(f"  {line}", markup=False, highlight=False, soft_wrap=True)
+    err.print(f"wrote {written}: fill in the TODO lines, then run `nndoctor run {written}`", markup=False,
+              highlight=False, soft_wrap=True)
+
+
 @app.callback(invoke_without_command=True)
 def _root(version: bool = typer.Option(False, "--version", help="print the version and exit")) -> None:
     if version:
@@ -162,7 +197,9 @@ def _root(version: bool = typer.Option(False, "--version", help="print the versi
 def main() -> None:
     """Console-script entry: maps every way out to the documented exit codes."""
     try:
-        app(standalone_mode=False)
+        # Without standalone mode, an Exit raised inside a command comes back as the return value.
+        rc = app(standalone_mode=False)
+        sys.exit(int(rc) if isinstance(rc, int) else ExitCode.OK)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except ConfigError as exc:
@@ -172,12 +209,11 @@ def main() -> None:
         err.print("nndoctor: interrupted")
         sys.exit(ExitCode.INTERRUPTED)
     except Exception as exc:  # click usage errors come through here too
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
+        # Duck-typed: typer >= 0.2x vendors click as typer._click, older typer uses click itself.
+        if hasattr(exc, "show") and isinstance(getattr(exc, "exit_code", None), int):  # a ClickException
             exc.show()
             sys.exit(ExitCode.USAGE)
-        if isinstance(exc, click.exceptions.Abort):
+        if type(exc).__name__ == "Abort":
             sys.exit(ExitCode.INTERRUPTED)
         if os.environ.get("NNDOCTOR_DEBUG"):
             raise

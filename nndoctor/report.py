@@ -199,3 +199,15 @@ class Report:
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent)
+
+    def __str__(self) -> str:
+        """`print(report)`: the plain-text report, as the terminal shows it without colour."""
+        from .formats import render_text
+
+        return render_text(self)
+
+    def _repr_markdown_(self) -> str:
+        """A notebook shows a report as its Markdown table."""
+        from .formats import render_markdown
+
+        return render_markdown(self)

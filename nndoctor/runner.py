@@ -25,6 +25,8 @@ from .registry import all_checks
 from .report import CheckResult, Finding, Report
 
 DEFAULT_TIME_BOX = 60.0  # seconds one check may run before it is stopped
+QUICK_MAX_BATCHES = 4  # --quick reads at most this many batches per loader
+QUICK_TIME_BOX = 5.0  # seconds one check may run under --quick (the checks' quick_options aim at well under 1 s)
 
 Progress = Callable[[str, str, dict], None]  # (event, check name, info)
 
@@ -127,11 +129,19 @@ def _skip_reason(ctx: Context, cls: type[Check]) -> str | None:
     return None
 
 
+def _not_applicable(ctx: Context, cls: type[Check]) -> str | None:
+    """The check's own reason not to run (a config key it needs is absent), or None."""
+    hook = getattr(cls, "skip_reason", None)
+    return hook(ctx) if hook is not None else None
+
+
 def run(subject: Subject, *, device: str = "auto", seed: int = 0, max_batches: int = 8,
         select: Iterable[str] = (), ignore: Iterable[str] = (), options: dict | None = None, quick: bool = False,
         time_box: float = DEFAULT_TIME_BOX, progress: Progress | None = None, config_path: str | None = None,
         title: str = "nndoctor run") -> Report:
     select, ignore, options = list(select), list(ignore), dict(options or {})
+    if quick:  # the few-second profile: fewer batches and a shorter time box, on top of each check's quick_options
+        max_batches, time_box = min(max_batches, QUICK_MAX_BATCHES), min(time_box, QUICK_TIME_BOX)
     started = time.monotonic()
     rng = _RNG()
     grad_enabled = torch.is_grad_enabled()
@@ -143,7 +153,7 @@ def run(subject: Subject, *, device: str = "auto", seed: int = 0, max_batches: i
         ctx = Context(subject, device=device, seed=seed, max_batches=max_batches, quick=quick)
         prepare(ctx)
         for cls in selected_checks(select, ignore):
-            reason = _skip_reason(ctx, cls)
+            reason = _skip_reason(ctx, cls) or _not_applicable(ctx, cls)
             if reason:
                 results.append(CheckResult(cls.name, "skipped", detail=reason))
                 continue
