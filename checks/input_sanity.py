@@ -5,7 +5,8 @@ that are all zero or identical across the batch (ND102); inputs on a scale far f
 pixels or features in the thousands (ND103); targets out of range for the loss: a class index >= C or < 0,
 a BCE target outside [0, 1] (ND105); batches that hold far fewer classes than a shuffled loader would give,
 the mark of data sorted by label (ND106); one class dominating the targets (ND107); the loader yielding the
-same batch again and again (ND108).
+same batch again and again, or far fewer distinct samples than drawing from its dataset gives (a
+WeightedRandomSampler given one weight per class instead of one per sample draws only indices 0..C-1) (ND108).
 
 Why it matters: each of these trains "fine" (the loss moves) while the model learns nothing useful, and none of
 them raises an exception.
@@ -44,13 +45,16 @@ class InputSanity(Check):
         "feature_spread": 1e3,  # ratio of largest to smallest per-feature std in (N, F) inputs: warning
         "sorted_ratio": 0.5,  # distinct classes per batch / expected under shuffling below this: sorted data
         "majority_share": 0.95,  # one class above this share of the targets: warning (info from 2x the fair share)
+        "distinct_ratio": 0.5,  # distinct samples read / expected when drawing from the dataset, below this: ND108
+        "distinct_error_ratio": 0.1,  # ... below this: error (a sampler stuck on a handful of indices)
+        "min_expected_samples": 8,  # expected distinct samples needed before the ratio means anything
     }
 
     def run(self, ctx):
         batches = ctx.batches()
         yield from self._inputs(batches)
         yield from self._targets(ctx, batches)
-        yield from self._repeats(batches)
+        yield from self._repeats(ctx, batches)
 
     # -- inputs ---------------------------------------------------------------------------------------------
     def _inputs(self, batches):
@@ -187,7 +191,8 @@ class InputSanity(Check):
                                "bias to the class prior.")
 
     # -- the loader ---------------------------------------------------------------------------------------
-    def _repeats(self, batches):
+    def _repeats(self, ctx, batches):
+        """ND108: whole batches repeated, or far fewer distinct samples than drawing from the dataset gives."""
         if len(batches) < 2:
             return
         digests = ["".join(_digest(t) for t in tensors(b.inputs)) for b in batches]
@@ -199,3 +204,78 @@ class InputSanity(Check):
                                severity=severity,
                                fix="Make the dataset's __getitem__ use its index and the loader iterate the dataset "
                                "(a generator that yields one cached batch, or a sampler with one index, repeats).")
+            return
+        yield from self._distinct_samples(ctx, batches)
+
+    def _distinct_samples(self, ctx, batches):
+        """Distinct samples (row hashes) among the rows read, against drawing them from a dataset of N samples.
+
+        With replacement, n draws from N give N (1 - (1 - 1/N)^n) distinct samples on average (without
+        replacement: min(n, N), more); the data cannot hold more distinct rows than the product of its
+        per-column distinct values (low-cardinality tabular data repeats rows by nature).
+        """
+        o = self.opts
+        N = _population(ctx.subject.data)
+        if N is None:
+            return  # no dataset size to compare with (a generator)
+        rows = [_row_digests(b.inputs) for b in batches]
+        if any(r is None for r in rows):
+            return
+        n = sum(len(r) for r in rows)
+        distinct = len({d for r in rows for d in r})
+        expected = N * (1 - (1 - 1 / N) ** n) if N > 0 else 0.0
+        expected = min(expected, _row_capacity(batches, expected))
+        if expected < o["min_expected_samples"]:
+            return
+        ratio = distinct / expected
+        if ratio >= o["distinct_ratio"]:
+            return
+        yield self.finding(
+            "ND108", f"{n} samples read hold only {distinct} distinct ones, where drawing from the {N} samples "
+            f"of the dataset gives about {expected:.0f}", {"samples_read": n, "distinct": distinct,
+                                                          "expected_distinct": expected, "dataset_size": N,
+                                                          "distinct_over_expected": ratio},
+            where="data loader", severity="error" if ratio < o["distinct_error_ratio"] else "warning",
+            confidence=min(1.0, 1 - ratio),
+            fix="Check the sampler: a WeightedRandomSampler needs one weight per sample (weights[i] = "
+            "class_weight[label[i]]), not one per class, and a Subset or sampler must cover the dataset's indices.")
+
+
+def _population(data) -> int | None:
+    """How many samples the loader draws from: its sampler's explicit indices, else len(loader.dataset)."""
+    sampler = getattr(data, "sampler", None)
+    indices = getattr(sampler, "indices", None)
+    try:
+        if indices is not None:
+            return len(indices)
+        dataset = getattr(data, "dataset", None)
+        return len(dataset) if dataset is not None else None
+    except TypeError:  # an IterableDataset has no length
+        return None
+
+
+def _row_digests(inputs) -> list[str] | None:
+    """One hash per sample of the batch, over all its input tensors."""
+    ts = tensors(inputs)
+    if not ts or any(t.dim() == 0 or t.shape[0] != ts[0].shape[0] for t in ts):
+        return None
+    flat = [t.detach().cpu().reshape(t.shape[0], -1).contiguous().numpy() for t in ts]  # (B, D) each
+    return [hashlib.sha1(b"".join(f[i].tobytes() for f in flat)).hexdigest() for i in range(ts[0].shape[0])]
+
+
+def _row_capacity(batches, enough: float) -> float:
+    """An upper bound on how many distinct rows the data can hold: the product of per-column distinct counts
+    (computed until it passes `enough`)."""
+    log_cap, limit = 0.0, math.log(max(enough, 1.0)) + 1
+    for group in zip(*[tensors(b.inputs) for b in batches]):  # one input tensor across the batches
+        try:
+            x = torch.cat([t.detach().reshape(t.shape[0], -1) for t in group])  # (n, D)
+        except RuntimeError:
+            return math.inf
+        for c in range(0, x.shape[1], 64):
+            srt = x[:, c:c + 64].sort(dim=0).values  # (n, 64) each column sorted
+            card = 1 + (srt[1:] != srt[:-1]).sum(dim=0)  # (64,) distinct values per column
+            log_cap += float(torch.log(card.double()).sum())
+            if log_cap > limit:
+                return math.inf
+    return math.exp(log_cap)

@@ -126,3 +126,12 @@ def take_output(out: Any, key: str | None) -> Any:
     if isinstance(out, (tuple, list)) and str(key).isdigit():
         return out[int(key)]
     return getattr(out, key)
+
+
+def head(batch: Batch, n: int) -> Batch:
+    """The first `n` samples of a batch: every tensor whose first dimension is the batch size is cut to `n`."""
+    size = batch.size
+    if n >= size:
+        return batch
+    cut = lambda t: t[:n] if t.dim() > 0 and t.shape[0] == size else t  # noqa: E731  (B, ...) -> (n, ...)
+    return Batch(map_tensors(batch.inputs, cut), map_tensors(batch.targets, cut))

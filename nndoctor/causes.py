@@ -13,36 +13,39 @@ EXPLAINS: dict[str, tuple[str, ...]] = {
     # Data and loader: bad data spoils everything downstream.
     "ND101": ("ND306", "ND406", "ND503", "ND201", "ND103", "ND102", "ND501", "ND502", "ND304"),
     "ND104": ("ND503", "ND406", "ND201", "ND501", "ND502"),
-    "ND102": ("ND109", "ND301", "ND501", "ND110"),
+    "ND102": ("ND109", "ND301", "ND501", "ND110", "ND401"),  # ND401: zero inputs give the first layer zero gradients
     "ND103": ("ND201", "ND304", "ND305", "ND405", "ND407", "ND501", "ND502", "ND503", "ND306", "ND406",
-              "ND303", "ND110"),
-    "ND105": ("ND201", "ND501", "ND502", "ND503", "ND308", "ND306", "ND406", "ND407"),
+              "ND303", "ND110", "ND109"),  # ND109: unscaled inputs cripple the real-input copy, not the zeroed one
+    "ND105": ("ND201", "ND501", "ND502", "ND503", "ND308", "ND306", "ND406", "ND407",
+              "ND405"),  # ND405: targets far off scale give gradients far above the weights
     "ND111": ("ND109",),
     "ND106": ("ND107",),
     "ND108": ("ND106", "ND107"),
     "ND109": ("ND501",),
     # Loss wiring.
     "ND202": ("ND201", "ND501", "ND404", "ND407"),
-    "ND203": ("ND201", "ND501", "ND503", "ND306", "ND406"),
-    "ND204": ("ND201", "ND501"),
+    "ND203": ("ND201", "ND501", "ND503", "ND306", "ND406", "ND308"),  # ND308: BCELoss raises on logits
+    "ND204": ("ND201", "ND501", "ND308"),  # ND308: BCE losses raise on (N, 1) against (N,)
     "ND205": ("ND201", "ND501", "ND401", "ND303", "ND301"),
     # Model.
     "ND308": ("ND501", "ND502", "ND503"),
-    "ND306": ("ND406", "ND503", "ND201", "ND501", "ND502", "ND408"),
+    "ND306": ("ND406", "ND503", "ND201", "ND501", "ND502", "ND408",
+              "ND301", "ND303", "ND304", "ND305"),  # NaN/Inf activations make the activation statistics meaningless
     "ND301": ("ND201", "ND501", "ND401", "ND404", "ND109", "ND408"),
     "ND303": ("ND301", "ND401", "ND404", "ND501", "ND201"),
-    "ND304": ("ND404", "ND501", "ND301"),
-    "ND305": ("ND404", "ND405", "ND201", "ND304", "ND303", "ND501"),
-    "ND302": ("ND307",),
+    "ND304": ("ND404", "ND501", "ND301", "ND201"),  # ND201: saturated units at +-1 feed huge logits
+    # ND301: the signal vanished on the way; ND407: a weight's gradient scales with its input activations
+    "ND305": ("ND404", "ND405", "ND201", "ND304", "ND303", "ND501", "ND301", "ND407"),
+    "ND302": ("ND307", "ND109"),  # ND109: a sample's output computed from other samples' inputs
     "ND310": ("ND307",),
     # Gradients and optimizer.
     "ND401": ("ND501", "ND408", "ND404"),
-    "ND402": ("ND501", "ND408"),
+    "ND402": ("ND501", "ND408", "ND308"),  # ND308: with every parameter frozen, backward raises
     "ND403": ("ND501", "ND408"),
     "ND410": ("ND501", "ND403"),
     "ND406": ("ND503", "ND501", "ND502", "ND408"),
     "ND405": ("ND502", "ND503", "ND501", "ND407"),
-    "ND409": ("ND405", "ND502", "ND407"),
+    "ND409": ("ND405", "ND502", "ND407", "ND503", "ND501"),  # piled-up gradients: steps that grow until NaN
     "ND408": ("ND501",),
     "ND407": ("ND501", "ND502", "ND503"),
     "ND404": ("ND501",),

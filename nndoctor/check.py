@@ -47,6 +47,12 @@ class Check:
     def run(self, ctx) -> Iterable[Finding]:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    @classmethod
+    def skip_reason(cls, ctx) -> str | None:
+        """Why this check does not apply to this run (e.g. a config key it needs is absent), or None: the
+        runner then reports it `skipped` with this reason instead of running it."""
+        return None
+
     # -- helpers for subclasses ---------------------------------------------------------------------
     def finding(self, code: str, title: str, evidence: dict, fix: str, severity: str = "",
                 where: str | None = None, confidence: float = 1.0) -> Finding:

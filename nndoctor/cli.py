@@ -122,6 +122,41 @@ def run(
     raise typer.Exit(report.exit_code(fail_on.value))
 
 
+@app.command()
+def curve(
+    path: str = typer.Argument(..., help="a training log: CSV/TSV, JSON lines, or TensorBoard event file/folder"),
+    train: Optional[str] = typer.Option(None, "--train", help="column of the training loss (default: by name)"),
+    val: Optional[str] = typer.Option(None, "--val", help="column of the validation loss (default: by name)"),
+    step: Optional[str] = typer.Option(None, "--step", help="column of the step (default: by name, else row number)"),
+    lr: Optional[str] = typer.Option(None, "--lr", help="column of the learning rate (default: by name)"),
+    epoch: Optional[str] = typer.Option(None, "--epoch", help="column of the epoch (sets the saw-tooth period)"),
+    format: Format = typer.Option(Format.text, "--format", "-f", help="text, json, markdown or junit"),
+    fail_on: Severity = typer.Option(Severity.error, "--fail-on", help="exit 1 at or above this severity"),
+    select: Optional[List[str]] = typer.Option(None, "--select", help="only these codes, prefixes (ND60) or analysers"),
+    ignore: Optional[List[str]] = typer.Option(None, "--ignore", help="skip these codes, prefixes or analysers"),
+    output: Optional[str] = typer.Option(None, "--output", "-o", help="also write the report (in --format) here"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="draw every plot"),
+) -> None:
+    """Diagnose the loss curves of a training log (codes ND601-ND610)."""
+    from .curve import diagnose_file
+    from .curvelog import CurveError
+
+    def items(values: Optional[List[str]]) -> list[str]:  # --select a,b --select c -> [a, b, c]
+        return [v.strip() for value in values or [] for v in value.split(",") if v.strip()]
+
+    try:
+        log, report = diagnose_file(path, train=train, val=val, step=step, lr=lr, epoch=epoch,
+                                    select=items(select), ignore=items(ignore))
+    except CurveError as exc:
+        fail_usage(str(exc))
+        return
+    if format == Format.text or output is not None:
+        err.print(f"nndoctor {__version__}: {path}: {log.rows} rows ({log.format}); {log.describe()}"
+                  + "".join(f"; {note}" for note in log.notes), style="dim", markup=False, highlight=False)
+    emit(report, format, output, verbose, fail_on.value)
+    raise typer.Exit(report.exit_code(fail_on.value))
+
+
 @app.command("checks")
 def list_checks() -> None:
     """List the registered checks with their codes and cost."""

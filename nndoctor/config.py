@@ -314,8 +314,25 @@ def build(cfg: RunConfig) -> Subject:
     train_step = None
     if v.get("train_step"):
         train_step = resolve(cfg, "train_step")
-        if not callable(train_step):
-            raise cfg.error("train_step", f"{v['train_step']} is not callable")
+        if not callable(train_step) or isinstance(train_step, type):
+            raise cfg.error("train_step", f"{v['train_step']} is not a function; it is called as "
+                            "fn(model, batch, loss_fn, optimizer)")
+        check_step_signature(cfg, train_step)
     return Subject(model=model, data=data, loss=loss, optimizer=factory, val_data=val_data,
                    task=v.get("task", "auto"), num_classes=v.get("num_classes"), batch_spec=v.get("batch") or {},
                    outputs=v.get("outputs"), train_step=train_step, optimizer_desc=desc)
+
+
+def check_step_signature(cfg: RunConfig, fn: Any) -> None:
+    """The user's `train_step` is called as fn(model, batch, loss_fn, optimizer): it must accept four arguments."""
+    import inspect
+
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):  # a builtin or C callable: nothing to check
+        return
+    try:
+        sig.bind(None, None, None, None)
+    except TypeError:
+        raise cfg.error("train_step", f"{cfg.values['train_step']}{sig} cannot be called as "
+                        "fn(model, batch, loss_fn, optimizer); give it these four parameters") from None

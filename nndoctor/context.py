@@ -116,6 +116,9 @@ class Context:
         self._batches: list[Batch] | None = None
         self._val_batches: list[Batch] | None = None
         self._pristine = copy.deepcopy(subject.model).to(self.device)  # copies come from here, not the user's
+        # The modes the user's model came in (a factory may return it in eval mode): recorded before train().
+        self.user_training = bool(subject.model.training)
+        self.user_modes = {name: m.training for name, m in self._pristine.named_modules()}
         self._pristine.train()
         self.task = subject.task
         self.num_classes = subject.num_classes
@@ -153,9 +156,14 @@ class Context:
         return self._val_batches[:n] if n else self._val_batches
 
     # -- copies of the user's objects ------------------------------------------------------------------------
-    def new_model(self, train: bool = True) -> nn.Module:
+    def new_model(self, train: bool | None = True) -> nn.Module:
+        """A fresh copy in train mode (True), eval mode (False), or in the modes the user's model came in (None)."""
         model = copy.deepcopy(self._pristine)
         model.register_forward_pre_hook(self._count_forward)
+        if train is None:
+            for name, m in model.named_modules():
+                m.training = self.user_modes.get(name, m.training)
+            return model
         return model.train(train)
 
     def _count_forward(self, module: nn.Module, args: tuple, kwargs: dict | None = None) -> None:
@@ -217,9 +225,18 @@ class Context:
 
     def user_step(self, model: nn.Module, batch: Batch, loss_fn: Callable, optimizer) -> float:
         """One call of the user's own `train_step(model, batch, loss_fn, optimizer)`, with a (inputs, targets)
-        batch."""
+        batch. Returns the loss it reports as a float (NaN when it returns nothing usable, e.g. None)."""
+        if self.subject.train_step is None:
+            raise ValueError("no train_step was given (config key `train_step: module:fn`)")
         out = self.subject.train_step(model, (batch.inputs, batch.targets), loss_fn, optimizer)
-        return float(out.detach()) if isinstance(out, torch.Tensor) else float(out)
+        if isinstance(out, (tuple, list)) and out:  # (loss, extras...)
+            out = out[0]
+        if isinstance(out, torch.Tensor):
+            return float(out.detach().float().mean()) if out.numel() else math.nan
+        try:
+            return float(out)
+        except (TypeError, ValueError):
+            return math.nan
 
     # -- what kind of problem this is ------------------------------------------------------------------------
     def infer_task(self, outputs: torch.Tensor, targets: Any) -> None:

@@ -1,0 +1,267 @@
+"""The loss at initialisation against chance level, and regression targets the output cannot reach (37 reasons
+#17, #19; Recipe "verify loss @ init", "init well").
+
+What it catches:
+- ND201 initial-loss-off: the loss on a few real batches at initialisation (train mode, no gradient) far outside
+  the range of chance levels. The levels come from the user's own loss function evaluated on constant outputs of
+  the model's output shape: a uniform output (zero logits: ln C for cross-entropy, ln 2 for binary) and a
+  prior-matched one (the log class prior as logits; the positive rate for binary; the target mean for
+  regression, which gives the target variance under MSE). Label smoothing, class weights, pos_weight, ignore_index
+  and the reduction are thereby accounted for. Above `1 + rel_tol` times the highest level: a warning; at
+  `error_ratio` times or more: an error. Far below the lowest level: a note (a pretrained model, or a loss that
+  does not measure what it should). Regression has one level, the prior (predicting zero is no chance level).
+- ND105 bad-targets (regression): targets on a scale the output cannot reach. Either the model ends in a bounded
+  activation (Sigmoid, Hardsigmoid: below 1; Tanh, Hardtanh: within [-1, 1] or its own limits) and more than
+  `outside_share` of the targets lie beyond that bound, or the targets' magnitude is more than `reach_ratio`
+  times the initial outputs' (house prices in dollars against an output layer that starts near zero). Negative
+  targets against a non-negative output (ReLU, Softplus, Sigmoid) are ND205's, from loss-inputs.
+
+Why it matters: at initialisation a well set-up network is maximally uncertain, so its loss sits at chance. Far
+above, the initial outputs are confidently wrong and the first hundreds of steps only undo the initialisation
+(or, for regression, only grow the final bias toward the target mean while huge gradients distort every other
+layer). A bounded output can never produce targets outside its range: the loss has a floor it cannot pass.
+
+How to fix it: initialise the last layer small (nn.init.zeros_ on its weight, or a normal with std 0.01) and its
+bias to the log class prior, the prior's log-odds, or the target mean; scale hand-made weights by
+1/sqrt(fan_in). Standardise regression targets ((y - mean) / std, inverted at prediction time), and drop or
+rescale a bounded final activation that cannot reach them.
+"""
+from __future__ import annotations
+
+import math
+import re
+
+import torch
+from torch import nn
+
+from nndoctor import Check
+from nndoctor.batching import first_tensor
+from nndoctor.context import CLASS_LOSSES
+from nndoctor.hooks import module_label, on_forward
+from nndoctor.modes import rms
+
+# Autograd nodes that only move values around: the final activation is found behind them.
+SHAPE_OPS = {"View", "UnsafeView", "Reshape", "ReshapeAlias", "Squeeze", "Unsqueeze", "Transpose", "Permute",
+             "Clone", "Expand", "ToCopy", "AsStrided", "Alias", "Select", "Slice", "Contiguous", "Flatten"}
+# Final activations whose range the targets must fit in: (lowest, highest) value of the output, or None when
+# ND205 already speaks for that side (a non-negative output against negative targets).
+BOUNDED = {"Sigmoid": (None, 1.0), "Hardsigmoid": (None, 1.0), "Tanh": (-1.0, 1.0)}
+
+
+def final_op(out: torch.Tensor) -> str | None:
+    """The last operation that produced `out` (`Sigmoid`, `Tanh`, ...), looking through reshapes."""
+    node = out.grad_fn
+    while node is not None:
+        name = re.sub(r"Backward\d*$", "", type(node).__name__)
+        if name not in SHAPE_OPS:
+            return name
+        node = node.next_functions[0][0] if node.next_functions else None
+    return None
+
+
+def class_dim(out: torch.Tensor, y: torch.Tensor, C: int, loss) -> int:
+    """The class axis of a classifier's output: the one the targets lack, else the one of size C."""
+    if out.dim() == y.dim() + 1:
+        if out.shape[:1] + out.shape[2:] == y.shape:
+            return 1
+        if out.shape[:-1] == y.shape:
+            return out.dim() - 1
+    if isinstance(loss, CLASS_LOSSES) and out.dim() >= 2 and out.shape[1] == C:
+        return 1
+    return out.dim() - 1 if out.shape[-1] == C else 1
+
+
+def along(values: torch.Tensor, out: torch.Tensor, d: int) -> torch.Tensor:
+    """A constant output of `out`'s shape holding `values` (one per class) along axis d."""
+    shape = [1] * out.dim()
+    shape[d] = values.numel()
+    return values.to(out.device, out.dtype).reshape(shape).expand(out.shape).contiguous()  # (..., C, ...)
+
+
+class ChanceLoss(Check):
+    """The loss at initialisation against chance level (ND201); regression targets beyond the output's reach (ND105)."""
+
+    name = "chance-loss"
+    codes = ("ND105", "ND201")
+    cost = "low"
+    options = {
+        "batches": 4,  # batches whose initial loss is averaged (train mode, no gradient)
+        "rel_tol": 1.0,  # initial loss above (1 + this) x the highest chance level: warning (2x)
+        "error_ratio": 10.0,  # ... at this many times the highest level or more: error (an order of magnitude)
+        "below_ratio": 0.5,  # initial loss below this share of the lowest level: a note (info)
+        "outside_share": 0.1,  # regression: share of targets beyond a bounded final activation's range (ND105)
+        "reach_ratio": 100.0,  # regression: RMS of the targets over RMS of the initial outputs above this (ND105)
+    }
+    quick_options = {"batches": 2}
+
+    def run(self, ctx):
+        batches = ctx.batches(self.opts["batches"])
+        model = ctx.new_model(train=True)
+        outs, ys, losses, final = self._measure(ctx, model, batches)
+        if not outs:
+            return
+        if ctx.task == "regression":
+            yield from self._reach(ctx, outs, ys, final)
+        yield from self._initial_loss(ctx, outs, ys, losses, final)
+
+    # -- measurement ----------------------------------------------------------------------------------------------
+    def _measure(self, ctx, model, batches):
+        """Outputs, targets and losses at initialisation; the final operation and module of the forward."""
+        last = {}
+
+        def remember(name, module, args, out):
+            last.update(name=name, module=module, out=out.detach())
+
+        outs, ys, losses, final = [], [], [], {"op": None, "module": None, "label": None}
+        loss_fn = ctx.new_loss()
+        for i, b in enumerate(batches):
+            if not isinstance(b.targets, torch.Tensor):
+                return [], [], [], final
+            with torch.set_grad_enabled(i == 0), on_forward(model, remember):  # one graph, to read the final op
+                out = first_tensor(ctx.forward(model, b.inputs))
+                if out is None or not out.is_floating_point():
+                    return [], [], [], final
+                if i == 0:
+                    final["op"] = final_op(out) if out.requires_grad else None
+                    if "out" in last and last["out"].numel() == out.numel() and \
+                            torch.equal(last["out"].reshape(-1), out.detach().reshape(-1)):
+                        final.update(module=last["module"], label=module_label(last["name"], last["module"]))
+                loss = ctx.loss(out, b.targets, loss_fn)
+            outs.append(out.detach())
+            ys.append(b.targets)
+            losses.append(float(loss.detach().float().mean()))
+        return outs, ys, losses, final
+
+    # -- ND105: regression targets beyond the output's reach --------------------------------------------------------
+    def _reach(self, ctx, outs, ys, final):
+        o = self.opts
+        y = torch.cat([t.reshape(-1).double() for t in ys])  # (all targets,)
+        out = torch.cat([t.reshape(-1).double() for t in outs])  # (all outputs,)
+        where = final["label"] or "model output"
+        lo, hi = BOUNDED.get(final["op"] or "", (None, None))
+        if isinstance(final["module"], nn.Hardtanh):  # also ReLU6: its limits are attributes
+            lo = final["module"].min_val if final["module"].min_val < 0 else None
+            hi = final["module"].max_val
+        if lo is not None or hi is not None:
+            below = float((y < lo).double().mean()) if lo is not None else 0.0
+            above = float((y > hi).double().mean()) if hi is not None else 0.0
+            share = below + above
+            if share > o["outside_share"]:
+                rng = f"[{lo if lo is not None else float(out.min()):.3g}, {hi:.3g}]"
+                yield self.finding(
+                    "ND105", f"{share:.0%} of the regression targets lie outside {rng}, the range of the final "
+                             f"{final['op'] or type(final['module']).__name__}: the model cannot output them",
+                    {"final_activation": final["op"] or type(final["module"]).__name__, "low": lo, "high": hi,
+                     "share_outside": share, "target_min": float(y.min()), "target_max": float(y.max())},
+                    where=where, severity="error", confidence=min(1.0, 0.5 + share),
+                    fix="Scale the targets into the activation's range (e.g. divide by their maximum and multiply "
+                        "the predictions back), or end the model with a plain nn.Linear for unbounded targets.")
+                return
+        out_rms, y_rms = rms(out), rms(y)
+        if out_rms > 0 and y_rms > o["reach_ratio"] * out_rms:
+            yield self.finding(
+                "ND105", f"the regression targets are {y_rms / out_rms:.3g}x larger than the initial outputs "
+                         f"(RMS {y_rms:.3g} against {out_rms:.3g}): the output layer must first grow that far",
+                {"target_rms": y_rms, "target_mean": float(y.mean()), "target_std": float(y.std()),
+                 "output_rms": out_rms, "ratio": y_rms / out_rms, "reach_ratio": o["reach_ratio"]},
+                where=where, severity="error", confidence=min(1.0, math.log10(y_rms / out_rms) / 4),
+                fix="Standardise the targets ((y - mean) / std with training-set statistics, inverted at prediction "
+                    "time), or initialise the output layer's bias to the target mean.")
+
+    # -- ND201: the initial loss against the chance levels ----------------------------------------------------------
+    def _initial_loss(self, ctx, outs, ys, losses, final):
+        o = self.opts
+        measured = sum(losses) / len(losses)
+        if not math.isfinite(measured):
+            return  # NaN or Inf at initialisation: the checks on inputs and forward say where it comes from
+        consts = self._constants(ctx, outs, ys)
+        if not consts:
+            return
+        loss_fn = ctx.new_loss()
+        levels = {}
+        with torch.no_grad():
+            for name, make in consts.items():
+                try:
+                    vals = [float(ctx.loss(make(out), y, loss_fn).float().mean()) for out, y in zip(outs, ys)]
+                except Exception:  # the loss refuses a constant output of this kind: that level is not known
+                    continue
+                if all(math.isfinite(v) for v in vals):
+                    levels[name] = sum(vals) / len(vals)
+        if not levels:
+            return
+        hi, lo = max(levels.values()), min(levels.values())
+        ev = {"initial_loss": measured, "uniform_level": levels.get("uniform"), "prior_level": levels.get("prior"),
+              "num_classes": ctx.num_classes, "task": ctx.task, "batches": len(losses)}
+        where = final["label"] or "model output"
+        if hi > 0 and measured > (1 + o["rel_tol"]) * hi:
+            ratio = measured / hi
+            severity = "error" if ratio >= o["error_ratio"] else "warning"
+            yield self.finding(
+                "ND201", f"the loss at initialisation is {measured:.4g}, {ratio:.3g}x the chance level "
+                         f"({self._levels_text(ctx, levels)})", {**ev, "ratio": ratio}, where=where, severity=severity,
+                confidence=min(1.0, math.log(ratio) / math.log(o["error_ratio"])),
+                fix=("Initialise the output layer's bias to the target mean (and its weights small), or "
+                     "standardise the targets." if ctx.task == "regression" else
+                     "The initial outputs are confidently wrong: initialise the last layer small (nn.init.zeros_ "
+                     "on its weight, or std 0.01) with its bias at the log class prior, scale hand-made weights by "
+                     "1/sqrt(fan_in), and check for a temperature or scale factor applied to the logits."))
+        elif lo > 0 and measured < o["below_ratio"] * lo:
+            yield self.finding(
+                "ND201", f"the loss at initialisation is {measured:.4g}, below half the chance level "
+                         f"({self._levels_text(ctx, levels)}): a pretrained model, or a loss that does not measure "
+                         "the error",
+                {**ev, "ratio": measured / lo}, where=where, severity="info", confidence=0.5,
+                fix="Nothing to do for a pretrained model; otherwise check the loss function, its reduction and "
+                    "that the targets are not among the inputs.")
+
+    @staticmethod
+    def _levels_text(ctx, levels: dict) -> str:
+        if ctx.task == "regression":
+            return f"{levels['prior']:.4g} for predicting the target mean"
+        names = {"uniform": "a uniform guess" + (f" over {ctx.num_classes} classes" if ctx.num_classes else ""),
+                 "prior": "the class prior"}
+        return ", ".join(f"{v:.4g} for {names[k]}" for k, v in levels.items())
+
+    def _constants(self, ctx, outs, ys) -> dict:
+        """name -> fn(output) giving a constant output of the same shape: `uniform` and `prior`."""
+        out0, y0 = outs[0], ys[0]
+        task, C, loss = ctx.task, ctx.num_classes, ctx.subject.loss
+        if task in ("classification", "language-modeling") and C and out0.dim() >= 2:
+            d = class_dim(out0, y0, C, loss)
+            if out0.shape[d] != C:
+                return {}
+            if y0.is_floating_point() and y0.shape == out0.shape:  # soft targets: the mean distribution
+                p = torch.cat([y.movedim(d, -1).reshape(-1, C).double() for y in ys]).mean(0)  # (C,)
+            else:
+                y = torch.cat([t.reshape(-1) for t in ys]).long()  # (all targets,)
+                y = y[(y >= 0) & (y < C)]  # ignore_index and padding left out
+                if y.numel() == 0:
+                    return {}
+                p = torch.bincount(y, minlength=C).double() / y.numel()  # (C,)
+            p = p.clamp(min=1e-6) / p.clamp(min=1e-6).sum()
+            rows = torch.cat([t.movedim(d, -1).reshape(-1, C).double() for t in outs])  # (rows, C)
+            if bool((rows >= 0).all()) and float((rows.sum(-1) - 1).abs().max()) < 1e-3:  # probabilities
+                return {"uniform": lambda out: torch.full_like(out, 1.0 / C), "prior": lambda out: along(p, out, d)}
+            return {"uniform": lambda out: torch.full_like(out, -math.log(C)),  # log(1/C): also log-probabilities
+                    "prior": lambda out: along(p.log(), out, d)}
+        if task in ("binary", "multilabel"):
+            if not all(y.shape == ys[0].shape for y in ys):
+                return {}
+            y = torch.cat([t.double() for t in ys])  # (N, ...) targets in [0, 1]
+            p = (y.mean(0) if task == "multilabel" and y.dim() >= 2 else y.mean()).clamp(1e-6, 1 - 1e-6)
+            probs = isinstance(loss, nn.BCELoss) or (not isinstance(loss, nn.BCEWithLogitsLoss) and all(
+                bool(((t > 0) & (t < 1)).all()) for t in outs))
+            value = p if probs else (p / (1 - p)).log()  # the positive rate, or its log-odds as a logit
+
+            def prior(out):
+                v = value.to(out.device, out.dtype)
+                return v.expand(out.shape).contiguous() if v.dim() == 0 or v.shape[-1] == out.shape[-1] \
+                    else torch.full_like(out, float(v.mean()))
+            return {"uniform": lambda out: torch.full_like(out, 0.5 if probs else 0.0), "prior": prior}
+        if task == "regression":
+            if all(y.shape == o.shape for y, o in zip(ys, outs)) and y0.dim() >= 2:
+                mean = torch.cat([t.double() for t in ys]).mean(0)  # (...) one mean per output
+                return {"prior": lambda out: mean.to(out.device, out.dtype).expand(out.shape).contiguous()}
+            mean = float(torch.cat([t.reshape(-1).double() for t in ys]).mean())
+            return {"prior": lambda out: torch.full_like(out, mean)}
+        return {}

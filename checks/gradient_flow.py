@@ -1,0 +1,336 @@
+"""Gradients reach every trainable parameter at a sensible scale, and one optimizer step moves the weights
+(37 reasons #23, #33, #35, #36; CS231n "ratio of weights:updates").
+
+What it catches, on a copy of the model with real batches (forward and backward on a few of them, then one step
+of the user's optimizer and a few more):
+- ND401 disconnected-params: trainable parameters whose gradient is None, or exactly zero, on every batch read
+  and after the optimizer steps. The cause is named per module: never called in forward (an unused module), run
+  without autograd (`torch.no_grad()` in forward), or an output detached before the loss (`.detach()`, `.item()`,
+  a NumPy round trip, an output the loss never uses).
+- ND402 frozen-params: parameters with `requires_grad=False`: a note naming them, an error when all are frozen.
+- ND403 params-not-in-optimizer: trainable parameters that no param group of the user's optimizer holds.
+- ND404 vanishing-gradients: the gradient-to-weight norm ratio of the input layer is `vanishing_ratio` times or
+  less that of the output layer (weight matrices in the reverse of the order backward reaches them).
+- ND405 exploding-gradients: a layer's gradient norm is `exploding_ratio` times its weight norm or more, or the
+  total gradient norm grows at every one of the first steps, by `growth_factor` in all (when the first step was
+  already far too large, that growth is the learning rate's doing and is told under ND407).
+- ND407 update-ratio: after one step of the user's optimizer, the median over weight matrices of
+  ||w_after - w_before|| / ||w_before|| is above `update_high` (learning rate too high), or the ratio of every
+  weight matrix is below `update_low` (too low; a few slow layers are vanishing gradients, ND404); about 1e-3 is
+  healthy (CS231n).
+- ND408 weights-not-updating: that step leaves every weight unchanged although the gradients are not zero.
+
+Why it matters: a parameter without gradient, frozen by accident, or left out of the optimizer never trains while
+the loss still falls thanks to the rest of the model; gradients that vanish or explode, and steps far from a
+thousandth of the weights, make training crawl or diverge. None of these raises an exception.
+
+How to fix it: follow the module named in each finding: remove the stray `.detach()` or `no_grad`, build the
+optimizer from `model.parameters()` after the model is final, unfreeze what should train; for vanishing or
+exploding gradients use ReLU/GELU, normalisation layers, residual connections and gradient clipping; move the
+learning rate toward an update ratio of about 1e-3.
+
+Healthy and silent: embedding rows absent from the batch and a padding row (whole parameters are judged, not
+rows); tied weights (one parameter in two modules); a layer frozen on purpose (a note only); zero-initialised
+gates (ReZero, adaLN-Zero) whose branches get gradients once the gate has moved; a warm-up from lr 0 (the step is
+judged at the schedule's base rate, `initial_lr`).
+"""
+from __future__ import annotations
+
+import math
+import statistics
+
+import torch
+
+from nndoctor import Check
+from nndoctor.hooks import on_forward
+from nndoctor.params import describe_groups, group_by_module, nonfinite, split_name
+from nndoctor.warmup import use_base_lr
+
+
+class GradientFlow(Check):
+    """Per-parameter gradients on real batches and one optimizer step: disconnected, frozen, left out, scale."""
+
+    name = "gradient-flow"
+    codes = ("ND401", "ND402", "ND403", "ND404", "ND405", "ND407", "ND408")
+    cost = "medium"
+    options = {
+        "batches": 4,  # real batches read for the gradients (one forward and backward each)
+        "vanishing_ratio": 1e-4,  # (grad/weight of the first layer) / (grad/weight of the last layer) below this
+        "exploding_ratio": 100.0,  # a layer's gradient norm at or above this many times its weight norm
+        "growth_steps": 5,  # optimizer steps after the first one, watching the gradient norm
+        "growth_factor": 100.0,  # total gradient norm growing at every step and by this factor in all: exploding
+        "update_high": 1e-1,  # median ||dw|| / ||w|| after one step above this: learning rate too high
+        "update_low": 1e-6,  # ... below this: learning rate too low (1e-3 is healthy)
+    }
+    quick_options = {"batches": 2, "growth_steps": 3}
+
+    def run(self, ctx):
+        o = self.opts
+        model = ctx.new_model(train=True)
+        params = dict(model.named_parameters())  # name -> parameter; a tied parameter appears once
+        trainable = {n: p for n, p in params.items() if p.requires_grad}
+
+        # -- structure: frozen parameters, parameters the optimizer leaves out --------------------------------
+        frozen = [n for n, p in params.items() if not p.requires_grad]
+        if frozen:
+            yield self._frozen(model, params, frozen)
+        if not trainable:
+            return
+        optimizer = ctx.new_optimizer(model)
+        held = {id(p) for g in optimizer.param_groups for p in g["params"]}
+        missing = [n for n, p in trainable.items() if id(p) not in held]
+        if missing:
+            groups = group_by_module(missing, model)
+            numel = sum(trainable[n].numel() for n in missing)
+            total = sum(p.numel() for p in trainable.values())
+            yield self.finding(
+                "ND403", f"{len(missing)} of {len(trainable)} trainable parameters are in no param group of the "
+                f"optimizer: {describe_groups(groups)}",
+                {"parameters": missing[:20], "count": len(missing), "numel": numel, "trainable_numel": total,
+                 "param_groups": len(optimizer.param_groups)},
+                where=next(iter(groups)), confidence=min(1.0, 0.5 + numel / max(total, 1)),
+                fix="Build the optimizer from model.parameters() after the model is final, or make the param groups "
+                "cover every trainable module (opt.add_param_group({'params': module.parameters()})).")
+
+        # -- measure: gradients on real batches ---------------------------------------------------------------
+        batches = ctx.batches(o["batches"])
+        g = self._gradients(ctx, model, trainable, batches)
+        if g["batches"] == 0:
+            return  # no batch gives a finite loss: nan-tracing names where it breaks (ND306, ND406)
+        none = [n for n in trainable if g["none"][n] == g["batches"]]
+        zero = [n for n in trainable if n not in none and g["zero"][n] == g["batches"]]
+
+        # -- measure: one step of the user's optimizer, then a few more -----------------------------------------
+        step = self._one_step(ctx, model, optimizer, trainable, batches[g["first"]], held)
+        grad_norms = [step["grad_norm"]] if step else []
+        if step and o["growth_steps"] > 0:
+            def watch(losses):
+                sq = 0.0
+                for n, p in trainable.items():
+                    if p.grad is not None and torch.isfinite(p.grad).all():
+                        norm = float(p.grad.detach().double().norm())
+                        sq += norm ** 2
+                        if norm > 0 and n in zero:
+                            zero.remove(n)  # a zero-initialised gate has opened: its branch gets gradients now
+                grad_norms.append(math.sqrt(sq))
+                return False
+            ctx.train(model, optimizer, batches, o["growth_steps"], stop=watch)
+
+        # -- judge: parameters without gradient ----------------------------------------------------------------
+        if none or zero:
+            yield self._disconnected(model, trainable, none, zero, g)
+
+        # -- judge: gradient scale per layer, in forward order -----------------------------------------------------
+        layers = self._layers(trainable, g, none + zero)
+        if layers:
+            self.plot_bars("gradient norm / weight norm per layer, input to output", [n for n, _ in layers],
+                           [r for _, r in layers])
+        if len(layers) >= 2:
+            (first, r_first), (last, r_last) = layers[0], layers[-1]
+            if r_last > 0 and r_first / r_last <= o["vanishing_ratio"]:
+                yield self.finding(
+                    "ND404", f"gradients vanish toward the input: grad/weight norm is {r_first:.2g} at {first} and "
+                    f"{r_last:.2g} at {last} ({r_first / r_last:.1e}x)",
+                    {"first_layer": first, "first_ratio": r_first, "last_layer": last, "last_ratio": r_last,
+                     "layers": len(layers)}, where=first,
+                    fix="Use ReLU/GELU instead of sigmoid/tanh in hidden layers, Kaiming initialisation, normalisation "
+                    "layers and residual connections; log p.grad.norm() per layer to check.")
+        big = [(n, r) for n, r in layers if r >= o["exploding_ratio"]]
+        if big:
+            name, r = max(big, key=lambda x: x[1])
+            yield self.finding(
+                "ND405", f"gradient norm is {r:.3g}x the weight norm at {name} ({len(big)} layer(s) above "
+                f"{o['exploding_ratio']:g}x)", {"layer": name, "grad_over_weight": r, "layers_above": len(big)},
+                where=name, confidence=min(1.0, r / o["exploding_ratio"] / 10),
+                fix="Clip the gradient norm (torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)), lower the "
+                "learning rate or add a warm-up; normalise inputs and targets to unit scale.")
+        growing = len(grad_norms) >= 3 and all(b > a for a, b in zip(grad_norms, grad_norms[1:])) \
+            and grad_norms[0] > 0 and grad_norms[-1] / grad_norms[0] >= o["growth_factor"]
+        lr_high = step is not None and step["ratios"] and \
+            statistics.median(step["ratios"].values()) > o["update_high"]
+        if step is not None:
+            step["grad_norm_per_step"] = grad_norms
+        if growing and not big and not lr_high:  # with a step already too large, the lr is the finding (ND407)
+            yield self.finding(
+                "ND405", f"the gradient norm grows at every step, {grad_norms[-1] / grad_norms[0]:.3g}x in "
+                f"{len(grad_norms) - 1} steps", {"grad_norm_per_step": grad_norms}, where="optimizer",
+                fix="Lower the learning rate (3-10x) or add a warm-up, and clip the gradient norm.")
+
+        # -- judge: the optimizer step ----------------------------------------------------------------------------
+        if step:
+            yield from self._judge_step(step, o)
+
+    # -- measurements --------------------------------------------------------------------------------------------
+    def _gradients(self, ctx, model, trainable, batches) -> dict:
+        """Per parameter: batches with a None / exactly zero gradient, the gradient norms, the weight norm, and
+        when backward reached it (output layers first, so the reverse is the depth order, tied and functionally
+        used weights included); per module: called in forward, and with an output that requires grad."""
+        none = {n: 0 for n in trainable}
+        zero = {n: 0 for n in trainable}
+        norms: dict[str, list[float]] = {n: [] for n in trainable}
+        weights = {n: float(p.detach().double().norm()) for n, p in trainable.items()}  # at initialisation
+        called, graded, reached = set(), set(), {}
+
+        def record(name, module, args, out):
+            called.add(name)
+            if out.requires_grad:
+                graded.add(name)
+
+        def arrival(name):
+            def hook(grad):
+                reached.setdefault(name, len(reached))  # returns None: the gradient is left as it is
+            return hook
+
+        hooks = [p.register_hook(arrival(n)) for n, p in trainable.items()]
+        used, first = 0, None
+        try:
+            with on_forward(model, record, all_modules=True):
+                for i, batch in enumerate(batches):
+                    ctx.check_time()
+                    model.zero_grad(set_to_none=True)
+                    _, loss = ctx.forward_loss(model, batch)
+                    if loss.dim() != 0 or not bool(torch.isfinite(loss.detach()).all()):
+                        continue  # not a scalar: forward-probe's (ND308); non-finite: nan-tracing's (ND306, ND406)
+                    if loss.requires_grad:
+                        loss.backward()
+                    grads = {n: p.grad for n, p in trainable.items()}
+                    if any(gr is not None and nonfinite(gr) for gr in grads.values()):
+                        continue
+                    used += 1
+                    first = i if first is None else first
+                    for n, gr in grads.items():
+                        if gr is None:
+                            none[n] += 1
+                        else:
+                            norm = float(gr.detach().double().norm())
+                            zero[n] += norm == 0
+                            norms[n].append(norm)
+        finally:
+            for h in hooks:
+                h.remove()
+        model.zero_grad(set_to_none=True)
+        return {"batches": used, "first": first or 0, "none": none, "zero": zero, "norms": norms,
+                "weights": weights, "reached": reached, "root": type(model).__name__, "called": called,
+                "graded": graded}
+
+    @staticmethod
+    def _one_step(ctx, model, optimizer, trainable, batch, held) -> dict | None:
+        """One step of the user's optimizer (at the schedule's base lr under a warm-up): weights before and after."""
+        warm = use_base_lr(optimizer)
+        model.zero_grad(set_to_none=True)
+        _, loss = ctx.forward_loss(model, batch)
+        if not loss.requires_grad or loss.dim() != 0 or not bool(torch.isfinite(loss.detach()).all()):
+            return None
+        loss.backward()
+        grad_norm = math.sqrt(sum(float(p.grad.detach().double().norm()) ** 2 for p in trainable.values()
+                                  if p.grad is not None))
+        before = {n: p.detach().clone() for n, p in trainable.items()}
+        optimizer.step()
+        ratios = {}
+        for n, p in trainable.items():
+            w = float(before[n].double().norm())
+            if p.dim() >= 2 and w > 0 and id(p) in held and p.grad is not None and bool(p.grad.any()):
+                ratios[n] = float((p.detach() - before[n]).double().norm()) / w  # ||dw|| / ||w||
+        changed = any(not torch.equal(before[n], p.detach()) for n, p in trainable.items())
+        lrs = [float(g["lr"]) for g in optimizer.param_groups]
+        return {"grad_norm": grad_norm, "ratios": ratios, "changed": changed, "lrs": lrs, "warmup_groups": warm,
+                "held": sum(id(p) in held for p in trainable.values()),
+                "initial_lrs": [g.get("initial_lr") for g in optimizer.param_groups]}
+
+    @staticmethod
+    def _layers(trainable, g, skip) -> list[tuple[str, float]]:
+        """(weight name, mean grad norm / weight norm at init) for each weight matrix with a gradient, input side
+        first (the reverse of the order in which backward reached them)."""
+        out = []
+        for n, p in trainable.items():
+            if p.dim() < 2 or n in skip or not g["norms"][n] or g["weights"][n] <= 0 or n not in g["reached"]:
+                continue
+            out.append((-g["reached"][n], n, statistics.fmean(g["norms"][n]) / g["weights"][n]))
+        return [(n, r) for _, n, r in sorted(out)]
+
+    # -- findings ---------------------------------------------------------------------------------------------
+    def _frozen(self, model, params, frozen):
+        groups = group_by_module(frozen, model)
+        numel = sum(params[n].numel() for n in frozen)
+        total = sum(p.numel() for p in params.values())
+        everything = len(frozen) == len(params)
+        title = (f"every parameter is frozen (requires_grad=False): nothing can train ({total} values)" if everything
+                 else f"{len(frozen)} of {len(params)} parameters are frozen (requires_grad=False): "
+                 f"{describe_groups(groups)}")
+        return self.finding(
+            "ND402", title, {"parameters": frozen[:20], "count": len(frozen), "numel": numel, "total_numel": total},
+            severity="error" if everything else "info", where=next(iter(groups)),
+            fix="If this is not the freeze you meant, set requires_grad_(True) on what should train (e.g. "
+            "model.head.requires_grad_(True)) before building the optimizer.")
+
+    def _disconnected(self, model, trainable, none, zero, g):
+        names = none + zero
+        groups = group_by_module(names, model)
+        why = {}
+        for n in names:
+            mod = split_name(n)[0] or g["root"]
+            if n in zero:
+                why[mod] = "gets exactly zero gradient (dead units, a multiplication by zero, an ignored output)"
+            elif mod not in g["called"]:
+                why[mod] = "is never called in forward (an unused module)"
+            elif mod not in g["graded"]:
+                why[mod] = "runs without autograd (torch.no_grad() or detached inputs and weights)"
+            else:
+                why[mod] = "has its output detached before the loss (.detach(), .item(), a NumPy round trip, or " \
+                           "an output the loss never uses)"
+        numel = sum(trainable[n].numel() for n in names)
+        total = sum(p.numel() for p in trainable.values())
+        first_mod = split_name(names[0])[0] or g["root"]
+        return self.finding(
+            "ND401", f"{len(names)} trainable parameters get no gradient on {g['batches']} batches: "
+            f"{describe_groups(groups)}; {first_mod} {why[first_mod]}",
+            {"parameters": names[:20], "count": len(names), "numel": numel, "trainable_numel": total,
+             "grad_none": len(none), "grad_zero": len(zero), "batches": g["batches"],
+             "causes": {m: w.split(" (")[0] for m, w in list(why.items())[:6]}},
+            where=next(iter(groups)), confidence=min(1.0, 0.5 + numel / max(total, 1)),
+            fix="Trace the named modules through forward(): remove the .detach()/.item()/no_grad on their path, make "
+            "their output reach the loss, or delete modules that are really unused.")
+
+    def _judge_step(self, step, o):
+        lrs = ", ".join(f"{lr:g}" for lr in step["lrs"])
+        ev = {"lr": step["lrs"], "grad_norm": step["grad_norm"]}
+        if step["warmup_groups"]:
+            ev["judged_at_initial_lr"] = [step["initial_lrs"][i] for i in step["warmup_groups"]]
+        if not step["changed"]:
+            if step["grad_norm"] > 0:
+                tiny = " (the update is below float resolution: the learning rate is far too low)" \
+                    if step["held"] and any(lr > 0 for lr in step["lrs"]) else ""
+                yield self.finding(
+                    "ND408", f"one optimizer step leaves every weight unchanged although the gradient norm is "
+                    f"{step['grad_norm']:.3g} (lr {lrs}){tiny}", ev, where="optimizer",
+                    fix="Check the learning rate (not 0) and that the optimizer holds this model's parameters: build "
+                    "it after any deepcopy, .to(device) or wrapping of the model.")
+            return
+        ratios = step["ratios"]
+        if not ratios:
+            return
+        median = statistics.median(ratios.values())
+        worst = max(ratios, key=ratios.get) if median > o["update_high"] else min(ratios, key=ratios.get)
+        ev.update({"median_update_ratio": median, "layers": len(ratios), "extreme_layer": worst,
+                   "extreme_ratio": ratios[worst]})
+        if median > o["update_high"]:
+            norms = step.get("grad_norm_per_step") or []
+            then = (f"; the gradient norm then grows {norms[-1] / norms[0]:.2g}x in {len(norms) - 1} steps"
+                    if len(norms) >= 2 and norms[0] > 0 and norms[-1] > norms[0] else "")
+            ev["grad_norm_per_step"] = norms
+            yield self.finding(
+                "ND407", f"one step changes the weights by {median:.2g} of their norm (median of {len(ratios)} "
+                f"layers; about 1e-3 is healthy): the learning rate ({lrs}) is too high{then}", ev, where="optimizer",
+                confidence=min(1.0, math.log10(median / max(o["update_high"], 1e-30)) / 2 + 0.5),
+                fix=f"Lower the learning rate about {median / 1e-3:.0f}x toward an update ratio of 1e-3 (in steps of "
+                "3-10x, re-checking), or add a warm-up.")
+        elif max(ratios.values()) < o["update_low"]:  # every layer: one slow layer is vanishing gradients (ND404)
+            top = max(ratios.values())
+            ev["largest_ratio"] = top
+            yield self.finding(
+                "ND407", f"one step changes the weights by only {median:.2g} of their norm (median of {len(ratios)} "
+                f"layers, {top:.2g} at most; about 1e-3 is healthy): the learning rate ({lrs}) is too low", ev,
+                where="optimizer",
+                confidence=min(1.0, math.log10(max(o["update_low"], 1e-30) / max(top, 1e-30)) / 2 + 0.5),
+                fix=f"Raise the learning rate about {1e-3 / max(median, 1e-30):.0f}x toward an update ratio of 1e-3, "
+                "or run an LR range test.")

@@ -1,0 +1,306 @@
+"""What the loss really receives: probabilities, log-probabilities or logits, and in which shape (ND202-ND205).
+
+What it catches, from the model's real outputs on a few real batches (a forward on a copy) and the loss:
+- ND202 double-softmax: probabilities fed to a loss that applies its own softmax or sigmoid: every output row in
+  [0, 1] and summing to 1 into CrossEntropyLoss (or a function that computes F.cross_entropy), a sigmoid or
+  softmax output into BCEWithLogitsLoss;
+- ND203 loss-expects-probabilities: NLLLoss given raw logits or plain probabilities (a log-probability row has a
+  logsumexp of 0), BCELoss given values outside [0, 1] (BCELoss raises: this check still runs when the runner's
+  probe fails in the loss, and says why);
+- ND204 shape-broadcast: output and target shapes that differ by a unit axis ((N, 1) against (N,)): MSELoss and
+  L1Loss broadcast them to (N, N) and compare every prediction with every target; BCE losses refuse them;
+- ND205 clipped-logits: a non-negative activation (ReLU, Softplus, Sigmoid) on the final logits of a
+  classifier: the last operation of forward (read from the output's autograd graph, or the last module run)
+  and outputs that are all >= 0, a share of them exactly 0.
+
+A function loss is identified by calling it on a synthetic output and comparing with F.cross_entropy,
+F.nll_loss, F.binary_cross_entropy(_with_logits); when it matches none (a custom loss), only what is certain
+from the values is said, and nothing is said about what it expects.
+
+Why it matters: none of these raise (BCELoss aside). A double softmax caps how confident the model can be, so the
+loss floor stays far above zero; NLLLoss on logits runs off to minus infinity; a broadcast MSE trains the model
+to predict the batch mean; a ReLU on logits gives half of them zero gradient.
+
+How to fix it: return raw logits from forward and let the loss squash them (CrossEntropyLoss,
+BCEWithLogitsLoss); with NLLLoss end the model with log_softmax; make output and target shapes equal before the
+loss (output.squeeze(-1) or target.view_as(output)); end a classifier with a plain Linear.
+"""
+from __future__ import annotations
+
+import math
+import re
+import warnings
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nndoctor import Check
+from nndoctor.context import REGRESSION_LOSSES
+from nndoctor.hooks import module_label, on_forward
+
+# Autograd nodes that only move values around: the final operation is found behind them.
+SHAPE_OPS = {"View", "UnsafeView", "Reshape", "ReshapeAlias", "Squeeze", "Unsqueeze", "Transpose", "Permute",
+             "Clone", "Expand", "ToCopy", "AsStrided", "Alias", "Select", "Slice", "Contiguous", "Flatten"}
+NONNEG_OPS = {"Relu", "Relu6", "Hardtanh", "Threshold", "Softplus", "Sigmoid", "Softmax", "Exp", "Abs"}
+MODULE_OPS = {nn.Softmax: "Softmax", nn.LogSoftmax: "LogSoftmax", nn.Sigmoid: "Sigmoid", nn.ReLU: "Relu",
+              nn.ReLU6: "Hardtanh", nn.Softplus: "Softplus"}
+FUNCTIONS = {"cross_entropy": "F.cross_entropy", "nll": "F.nll_loss", "bce_with_logits":
+             "F.binary_cross_entropy_with_logits", "bce": "F.binary_cross_entropy"}
+
+
+class LossInputs(Check):
+    """The real outputs against the loss: double softmax, logits into NLL/BCE, broadcast shapes, clipped logits."""
+
+    name = "loss-inputs"
+    codes = ("ND202", "ND203", "ND204", "ND205")
+    cost = "low"
+    # BCELoss raises on logits, so the runner's probe fails at the loss: this check does its own forward and
+    # runs anyway (it returns at once when the data or the forward itself fails).
+    needs_model = False
+    options = {
+        "batches": 4,  # batches whose outputs are read
+        "sum_tol": 1e-3,  # |row sum - 1| below this on every row: the rows are probability distributions
+        "lse_tol": 0.1,  # median |logsumexp over classes| above this (nats): not log-probabilities
+        "zero_share": 0.1,  # share of outputs exactly 0 (all >= 0): clipped logits without a gradient; error
+                            # (continuous logits are never exactly 0; a ReLU zeroes about half of them)
+        "match_tol": 1e-4,  # relative gap below which a function loss equals a known loss
+        "negative_targets": 0.1,  # regression: share of targets < 0 from which a non-negative output is clipped
+    }
+    quick_options = {"batches": 2}
+
+    def run(self, ctx):
+        if ctx.probe_error is not None and ctx.probe_error[0] != "loss":
+            return  # no batch or no forward: forward-probe says why
+        batches = ctx.batches(self.opts["batches"])
+        model = ctx.new_model(train=True)
+        op, where, first = self._final_op(ctx, model, batches[0])
+        with torch.no_grad():
+            outs = [first.detach()] + [ctx.forward(model, b.inputs) for b in batches[1:]]
+        ys = [b.targets for b in batches]
+        if not all(isinstance(o, torch.Tensor) for o in outs) or not isinstance(ys[0], torch.Tensor):
+            return
+        outs = [o.float() for o in outs]
+        if not all(bool(torch.isfinite(o).all()) for o in outs):
+            return  # NaN/Inf outputs say nothing about wiring (non-finite-forward, ND306, names where they start)
+        loss = ctx.new_loss()  # a copy: the user's loss object is never called
+        kind, class_dim = loss_kind(loss, outs[0], ys[0], self.opts["match_tol"])
+        ev = {"loss": _loss_label(loss, kind), "final_op": op or "unknown", "output_shape": list(outs[0].shape),
+              "target_shape": list(ys[0].shape)}
+        found = list(self._shapes(loss, kind, outs, ys, ev))
+        yield from found
+        if found:
+            return  # with shapes that disagree, what the values mean is moot
+        yield from self._probabilities(kind, class_dim, op, outs, ev, where)
+        yield from self._clipped(kind, class_dim, op, outs, ys, ev, where)
+
+    # -- measurement: the last operation of forward ----------------------------------------------------------
+    @staticmethod
+    def _final_op(ctx, model, batch):
+        """(op, where, output): the last non-reshaping operation that produced the output, from its autograd
+        node (works for functional calls too), else from the last module that ran; and where it happened."""
+        last = {}
+
+        def remember(name, module, args, out):
+            last.update(name=name, module=module, numel=out.numel())
+
+        with on_forward(model, remember):
+            out = ctx.forward(model, batch.inputs)
+        if not isinstance(out, torch.Tensor):
+            return None, None, out
+        op = None
+        node = out.grad_fn
+        while node is not None:
+            kind = re.sub(r"Backward\d*$", "", type(node).__name__)
+            if kind not in SHAPE_OPS:
+                op = kind
+                break
+            nxt = [f for f, _ in node.next_functions if f is not None]
+            node = nxt[0] if nxt else None
+        module = last.get("module")
+        if module is None or last.get("numel") != out.numel():
+            return op, (f"forward() of {type(model).__name__}" if op else None), out
+        label = module_label(last["name"], module)
+        mod_op = next((v for k, v in MODULE_OPS.items() if isinstance(module, k)), None)
+        if mod_op is not None and op in (None, mod_op):
+            return mod_op, label, out
+        if op in NONNEG_OPS or op == "LogSoftmax":  # a functional squashing call after the last module
+            return op, f"forward() of {type(model).__name__}: a functional {op.lower()} after {label}", out
+        return op, label, out
+
+    # -- ND204: output and target shapes ----------------------------------------------------------------------
+    def _shapes(self, loss, kind, outs, ys, ev):
+        out, y = outs[0], ys[0]
+        if kind in ("cross_entropy", "nll") or not y.is_floating_point() or out.shape == y.shape \
+                or out.numel() != y.numel():
+            return
+        if kind in ("bce", "bce_with_logits"):
+            yield self._broadcast(ev, "BCE losses refuse output and target shapes that differ "
+                                  f"({tuple(out.shape)} against {tuple(y.shape)}) and raise")
+            return
+        try:
+            wide = torch.broadcast_shapes(out.shape, y.shape)
+        except RuntimeError:
+            return
+        if math.prod(wide) <= out.numel():
+            return
+        as_is, matched = _call(loss, out, y), _call(loss, out.reshape(y.shape), y)  # (N, 1) vs (N,) and reshaped
+        same = as_is is not None and matched is not None and \
+            abs(as_is - matched) <= self.opts["match_tol"] * max(1.0, abs(matched))
+        if matched is None or same:
+            return  # the loss handles the shapes itself (it squeezes inside), or it cannot run reshaped
+        ev = {**ev, "broadcast_shape": list(wide), "loss_as_is": as_is if as_is is not None else "raises",
+              "loss_with_matching_shapes": matched}
+        if as_is is None:
+            title = (f"the loss raises on output {tuple(out.shape)} against target {tuple(y.shape)}, and runs once "
+                     "the shapes match")
+        else:
+            title = (f"the loss broadcasts output {tuple(out.shape)} against target {tuple(y.shape)} to "
+                     f"{tuple(wide)}: every prediction is compared with every target")
+        yield self._broadcast(ev, title)
+
+    def _broadcast(self, ev, title):
+        return self.finding("ND204", title, ev, where="loss(outputs, targets)", confidence=1.0,
+                            fix="Make the shapes equal before the loss: output.squeeze(-1) (or "
+                            "target.view_as(output)), and assert output.shape == target.shape in the training step.")
+
+    # -- ND202 / ND203: probabilities, log-probabilities, logits ------------------------------------------------
+    def _probabilities(self, kind, d, op, outs, ev, where):
+        o = self.opts
+        lo, hi = min(float(t.min()) for t in outs), max(float(t.max()) for t in outs)
+        ev = {**ev, "min": lo, "max": hi}
+        if kind in ("cross_entropy", "nll") and outs[0].dim() >= 1 and outs[0].shape[d] >= 2:
+            C = int(outs[0].shape[d])
+            sum_dev = max(float((t.sum(dim=d) - 1).abs().max()) for t in outs)  # rows: sums over the class axis
+            rows_are_probs = lo >= -1e-6 and hi <= 1 + 1e-6 and sum_dev < o["sum_tol"]
+            if kind == "cross_entropy" and rows_are_probs:
+                floor = math.log(1 + (C - 1) / math.e)  # CE of a one-hot probability row after a second softmax
+                yield self.finding(
+                    "ND202", f"{ev['loss']} gets probabilities: every output row is in [0, 1] and sums to 1 "
+                    f"(a softmax before the loss's own); the loss can never go below {floor:.3g}",
+                    {**ev, "classes": C, "max_row_sum_error": sum_dev, "loss_floor": floor},
+                    where=where or "model output", confidence=1.0,
+                    fix="Return raw logits from forward: remove the final nn.Softmax / F.softmax and apply softmax "
+                        "only at inference. (Or end with log_softmax and use NLLLoss.)")
+            elif kind == "nll":
+                lse = torch.cat([torch.logsumexp(t, dim=d).reshape(-1) for t in outs])  # (rows,) 0 for log-probs
+                med = float(lse.abs().median())
+                if med > o["lse_tol"]:
+                    what = "probabilities (a softmax without the log)" if rows_are_probs else "raw logits"
+                    positive = sum(int((t > 0).sum()) for t in outs) / sum(t.numel() for t in outs)
+                    yield self.finding(
+                        "ND203", f"{ev['loss']} gets {what}: the median logsumexp over classes is {med:.3g}, not 0 "
+                        "as for log-probabilities", {**ev, "classes": C, "median_abs_logsumexp": med,
+                                                      "positive_share": positive},
+                        where=where or "model output", confidence=min(1.0, med / (10 * o["lse_tol"])),
+                        fix="Use nn.CrossEntropyLoss on the raw logits, or end the model with "
+                            "F.log_softmax(logits, dim=1) for NLLLoss.")
+        elif kind == "bce_with_logits" and op in ("Sigmoid", "Softmax") and lo >= 0 and hi <= 1:
+            yield self.finding(
+                "ND202", f"{ev['loss']} gets probabilities: the output comes from a {op.lower()} and lies in "
+                f"[{lo:.3g}, {hi:.3g}]; the loss applies its own sigmoid, so it never goes below 0.31 on a target "
+                "of 1 or 0.69 on a target of 0", {**ev, "loss_floor": math.log(1 + math.exp(-1))},
+                where=where, confidence=1.0,
+                fix="Remove the final sigmoid from forward and keep BCEWithLogitsLoss (apply torch.sigmoid only "
+                    "at inference), or keep the sigmoid and switch to BCELoss.")
+        elif kind == "bce" and (lo < 0 or hi > 1):
+            yield self.finding(
+                "ND203", f"{ev['loss']} gets values in [{lo:.3g}, {hi:.3g}], outside [0, 1]: raw logits without a "
+                "sigmoid (BCELoss raises on them)", ev, where=where or "model output", confidence=1.0,
+                fix="Use nn.BCEWithLogitsLoss on the raw logits (numerically stable), or apply torch.sigmoid "
+                    "at the end of forward for BCELoss.")
+
+    # -- ND205: a non-negative activation on the logits -----------------------------------------------------------
+    def _clipped(self, kind, d, op, outs, ys, ev, where):
+        o = self.opts
+        if kind not in ("cross_entropy", "bce_with_logits", "regression"):
+            return
+        lo = min(float(t.min()) for t in outs)
+        if lo < 0:
+            return
+        zeros = sum(int((t == 0).sum()) for t in outs) / sum(t.numel() for t in outs)
+        structural = op in NONNEG_OPS
+        if not structural and zeros < o["zero_share"]:
+            return
+        if kind == "cross_entropy" and op == "Softmax" or kind == "bce_with_logits" and op in ("Sigmoid", "Softmax"):
+            return  # a double softmax/sigmoid: ND202's business
+        hi = max(float(t.max()) for t in outs)
+        ev = {**ev, "min": lo, "max": hi, "zero_share": zeros}
+        severity = "error" if zeros >= o["zero_share"] else "warning"
+        if kind == "regression":
+            y = torch.cat([t.reshape(-1).float() for t in ys])
+            negative = float((y < 0).float().mean())
+            if negative < o["negative_targets"]:
+                return  # non-negative targets: a non-negative output can be the right choice
+            title = f"the output is never negative ({op or 'clipped'} at the end) but {negative:.0%} of the targets are"
+            ev["negative_target_share"] = negative
+        else:
+            title = f"the logits pass through a non-negative {op.lower() if op else 'activation'}: all >= 0"
+            if zeros > 0:
+                title += f", {zeros:.0%} exactly 0 (no gradient there)"
+            if kind == "cross_entropy" and op == "Sigmoid":
+                C = int(outs[0].shape[d])
+                floor = math.log(1 + (C - 1) / math.e)  # best CE with every logit confined to (0, 1)
+                ev["loss_floor"] = floor
+                title += f"; confined to (0, 1), the loss cannot go below {floor:.3g} (chance is {math.log(C):.3g})"
+                if floor > 0.5 * math.log(C):
+                    severity = "error"  # the model can never get below half the chance loss
+        yield self.finding("ND205", title, ev, severity=severity, where=where or "model output",
+                           confidence=max(zeros, 0.5 if structural else 0.0),
+                           fix="End the model with a plain nn.Linear: drop the trailing nn.ReLU/Softplus/Sigmoid and "
+                               "let the loss squash the logits (CrossEntropyLoss, BCEWithLogitsLoss).")
+
+
+def loss_kind(loss, out: torch.Tensor, y: torch.Tensor, tol: float) -> tuple[str | None, int]:
+    """(kind, class axis) of the loss: from its class, or for a function by what it computes on a synthetic
+    output (a random one, so that CE and NLL, BCE and BCE-with-logits give different values)."""
+    d = 1 if out.dim() >= 2 else 0
+    for cls, kind in ((nn.CrossEntropyLoss, "cross_entropy"), (nn.NLLLoss, "nll"),
+                      (nn.BCEWithLogitsLoss, "bce_with_logits"), (nn.BCELoss, "bce")):
+        if isinstance(loss, cls):
+            return kind, d
+    if isinstance(loss, REGRESSION_LOSSES):
+        return "regression", d
+    g = torch.Generator().manual_seed(0)
+    z = (3 * torch.randn(out.shape, generator=g)).to(out.device)  # logits-like: spread over several units
+    if not y.is_floating_point() and out.dim() >= 2:
+        layouts = []
+        if out.shape[:-1] == y.shape:  # (..., C) against (...): the class axis last
+            layouts.append((-1, z.reshape(-1, out.shape[-1]), y.reshape(-1)))  # (rows, C), (rows,)
+        if out.shape[0] == y.shape[0] and out.shape[2:] == y.shape[1:]:  # (N, C, ...) against (N, ...)
+            layouts.append((1, z, y))
+        user = _call(loss, z, y)
+        for axis, zz, yy in layouts:
+            for kind, ref in (("cross_entropy", F.cross_entropy), ("nll", F.nll_loss)):
+                value = _call(ref, zz, yy)
+                if user is not None and value is not None and abs(user - value) <= tol * max(1.0, abs(value)):
+                    return kind, axis
+    elif y.is_floating_point() and out.shape == y.shape and bool(((y >= 0) & (y <= 1)).all()):
+        p = torch.sigmoid(z)  # probabilities: BCE runs on them, and BCE-with-logits gives another value
+        for kind, x, ref in (("bce_with_logits", z, F.binary_cross_entropy_with_logits),
+                             ("bce", p, F.binary_cross_entropy)):
+            user, value = _call(loss, x, y), _call(ref, x, y)
+            if user is not None and value is not None and abs(user - value) <= tol * max(1.0, abs(value)):
+                return kind, d
+    return None, d
+
+
+def _loss_label(loss, kind: str | None) -> str:
+    """CrossEntropyLoss for a module; for a function its name and the known loss it was found to compute."""
+    if isinstance(loss, nn.Module):
+        return type(loss).__name__
+    name = getattr(loss, "__name__", "")
+    name = f"{name}()" if name and name != "<lambda>" else "the loss function"
+    return f"{name} ({FUNCTIONS[kind]})" if kind in FUNCTIONS and FUNCTIONS[kind] not in name else name
+
+
+def _call(fn, out, y) -> float | None:
+    """fn(out, y) as a float, or None when it raises or gives a non-finite value."""
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            v = fn(out, y)
+        v = float(v.float().mean()) if isinstance(v, torch.Tensor) else float(v)
+    except Exception:
+        return None
+    return v if math.isfinite(v) else None

@@ -1,0 +1,186 @@
+"""Where NaN and Inf are born, in forward and in backward (37 reasons #37).
+
+What it catches, on a copy of the model with hooks on every module (in execution order) and on every parameter
+(`nndoctor.nantrace`): first on the real batches at initialisation, then during a short training run with the
+user's optimizer (`steps` steps, stopping at the first NaN), since NaN often appears only after some steps (a
+learning rate too high, a log of a value that reaches zero):
+- ND306 non-finite-forward: the first module whose output holds NaN or Inf while its inputs were finite, when
+  those values reach the loss; or the loss itself when it is NaN/Inf on finite outputs and targets. A module that
+  writes -inf which the model then absorbs (an attention mask before a softmax) is not a finding.
+- ND406 non-finite-gradients: the first parameter whose gradient holds NaN or Inf although the forward pass and
+  the loss were finite, with the module where backward broke (the one whose output gradient was finite and whose
+  input or parameter gradient is not: sqrt or log at zero, a division by zero in the backward formula).
+The evidence names the module and its type, the training step, the batch and how many values are non-finite. A
+NaN that appears only after the weights have grown `diverged_growth` times is the end of a divergence, not a bug
+of the module: it is a note, and the learning rate is the finding (update-ratio ND407, loss-diverges ND502).
+
+Batches whose inputs or targets are already non-finite are left out: that is the data's fault (ND101, ND104,
+reported by input-sanity), not a module's.
+
+Why it matters: once a value is NaN, the loss, every gradient and, after one step, every weight are NaN too; the
+run is dead from there, and the NaN loss says nothing about where it came from.
+
+How to fix it: in the named module add an epsilon or a clamp (torch.log(x + 1e-8), torch.sqrt(x + 1e-12), x / (d
++ eps)), use fused stable ops (log_softmax, logsumexp, BCEWithLogitsLoss), mask the inputs of an op rather than its
+output (torch.where on the argument of sqrt/log); for a late NaN after the weights grew, lower the learning rate
+and clip gradients.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from nndoctor import Check
+from nndoctor.batching import tensors
+from nndoctor.nantrace import NonFiniteTracer, locate_in_backward
+from nndoctor.params import nonfinite
+from nndoctor.warmup import Ramp
+
+
+class NanTracing(Check):
+    """The first module whose output (ND306), and the first parameter whose gradient (ND406), turns NaN or Inf."""
+
+    name = "nan-tracing"
+    codes = ("ND306", "ND406")
+    cost = "medium"
+    options = {
+        "steps": 30,  # training steps on a copy with the hooks on (stops at the first NaN/Inf)
+        "diverged_growth": 10.0,  # weight norm at the NaN over its initial norm above this: the run diverged
+        "warmup_steps": 10,  # steps of the ramp to the base lr when the user's scheduler starts from lr 0
+    }
+    quick_options = {"steps": 10, "warmup_steps": 4}
+
+    def run(self, ctx):
+        batches = ctx.batches()
+        clean = [i for i, b in enumerate(batches)
+                 if not any(nonfinite(t) for t in tensors(b.inputs) + tensors(b.targets))]
+        if not clean:
+            return  # every batch brings its own NaN: the data's fault (ND101/ND104), not a module's
+        model = ctx.new_model(train=True)
+        loss_fn = ctx.new_loss()
+        tracer = NonFiniteTracer(model, loss_name=f"loss ({_name(ctx.subject.loss)})")
+        checked = tracer.checked_loss(loss_fn)
+        norm0 = _norm(model)
+
+        # -- measure: the real batches at initialisation (forward, loss, backward; no step) ------------------------
+        phase, loss_value, located = "real batches at initialisation", None, None
+        with tracer:
+            for i in clean:
+                ctx.check_time()
+                tracer.batch = i
+                tracer.new_pass()
+                model.zero_grad(set_to_none=True)
+                _, loss = ctx.forward_loss(model, batches[i], checked)
+                if loss.dim() != 0:
+                    return  # a loss that is not a scalar cannot be trained on: forward-probe reports it (ND308)
+                loss_value = float(loss.detach().float())
+                if not math.isfinite(loss_value):
+                    break
+                if loss.requires_grad:
+                    loss.backward()
+                    tracer.end_backward()
+                if tracer.grad:
+                    located = locate_in_backward(lambda: ctx.forward_loss(model, batches[i], loss_fn)[1].backward())
+                    break
+
+            # -- measure: a short training run, stopping at the first NaN ----------------------------------------
+            trains = any(p.requires_grad for p in model.parameters())
+            norm = norm0
+            if math.isfinite(loss_value) and not tracer.grad and trains and self.opts["steps"] > 0:
+                phase = "training"
+                model.zero_grad(set_to_none=True)
+                optimizer = ctx.new_optimizer(model)
+                ramp = Ramp(optimizer, self.opts["warmup_steps"])
+                ramp(0)
+                tracer.step, tracer.batch = 0, clean[0]
+                tracer.new_pass()
+
+                def before_step(opt, args, kwargs):  # the gradients of this step, before they are applied
+                    nonlocal located
+                    tracer.end_backward()
+                    if tracer.grad and located is None:
+                        located = locate_in_backward(
+                            lambda: ctx.forward_loss(model, batches[tracer.batch], loss_fn)[1].backward())
+
+                def stop(losses):
+                    nonlocal norm
+                    if tracer.grad:
+                        return True
+                    norm = _norm(model)  # the weights the next forward uses
+                    tracer.step, tracer.batch = len(losses), clean[len(losses) % len(clean)]
+                    tracer.new_pass()
+                    ramp(len(losses))
+                    return False
+
+                handle = optimizer.register_step_pre_hook(before_step)
+                try:
+                    losses = ctx.train(model, optimizer, [batches[i] for i in clean], self.opts["steps"], stop=stop,
+                                       loss_fn=checked)
+                finally:
+                    handle.remove()
+                loss_value = losses[-1]
+
+        # -- judge ---------------------------------------------------------------------------------------------------
+        growth = norm / norm0 if norm0 > 0 else 1.0
+        late = phase == "training" and growth >= self.opts["diverged_growth"]
+        if not math.isfinite(loss_value) and tracer.forward is not None:
+            yield self._forward(tracer.forward, phase, growth, late, loss_value)
+        elif tracer.grad is not None:
+            if tracer.forward is not None:  # an Inf that the loss absorbed, yet backward turned it into NaN
+                yield self._forward(tracer.forward, phase, growth, late, loss_value)
+            yield self._grad(tracer.grad, phase, growth, late, located)
+
+    def _forward(self, e, phase, growth, late, loss_value):
+        when = f"at step {e.step} of the training run" if phase == "training" else "on the real batches at init"
+        what = ("the loss is NaN/Inf although the model's outputs and the targets are finite" if e.kind == "loss"
+                else f"{e.where} outputs {e.nonfinite} NaN/Inf values of {e.values} while its inputs are finite")
+        ev = {"module": e.where, "module_type": e.detail.get("module_type"), "phase": phase, "step": e.step,
+              "batch": e.batch, "non_finite": e.nonfinite, "values": e.values, "loss": loss_value,
+              "weight_growth": growth, **{k: v for k, v in e.detail.items() if k != "module_type"}}
+        if late:
+            return self.finding(
+                "ND306", f"{what}, {when}, after the weights grew {growth:.3g}x: the run diverges (learning rate "
+                "too high?)", ev, where=e.where, severity="info",
+                fix="Lower the learning rate 3-10x (or add a warm-up) and clip gradients; the module is where the "
+                "overflow surfaced, not its cause.")
+        return self.finding(
+            "ND306", f"{what} ({when}, batch {e.batch})", ev, where=e.where,
+            fix="Make the op in this module's forward safe: torch.log(x + 1e-8) or torch.log(x.clamp_min(1e-8)), "
+            "sqrt(x + eps), x / (d + eps), clamp before exp; prefer log_softmax/logsumexp to log(softmax(x)).")
+
+    def _grad(self, e, phase, growth, late, located):
+        when = f"at step {e.step} of the training run" if phase == "training" else "on the real batches at init"
+        born = e.detail.get("born_in")
+        ev = {"parameter": e.where, "module": e.detail.get("module"), "born_in": born, "phase": phase,
+              "step": e.step, "batch": e.batch, "non_finite": e.nonfinite, "values": e.values,
+              "weight_growth": growth}
+        if located:
+            ev.update({"backward_op": located["op"], "forward_line": located["user_frame"]})
+        title = (f"the gradient of {e.where} holds {e.nonfinite} NaN/Inf values of {e.values} {when} (batch "
+                 f"{e.batch}) although the forward pass and the loss are finite"
+                 + (f"; backward breaks in {born}" if born else "")
+                 + (f", in {located['op']} from {located['user_frame']}" if located and located["user_frame"]
+                    else ""))
+        if late:
+            return self.finding("ND406", title + f", after the weights grew {growth:.3g}x", ev, where=e.where,
+                                severity="info", fix="Lower the learning rate 3-10x and clip gradients.")
+        return self.finding(
+            "ND406", title, ev, where=e.where,
+            fix="Find the op whose derivative is infinite at the value it gets (sqrt or norm at 0, log at 0, pow with "
+            "a fractional exponent, acos at +-1) in the module named and keep its argument away from it: "
+            "torch.sqrt(x + 1e-12), or torch.where on the argument, not on the result.")
+
+
+def _norm(model) -> float:
+    """The norm of all the model's parameters together."""
+    sq = sum(float(p.detach().double().pow(2).sum()) for p in model.parameters())
+    return math.sqrt(sq) if math.isfinite(sq) else math.inf
+
+
+def _name(loss) -> str:
+    """CrossEntropyLoss for a module, the function's name for a function (or a functools.partial of one)."""
+    if isinstance(loss, torch.nn.Module):
+        return type(loss).__name__
+    fn = getattr(loss, "func", loss)
+    return getattr(fn, "__name__", type(fn).__name__)

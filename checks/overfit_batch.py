@@ -1,0 +1,257 @@
+"""Overfit one small batch (37 reasons #27; Recipe "overfit one batch").
+
+What it catches: a copy of the model trained on one small batch (the first `batch_size` samples of the first
+batch) with the user's optimizer and learning rate (and the user's own `train_step` when the config names one),
+for at most `steps` steps, stopping as soon as the loss is near its floor. The floor is the user's own loss on ideal outputs (`nndoctor.lossfloor`): zero for hard labels,
+the entropy of the smoothed target under label smoothing, zero for regression targets. The target is reached when
+loss - floor <= fraction * (initial loss - floor).
+- ND501 cannot-overfit-batch: the target is not reached and the loss curve levels off above it (the level is
+  extrapolated from the last three blocks of the curve), and the same batch trained by a reference optimizer
+  (Adam at `reference_lr`, no weight decay) levels off above it too: the model and the loss cannot fit it. When
+  the reference fits the batch, the user's learning rate or weight decay is what holds training back (a note).
+  A loss still falling steadily toward the floor is not a finding.
+- ND502 loss-diverges: the loss climbs well above where it started (its gap to the floor, smoothed by a median
+  over a window of steps, reaches `rise_factor` times the initial gap), the mark of a learning rate too high; or the loss is lower on the model's random initial outputs
+  than on perfect ones and training drives the predictions away from the targets, the mark of a sign error
+  (gradient ascent: a loss wrapper that returns -loss, a hand-written cross-entropy without its minus sign).
+- ND503 non-finite-loss: the loss becomes NaN or Inf; the step is named.
+
+Why it matters: any model with a reasonable capacity memorises a handful of samples in a few hundred steps. If it
+cannot, something between the data and the update is broken (loss wiring, a bounded output layer, gradient flow,
+the optimizer), and training on the whole dataset only hides it behind noise.
+
+How to fix it: read the other findings first (they often explain this one). Then train on this batch by hand with
+regularisation off, print the loss every step, and remove what limits the output: an activation on the logits
+(tanh, sigmoid, clamp), a bottleneck, a detached branch. A rising loss wants a learning rate 3-10x lower; a loss
+that falls while the predictions get worse wants the sign of the loss checked.
+
+Healthy and silent: label smoothing (the floor is higher), dropout and BatchNorm (the batch holds at least two
+samples), a warm-up from zero (the copy ramps up to the schedule's base rate, `nndoctor.warmup`).
+"""
+from __future__ import annotations
+
+import math
+import statistics
+
+import torch
+
+from nndoctor import Check
+from nndoctor.batching import head
+from nndoctor.lossfloor import closeness, loss_floor
+from nndoctor.warmup import Ramp
+
+
+class OverfitOneBatch(Check):
+    """Train a copy on one small batch: the loss must reach its floor (ND501), not rise (ND502) nor turn NaN (ND503)."""
+
+    name = "overfit-one-batch"
+    codes = ("ND501", "ND502", "ND503")
+    cost = "high"
+    options = {
+        "batch_size": 8,  # samples in the batch (the Recipe and 37 reasons say 2-20)
+        "steps": 150,  # training steps at most; the run stops as soon as the target is reached
+        "fraction": 0.1,  # target: loss - floor <= fraction * (initial loss - floor), 90% of the way down
+        "rise_factor": 2.0,  # diverges: final gap to the floor above this many times the initial gap
+        "window": 0.1,  # share of the steps in each median that smooths the curve (at least 3 steps)
+        "warmup_steps": 10,  # steps of the ramp to the base lr when the user's scheduler starts from lr 0
+        "reference_lr": 3e-3,  # when the curve levels off: the same batch with Adam at this lr, no weight decay
+        "away_share": 0.75,  # gradient ascent: share of samples whose prediction moves away from its target
+    }
+    quick_options = {"steps": 40, "warmup_steps": 4}
+
+    def run(self, ctx):
+        o = self.opts
+        batch = head(ctx.batches(1)[0], max(2, int(o["batch_size"])))  # (n, ...) every tensor cut to n samples
+        model = ctx.new_model(train=True)
+        if not any(p.requires_grad for p in model.parameters()):
+            return  # nothing trains: gradient-flow reports the frozen parameters (ND402)
+        loss_fn = ctx.new_loss()
+
+        # -- measure: the floor, the starting point, then one batch trained until it is near the floor ------------
+        with torch.no_grad():
+            outputs0, loss0 = ctx.forward_loss(model, batch, loss_fn)
+        if loss0.dim() != 0:
+            return  # a loss that is not a scalar cannot be trained on: forward-probe reports it (ND308)
+        initial = float(loss0.detach().float())
+        floor = loss_floor(loss_fn, outputs0, batch.targets, ctx.task, ctx.subject.loss)
+        kind = floor.kind if floor else "logits"
+        close0 = closeness(outputs0, batch.targets, ctx.task, ctx.subject.loss, kind)
+        gap0 = initial - floor.value if floor else math.nan
+        target = floor.value + o["fraction"] * gap0 if floor and gap0 > 1e-6 * (1 + abs(initial)) else None
+
+        optimizer = ctx.new_optimizer(model)
+        ramp = Ramp(optimizer, o["warmup_steps"])  # the user's warm-up from lr 0, replayed as a short ramp
+        user = ctx.subject.train_step is not None  # the user's own step makes the updates when the config has one
+        losses = self._fit(ctx, model, optimizer, batch, loss_fn, target, ramp, floor.value if floor else None, user)
+        reached = target is not None and math.isfinite(losses[-1]) and losses[-1] <= target
+        ev = {"samples": batch.size, "steps": len(losses), "initial_loss": initial, "user_train_step": user,
+              "floor": floor.value if floor else None, "floor_outputs": kind if floor else None,
+              "final_loss": losses[-1], "best_loss": min((v for v in losses if math.isfinite(v)), default=math.nan)}
+        title = f"overfit one batch ({batch.size} samples): " + (
+            f"target reached at step {len(losses) - 1}" if reached else f"target not reached in {len(losses)} steps")
+        self.plot_curve(title, losses, target=target)
+        if ramp.groups:
+            ev["warmup_ramp_steps"] = o["warmup_steps"]
+
+        # -- judge: NaN or Inf --------------------------------------------------------------------------------
+        if not math.isfinite(losses[-1]):
+            step = len(losses) - 1
+            finite = [v for v in losses if math.isfinite(v)]
+            when = "on the batch before any step" if step == 0 else f"at step {step}"
+            yield self.finding(
+                "ND503", f"the loss becomes {losses[-1]} {when} while training on one batch",
+                {**ev, "step": step, "last_finite_loss": finite[-1] if finite else None}, where="loss",
+                fix="Look for the first module whose output is NaN/Inf (ND306) or a gradient (ND406); lower the "
+                "learning rate and clip gradients if the loss was rising before; add epsilons to log/sqrt/division.")
+            return
+        if reached:
+            return
+
+        # -- judge: the loss rises, or falls while the predictions move away from the targets --------------------
+        w = max(3, int(o["window"] * o["steps"]))  # the smoothing window (steps)
+        end = statistics.median(losses[-w:])
+        ev["smoothed_final_loss"] = end
+        base = floor.value if floor else 0.0  # without a floor, a positive loss is judged against zero
+        rolling = [statistics.median(losses[i:i + w]) for i in range(len(losses) - w + 1)]  # (steps - w + 1,)
+        peak_at = max(range(len(rolling)), key=rolling.__getitem__) if rolling else 0
+        peak = rolling[peak_at] if rolling else initial
+        rise = (peak - base) / (initial - base) if initial - base > 0 else math.nan
+        if len(losses) > w and rise > o["rise_factor"]:
+            ev.update({"peak_loss": peak, "peak_step": peak_at + w // 2, "rise": rise})
+            yield self.finding(
+                "ND502", f"the loss rises from {initial:.4g} to {peak:.4g} (median over {w} steps, around step "
+                f"{peak_at + w // 2}) on one batch and ends at {end:.4g}: its gap to the floor {base:.3g} grows "
+                f"{rise:.3g}x", ev, where="optimizer", confidence=min(1.0, math.log10(rise) / 2 + 0.5),
+                fix="Lower the learning rate 3-10x (with a warm-up for Adam), clip gradients, and re-run; if it "
+                "still rises at a tiny learning rate, check the sign of the loss and of any hand-written update.")
+            return
+        if floor and floor.value > initial + 1e-3 * (1 + abs(initial)) and close0 is not None:
+            with torch.no_grad():
+                outputs1 = ctx.forward(model, batch.inputs)
+            close1 = closeness(outputs1, batch.targets, ctx.task, ctx.subject.loss, kind)
+            away = self._away(close0, close1) if close1 is not None else 0.0
+            if away >= o["away_share"] and end < initial:
+                m = close0["metric"]
+                before, after = float(close0["values"].mean()), float(close1["values"].mean())
+                yield self.finding(
+                    "ND502", f"training lowers the loss ({initial:.4g} to {end:.4g}) while the predictions of "
+                    f"{away:.0%} of the samples move away from their targets (mean {m} {before:.3g} to {after:.3g}): "
+                    f"the loss is higher for perfect outputs ({floor.value:.4g}) than for random ones, so "
+                    "minimising it is gradient ascent",
+                    {**ev, "metric": m, "metric_before": before, "metric_after": after, "samples_away": away},
+                    where="loss", confidence=1.0,
+                    fix="Check the sign of the loss: a hand-written cross-entropy is -(target * log_softmax).sum(-1)."
+                    "mean(), with its minus sign; a wrapper must return the loss, not -loss.")
+                return
+            return  # no floor to aim at below the initial loss: nothing more to judge
+
+        # -- judge: the target is not reached ------------------------------------------------------------------
+        if target is None:
+            return
+        level = self._level(losses, o["window"])
+        ev.update({"target": target, "gap_closed": (initial - ev["best_loss"]) / gap0,
+                   "levels_off_at": level if math.isfinite(level) else "still falling"})
+        if level <= target:
+            return  # still heading below the target: more steps would get there
+        # The curve levels off above the target. Is it the model and loss, or the optimizer's settings? The same
+        # batch, trained by a reference optimizer without regularisation, tells them apart.
+        ref = ctx.new_model(train=True)
+        ref_losses = self._fit(ctx, ref, torch.optim.Adam([p for p in ref.parameters() if p.requires_grad],
+                                                          lr=o["reference_lr"]), batch, loss_fn, target)
+        ref_level = self._level(ref_losses, o["window"])
+        ev.update({"reference": f"Adam(lr={o['reference_lr']:g})", "reference_steps": len(ref_losses),
+                   "reference_final_loss": ref_losses[-1],
+                   "reference_levels_off_at": ref_level if math.isfinite(ref_level) else "still falling"})
+        self.plot_curve(f"the same batch with Adam(lr={o['reference_lr']:g}), no weight decay", ref_losses,
+                        target=target)
+        if math.isfinite(ref_losses[-1]) and ref_losses[-1] <= target:
+            bounced = max(losses[1:]) > initial  # the loss went above its start: steps overshoot
+            ev["loss_above_start"] = bounced
+            who = "the user's train_step" if user else "the user's optimizer"
+            if max(losses) == min(losses):  # not a slow learning rate: nothing moves at all
+                yield self.finding(
+                    "ND501", f"the loss on one batch never changes in {len(losses)} steps of {who} ({initial:.4g}), "
+                    f"while Adam(lr={o['reference_lr']:g}) fits it in {len(ref_losses) - 1}: no weight is updated",
+                    ev, where="train_step" if user else "optimizer",
+                    fix="Check that optimizer.step() runs after loss.backward() (and zero_grad() before backward, "
+                    "not between), on an optimizer built over this model, with a learning rate above 0.")
+                return
+            yield self.finding(
+                "ND501", f"{who} does not fit one batch of {batch.size} samples in {len(losses)} steps (loss "
+                f"{initial:.4g} to {end:.4g}, target {target:.3g}), while Adam(lr={o['reference_lr']:g}) fits it "
+                f"in {len(ref_losses) - 1}: the {'step' if user else 'optimizer'}'s settings hold training back", ev,
+                severity="info", where="optimizer",
+                fix=("The loss bounces above its start: lower the learning rate 3-10x (or add a warm-up)."
+                     if bounced else "Nothing in the model or the loss stops it from learning: try a learning rate "
+                     "3-10x higher (an LR range test finds it) or less weight decay, and compare the loss curves."))
+            return
+        if not math.isfinite(ref_level) or ref_level <= target:
+            return  # the reference is still falling (or diverged): no conclusion
+        yield self.finding(
+            "ND501", f"the loss on one batch of {batch.size} samples levels off at {level:.4g} after {len(losses)} "
+            f"steps (start {initial:.4g}, floor {floor.value:.3g}, target {target:.3g}), and at {ref_level:.4g} "
+            f"with Adam(lr={o['reference_lr']:g})", ev,
+            confidence=min(1.0, (ref_level - floor.value) / gap0 / (2 * o["fraction"])),
+            fix="Read the other findings first. Then look for what bounds the output (tanh, sigmoid or clamp on the "
+            "logits, a bottleneck layer) or a branch that gets no gradient: train this batch by hand, print the loss "
+            "and the output range per step.")
+
+    def _fit(self, ctx, model, optimizer, batch, loss_fn, target, ramp=None, floor=None, user_step=False):
+        """Train `model` on the one batch for at most `steps` steps, stopping once the loss is at the target, or
+        once its median over a window is `rise_factor` times farther from the floor than at the start. With
+        `user_step`, each update is the user's own `train_step` and the loss is measured before it."""
+        o = self.opts
+        w = max(3, int(o["window"] * o["steps"]))
+        if ramp is not None:
+            ramp(0)
+
+        def stop(losses):
+            if ramp is not None:
+                ramp(len(losses))
+            if target is not None and losses[-1] <= target:
+                return True
+            if len(losses) >= 2 * w and max(losses) == min(losses):
+                return True  # not one weight moves the loss: conclusive
+            gap0 = losses[0] - floor if floor is not None else math.nan
+            return len(losses) > w and gap0 > 0 and \
+                statistics.median(losses[-w:]) - floor > 2 * o["rise_factor"] * gap0  # conclusive divergence
+
+        if not user_step:
+            return ctx.train(model, optimizer, [batch], o["steps"], stop=stop, loss_fn=loss_fn)
+        losses: list[float] = []
+        for _ in range(o["steps"]):
+            ctx.check_time()
+            with torch.no_grad():
+                losses.append(float(ctx.forward_loss(model, batch, loss_fn)[1].detach().float()))
+            if not math.isfinite(losses[-1]) or stop(losses):
+                break
+            ctx.user_step(model, batch, loss_fn, optimizer)
+        return losses
+
+    @staticmethod
+    def _level(losses, window) -> float:
+        """Where the loss curve levels off: Aitken's extrapolation of three medians over the last three blocks.
+
+        For a loss converging geometrically to a level L (drops d1, d2 = r * d1 between blocks), the level is
+        c - d2 * r / (1 - r). A curve that is not slowing down (d2 >= d1) has no level in sight (-inf); one that
+        stopped falling (d2 <= 0) levels off where it is.
+        """
+        n = len(losses)
+        b = max(3, int(window * n), n // 6)  # block size (steps)
+        if n < 3 * b:
+            return -math.inf
+        a, m, c = (statistics.median(losses[n - k * b:n - (k - 1) * b]) for k in (3, 2, 1))
+        d1, d2 = a - m, m - c
+        if d2 <= 0:
+            return min(m, c) if d1 <= 0 else c
+        if d2 >= d1:
+            return -math.inf
+        r = d2 / d1
+        return c - d2 * r / (1 - r)
+
+    @staticmethod
+    def _away(before: dict, after: dict) -> float:
+        """The share of samples whose prediction moved away from its target (less probability, more error)."""
+        worse = after["values"] < before["values"] if before["better"] == "higher" else \
+            after["values"] > before["values"]
+        return float(worse.float().mean())

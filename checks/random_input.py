@@ -1,0 +1,283 @@
+"""The output must depend on the input, and the real inputs must teach more than no inputs (37 reasons #2, #4,
+#5; Recipe "input-independent baseline").
+
+What it catches:
+- ND301 output-ignores-input: in eval mode, the outputs on a few real batches hardly vary from sample to sample
+  or from batch to batch: their spread across samples is below `rel_tol` of their magnitude (an all-zero output
+  is the extreme). Before it says so it checks that inputs drawn at random (floats with the batch's mean and
+  std, token ids drawn in the observed range) change nothing either, and that a few training steps do not
+  bring the variation back (a last layer initialised to zero is constant at initialisation only). It names the
+  module where the variation dies: the first one after which every module's output is constant.
+- ND109 uninformative-inputs: two copies train side by side for a few tens of steps with the user's optimizer on
+  `train_batches` batches, one on the real inputs, one on zeroed inputs (integer inputs, such as token ids or
+  masks, filled with their most frequent value) with the same targets; every other batch is held out. After each
+  `chunk` of steps both are judged in eval mode by their per-sample losses, paired. As soon as the real inputs
+  beat the baseline on held-out samples by more than `z` standard errors, they carry signal: the check stops.
+  When instead the real copy has clearly learned its training samples (its loss there below the baseline's by
+  `min_gain` and by `z` standard errors) while its held-out gain stays, `z` standard errors included, below
+  `min_transfer` of that training gain, what it learned is memorisation: the inputs do not predict the targets,
+  as when inputs and labels were shuffled apart. A slow learner, or a case too close to call within `steps`, is
+  not judged. Language models are skipped (their targets are their inputs, shifted), and so is a model whose eval
+  mode is random (ND307).
+
+Why it matters: a network that ignores its input predicts one constant (all zeros, the majority class, the
+mean), and its loss plateaus at a level that looks like learning. Labels decoupled from their inputs train
+"fine" too: the loss falls as the model memorises, and no tuning will ever make it generalise.
+
+How to fix it: for ND301, bisect with forward hooks from the module named: a layer with all-zero weights and
+biases, a norm over a single value, a dead activation, or a forward that drops `x`. For ND109, look at a few
+(input, label) pairs by eye and apply every shuffle, sort, split or filter to inputs and labels together (one
+permutation, or one Dataset that returns both).
+"""
+from __future__ import annotations
+
+import torch
+
+from nndoctor import Check
+from nndoctor.batching import Batch, first_tensor, map_tensors, tensors
+from nndoctor.hooks import capture_forward, leaf_modules, module_label
+from nndoctor.modes import batchnorms, dropout_off, eval_noise, refresh_batchnorm, rms, spread
+
+
+def blank_values(batches: list[Batch]) -> list:
+    """One fill value per input tensor for the input-independent baseline, the same for every batch: 0 for
+    floats, the most frequent value over the batches for integer tensors (padding or a common token; 1 in masks)."""
+    per_tensor = list(zip(*[tensors(b.inputs) for b in batches]))  # [(tensor i of batch 0, of batch 1, ...)]
+    values = []
+    for ts in per_tensor:
+        if ts[0].is_floating_point() or ts[0].is_complex() or ts[0].numel() == 0:
+            values.append(0)
+        else:
+            flat = torch.cat([t.reshape(-1).cpu().long() for t in ts])  # (all values,)
+            values.append(int(torch.mode(flat).values))
+    return values
+
+
+def blank(inputs, values: list):
+    """The inputs with every tensor filled with its baseline value: nothing left that depends on the sample."""
+    it = iter(values)
+    return map_tensors(inputs, lambda t: torch.full_like(t, next(it, 0)))
+
+
+def randomised(inputs, gen: torch.Generator):
+    """Other inputs: floats drawn with each tensor's mean and std, integer ids drawn in the observed range."""
+    def draw(t: torch.Tensor) -> torch.Tensor:
+        if t.numel() == 0 or t.dtype == torch.bool:
+            return t.clone()
+        if t.is_floating_point():
+            x = t.detach().float()
+            noise = torch.randn(t.shape, generator=gen).to(t.device)
+            return (noise * x.std().clamp(min=1e-6) + x.mean()).to(t.dtype)
+        lo, hi = int(t.min()), int(t.max())
+        return torch.randint(lo, hi + 1, t.shape, generator=gen).to(device=t.device, dtype=t.dtype)
+    return map_tensors(inputs, draw)
+
+
+def variation(outs: list[torch.Tensor]) -> tuple[float, float, float, int]:
+    """(relative variation, spread, magnitude, samples) of outputs stacked along the sample axis."""
+    same = all(o.shape[1:] == outs[0].shape[1:] for o in outs)
+    x = torch.cat(outs) if same else outs[0]  # (N, ...) all samples of all batches
+    s, m = spread(x), rms(x)
+    return (s / m if m > 0 else 0.0), s, m, int(x.shape[0]) if x.dim() else 1
+
+
+class RandomInput(Check):
+    """Output against input: a constant network (ND301) and labels unlinked from their inputs (ND109)."""
+
+    name = "random-input"
+    codes = ("ND109", "ND301")
+    cost = "medium"
+    options = {
+        "batches": 4,  # batches whose eval outputs are compared (ND301)
+        "rel_tol": 1e-5,  # output spread across samples / output RMS below this: constant (float32 rounds at
+                          # 1.2e-7 of a value, so this is about a hundred rounding steps)
+        "confirm_steps": 3,  # training steps before a constant output is measured again (ND301)
+        "steps": 48,  # most training steps of each copy, real and zeroed inputs (ND109)
+        "train_batches": 2,  # batches trained on: few, so that memorising them shows within the steps
+        "chunk": 8,  # steps between two judgements on the held-out batches (stops once the real inputs transfer)
+        "min_gain": 0.05,  # real copy's loss on its training samples below the baseline's by this share: it learned
+        "min_transfer": 0.25,  # held-out gain below this share of the training gain (z standard errors above
+                               # it included): what the real copy learned does not carry over to new samples
+        "z": 2.0,  # standard errors of the per-sample gains that make a judgement conclusive
+        "eval_noise_tol": 1e-4,  # two eval passes differing by this share of the outputs' spread: not judged (ND307)
+    }
+    quick_options = {"batches": 2, "steps": 30}
+
+    def run(self, ctx):
+        constant = list(self._constant_output(ctx))
+        yield from constant
+        if not constant:  # a network that ignores its input has nothing to learn from it: ND301 says it all
+            yield from self._baseline(ctx)
+
+    # -- ND301: the output does not depend on the input ----------------------------------------------------------
+    def _outputs(self, ctx, model, batches, change=None):
+        outs = []
+        with torch.no_grad():
+            for b in batches:
+                inputs = change(b.inputs) if change else b.inputs
+                out = first_tensor(ctx.forward(model, inputs))
+                if out is None or not out.is_floating_point() or out.dim() == 0 or not bool(out.isfinite().all()):
+                    return None  # no float output to measure, or NaN/Inf (other checks say where they come from)
+                outs.append(out.detach())
+        return outs
+
+    def _constant_output(self, ctx):
+        o = self.opts
+        batches = ctx.batches(o["batches"])
+        model = ctx.new_model(train=False)  # eval mode: dropout adds no variation of its own
+        outs = self._outputs(ctx, model, batches)
+        if outs is None:
+            return
+        rel, s, m, n = variation(outs)
+        if n < 2 or rel >= o["rel_tol"]:
+            return
+        # Other inputs: random ones with the real inputs' statistics. A model that responds to them only sees
+        # real inputs that do not vary (ND102's business).
+        gen = torch.Generator().manual_seed(ctx.seed)
+        other = self._outputs(ctx, model, batches, change=lambda x: randomised(x, gen))
+        if other is None:
+            return
+        moved = max(rms(a - b) for a, b in zip(outs, other) if a.shape == b.shape) if other else 0.0
+        rel_random = moved / m if m > 0 else 0.0
+        if rel_random >= o["rel_tol"]:
+            return
+        # A few training steps: a last layer initialised to zero is constant at initialisation only.
+        trained = ctx.new_model(train=True)
+        trainable = any(p.requires_grad for p in trained.parameters())
+        losses = ctx.train(trained, ctx.new_optimizer(trained), ctx.batches(), o["confirm_steps"]) if trainable else []
+        trained.eval()
+        after = self._outputs(ctx, trained, batches)
+        rel_after = variation(after)[0] if after is not None else 0.0
+        if rel_after >= o["rel_tol"]:
+            return
+        where, dead_at = self._where_it_dies(ctx, batches[0])
+        zero = m == 0.0
+        what = "all zero" if zero else f"the same for every input (spread {s:.3g} against a magnitude of {m:.3g})"
+        yield self.finding(
+            "ND301", f"the output is {what} on {n} real samples, on random inputs, and still after "
+                     f"{len(losses)} training steps; the variation dies at {where}",
+            {"samples": n, "relative_variation": rel, "spread": s, "output_rms": m, "all_zero": zero,
+             "relative_change_on_random_inputs": rel_random, "relative_variation_after_training": rel_after,
+             "training_steps": len(losses), "rel_tol": o["rel_tol"], "variation_dies_at": where,
+             "constant_from": dead_at},
+            where=where, severity="error", confidence=1.0,
+            fix=f"Print the output of each module on two different inputs from {where} on: look for a layer whose "
+                "weights and biases were all initialised to zero, a norm taken over a single value (LayerNorm(1)), "
+                "a dead activation, or a forward that never uses its input (an overwritten variable).")
+
+    def _where_it_dies(self, ctx, batch):
+        """The first module after which every module's output is constant across the batch's samples."""
+        model = ctx.new_model(train=False)
+        with torch.no_grad(), capture_forward(model) as outs:
+            ctx.forward(model, batch.inputs)
+        labels = {name: module_label(name, m) for name, m in leaf_modules(model)}
+        varying = []  # (label, output varies across samples) in the order the modules first ran
+        for name, out in outs.items():
+            if out.dim() == 0 or out.shape[0] != batch.size or not out.is_floating_point():
+                continue
+            m = rms(out)
+            varying.append((labels.get(name, name), m > 0 and spread(out) / m >= self.opts["rel_tol"]))
+        if not varying:
+            return "the model's forward", None
+        last_alive = max((i for i, (_, alive) in enumerate(varying) if alive), default=-1)
+        if last_alive == len(varying) - 1:  # every module varies: the forward drops it after the last module
+            return f"the forward, after {varying[-1][0]}", None
+        label = varying[last_alive + 1][0]
+        return label, label
+
+    # -- ND109: real inputs teach no more than zeroed ones ----------------------------------------------------------
+    def _baseline(self, ctx):
+        o = self.opts
+        batches = ctx.batches()
+        if len(batches) < 2 or ctx.task == "language-modeling":
+            return  # a language model's targets are its inputs shifted: they cannot be paired wrongly
+        model = ctx.new_model()
+        if not any(p.requires_grad for p in model.parameters()):
+            return  # nothing trains (ND402's business)
+        if eval_noise(ctx, model, batches[0].inputs) > o["eval_noise_tol"]:
+            return  # eval mode is random (ND307): held-out losses cannot be compared
+        n_train = min(o["train_batches"], len(batches) - 1)
+        train_b, held_b = batches[:n_train], batches[n_train:]  # every batch not trained on is held out
+        values = blank_values(train_b)
+        blank_train = [Batch(blank(b.inputs, values), b.targets) for b in train_b]
+        blank_held = [Batch(blank(b.inputs, values), b.targets) for b in held_b]
+        real, zero = ctx.new_model(train=True), ctx.new_model(train=True)  # the same initial weights
+        opt_real, opt_zero = ctx.new_optimizer(real), ctx.new_optimizer(zero)
+        z, done, curve, verdict = o["z"], 0, [], None
+        while done < o["steps"] and verdict is None:
+            k = min(o["chunk"], o["steps"] - done)
+            turn = done % len(train_b)  # carry on through the batches where the last chunk stopped
+            lr = ctx.train(real, opt_real, train_b[turn:] + train_b[:turn], k)
+            lz = ctx.train(zero, opt_zero, blank_train[turn:] + blank_train[:turn], k)
+            done += k
+            if len(lr) < k or len(lz) < k:
+                return  # a non-finite loss: other checks say why
+            real_train, real_held = self._judge(ctx, real, train_b, held_b)
+            zero_train, zero_held = self._judge(ctx, zero, blank_train, blank_held)
+            d_train, d_held = zero_train - real_train, zero_held - real_held  # per-sample gains, paired
+            if not (bool(d_train.isfinite().all()) and bool(d_held.isfinite().all())):
+                return
+            g_t, se_t = float(d_train.mean()), sem(d_train)
+            g_h, se_h = float(d_held.mean()), sem(d_held)
+            curve.append(g_h)
+            import os
+            if os.environ.get("ND_DEBUG"): print(f"DBG {done} gt {g_t:.4f}+-{se_t:.4f} gh {g_h:.4f}+-{se_h:.4f} L0 {float(zero_train.mean()):.3f} n {d_held.numel()}")
+            if g_h - z * se_h > 0:
+                return  # the real inputs help on new samples: they carry signal (conclusive, stop early)
+            if g_t <= max(o["min_gain"] * abs(float(zero_train.mean())), z * se_t):
+                continue  # it has not clearly learned its own batches yet: nothing to judge
+            if g_h + z * se_h < o["min_transfer"] * g_t:
+                verdict = "memorises"  # confidently below a quarter of the training gain: conclusive
+        if verdict is None:
+            return  # a slow learner, or too close to call within the steps: not judged
+        transfer = g_h / g_t
+        self.plot_curve("held-out gain of the real inputs over zeroed inputs", curve)
+        yield self.finding(
+            "ND109", f"after {done} steps the real inputs beat the zeroed-input baseline by {g_t:.3g} on the "
+                     f"samples they trained on but by {g_h:.3g} +- {se_h:.2g} on {d_held.numel()} held-out samples: "
+                     "the model memorises, the inputs do not predict the targets",
+            {"steps": done, "train_loss_real": float(real_train.mean()),
+             "train_loss_zeroed": float(zero_train.mean()), "heldout_loss_real": float(real_held.mean()),
+             "heldout_loss_zeroed": float(zero_held.mean()), "train_gain": g_t, "heldout_gain": g_h,
+             "heldout_gain_stderr": se_h, "transfer": transfer, "min_transfer": o["min_transfer"],
+             "train_samples": d_train.numel(), "heldout_samples": d_held.numel()},
+            where="data: inputs against targets", severity="error",
+            confidence=min(1.0, max(0.5, 1.0 - transfer)),
+            fix="Check a few (input, label) pairs by eye; apply every shuffle, sort, filter or split to inputs and "
+                "labels together (one permutation: perm = torch.randperm(n); x, y = x[perm], y[perm]), or build "
+                "one Dataset that returns both.")
+
+    def _judge(self, ctx, model, train_b, held_b) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-sample losses in eval mode on the training and on the held-out batches. BatchNorm statistics are
+        first made the exact averages over the training batches, on a copy (a short run leaves them half-way from
+        their initial values)."""
+        judge = model
+        if batchnorms(model):
+            judge = ctx.new_model(train=True)
+            judge.load_state_dict(model.state_dict())
+            dropout_off(judge)  # the statistics of the activations that eval mode sees
+            refresh_batchnorm(ctx, judge, train_b)
+        judge.eval()
+        loss_fn = ctx.new_loss()
+        with torch.no_grad():
+            out = tuple(torch.cat([per_sample(ctx, judge, b, loss_fn) for b in bs]) for bs in (train_b, held_b))
+        model.train()
+        return out
+
+
+def per_sample(ctx, model, batch: Batch, loss_fn) -> torch.Tensor:
+    """The loss of each sample of the batch, (B,): the user's loss on one-sample slices of one forward pass. When
+    outputs or targets do not lead with the sample axis, the batch's mean loss stands for it as one value."""
+    out = ctx.forward(model, batch.inputs)
+    B = batch.size
+    sliceable = all(t.dim() > 0 and t.shape[0] == B for t in tensors(out) + tensors(batch.targets))
+    if not sliceable:
+        return ctx.loss(out, batch.targets, loss_fn).detach().double().mean().reshape(1)  # (1,)
+    take = lambda i: lambda t: t[i:i + 1]  # noqa: E731
+    return torch.stack([ctx.loss(map_tensors(out, take(i)), map_tensors(batch.targets, take(i)), loss_fn)
+                        .detach().double().mean() for i in range(B)])  # (B,)
+
+
+def sem(d: torch.Tensor) -> float:
+    """Standard error of the mean of paired differences (0 for a single value)."""
+    return float(d.std() / d.numel() ** 0.5) if d.numel() > 1 else 0.0

@@ -1,0 +1,165 @@
+"""Eval mode must be deterministic and agree with train mode (37 reasons #32).
+
+What it catches (ND307 train-eval-discrepancy), on copies, with a few real batches:
+- eval mode that is not deterministic: two eval-mode forwards of the same batch differ by more than `det_tol` of
+  the outputs' spread across samples. The usual cause is a dropout that ignores the mode,
+  `F.dropout(x, p)` (its `training` argument defaults to True) instead of `F.dropout(x, p, self.training)` or an
+  `nn.Dropout` module. The finding names where the randomness enters: the first module whose input (or output)
+  differs between the two passes.
+- eval-mode outputs far from train-mode outputs. Dropout is switched off for the comparison and every
+  BatchNorm's running statistics are first made the exact average over the batches (momentum=None, a fresh start,
+  one train-mode pass without gradient), so what is left of the gap is what eval mode really changes. A healthy
+  model then differs only by the sampling noise of batch statistics, about sqrt(1.5 L / B) of the output's spread
+  for L BatchNorm layers and batches of B samples; a gap `sharp` times that (and at least `min_gap`) is flagged:
+  a BatchNorm with momentum=0 whose running statistics never move from their initial values, a custom
+  normalisation layer whose eval branch computes something else, a forward that returns other values in eval mode.
+  Any randomness that remains in train mode (a stochastic-depth block, a functional dropout that follows
+  `self.training`) is measured with a second train pass and taken out of the gap.
+
+Why it matters: validation runs in eval mode. If eval outputs are random, metrics are irreproducible and every
+prediction is noisy; if they differ from what training optimised, validation looks inexplicably bad while the
+training loss is fine.
+
+How to fix it: use nn.Dropout modules or pass training=self.training to F.dropout; call model.train() to train and
+model.eval() under torch.no_grad() to evaluate. Leave BatchNorm's momentum at its default (never 0 unless the
+statistics are already right, as for a pretrained backbone frozen on purpose), give the running statistics enough
+training steps, and test a custom norm layer's eval branch against its training branch on the same batch.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from nndoctor import Check
+from nndoctor.batching import first_tensor
+from nndoctor.hooks import module_label, on_forward
+from nndoctor.modes import batchnorms, dropout_off, eval_noise, refresh_batchnorm, rms, spread
+
+
+def trace(ctx, model, inputs) -> tuple[list, torch.Tensor | None]:
+    """One forward without gradient: (label, input, output) of each module call in execution order, and the output."""
+    calls = []
+
+    def record(name, module, args, out):
+        x = first_tensor(args)
+        calls.append((module_label(name, module), None if x is None else x.detach().clone(), out.detach().clone()))
+
+    with torch.no_grad(), on_forward(model, record):
+        out = first_tensor(ctx.forward(model, inputs))
+    return calls, out
+
+
+def differs(a, b, tol: float) -> bool:
+    """Two recorded tensors differ by more than `tol` of the first one's spread (or magnitude)."""
+    if a is None or b is None or a.shape != b.shape or not a.is_floating_point():
+        return False
+    scale = spread(a) or rms(a)
+    return rms(a - b) > tol * scale if scale > 0 else rms(a - b) > 0
+
+
+class TrainEval(Check):
+    """Eval mode against itself (deterministic?) and against train mode (stale BatchNorm, eval branch bugs)."""
+
+    name = "train-eval"
+    codes = ("ND307",)
+    cost = "low"
+    options = {
+        "batches": 4,  # batches compared
+        "det_tol": 1e-4,  # two eval passes differing by more than this share of the outputs' spread: not deterministic
+        "det_error": 0.05,  # ... by this share or more: error (eval predictions are visibly random)
+        "sharp": 4.0,  # eval-train gap above this many times the batch-statistics noise sqrt(1.5 L / B): flagged
+        "min_gap": 0.1,  # ... and above this share of the outputs' spread (the floor, without BatchNorm)
+        "gap_error": 1.0,  # a gap as large as the outputs' own spread across samples: error
+        "refresh_passes": 1,  # train-mode passes over the batches that set the BatchNorm statistics
+    }
+    quick_options = {"batches": 2}
+
+    def run(self, ctx):
+        batches = ctx.batches(self.opts["batches"])
+        found = list(self._deterministic(ctx, batches[0]))
+        yield from found
+        if not found:  # a random eval mode makes the comparison with train mode meaningless
+            yield from self._against_train(ctx, batches)
+
+    # -- eval mode, twice -----------------------------------------------------------------------------------------
+    def _deterministic(self, ctx, batch):
+        o = self.opts
+        model = ctx.new_model(train=False)
+        noise = eval_noise(ctx, model, batch.inputs)
+        if noise <= o["det_tol"]:
+            return
+        first, second = trace(ctx, model, batch.inputs), trace(ctx, model, batch.inputs)
+        where = "the forward, after the last module"
+        for (label, x1, y1), (_, x2, y2) in zip(first[0], second[0]):
+            if differs(x1, x2, o["det_tol"]):
+                where = f"the input of {label} (randomness added in forward just before it)"
+                break
+            if differs(y1, y2, o["det_tol"]):
+                where = label
+                break
+        yield self.finding(
+            "ND307", f"eval mode is not deterministic: two eval passes of the same batch differ by {noise:.2g} of "
+                     f"the outputs' spread across samples; the randomness enters at {where}",
+            {"eval_noise": noise, "det_tol": o["det_tol"], "randomness_at": where, "batch_size": batch.size},
+            where=where, severity="error" if noise >= o["det_error"] else "warning",
+            confidence=min(1.0, 0.5 + noise),
+            fix="Pass training=self.training to F.dropout (its default is training=True, so it stays on in eval "
+                "mode), or use an nn.Dropout module; any other sampling in forward should check self.training.")
+
+    # -- eval mode against train mode -------------------------------------------------------------------------------
+    def _against_train(self, ctx, batches):
+        o = self.opts
+        model = ctx.new_model(train=True)
+        dropped = dropout_off(model)
+        frozen, stateful = refresh_batchnorm(ctx, model, batches, o["refresh_passes"])
+        L = len(batchnorms(model)) + len(stateful)  # layers that normalise by batch statistics in train mode
+        B = min(b.size for b in batches)
+        trains = []
+        with torch.no_grad():
+            for b in batches:
+                ctx.check_time()
+                t1, t2 = first_tensor(ctx.forward(model, b.inputs)), first_tensor(ctx.forward(model, b.inputs))
+                trains.append((t1, t2))
+            model.eval()
+            evals = [first_tensor(ctx.forward(model, b.inputs)) for b in batches]
+        gaps, noises = [], []
+        for (t1, t2), e in zip(trains, evals):
+            if t1 is None or e is None or t1.shape != e.shape or not t1.is_floating_point():
+                return  # eval mode returns something of another kind: nothing to compare
+            scale = spread(t1) or rms(t1)
+            if scale == 0 or not math.isfinite(scale):
+                return
+            gaps.append((rms(e - t1) ** 2 - rms(t1 - t2) ** 2 / 2) / scale ** 2)  # train-mode noise taken out
+            noises.append(rms(t1 - t2) / scale)
+        gap = math.sqrt(max(0.0, sum(gaps) / len(gaps)))
+        expected = math.sqrt(1.5 * L / B) if L else 0.0
+        threshold = max(o["min_gap"], o["sharp"] * expected)
+        if not math.isfinite(gap) or gap <= threshold:
+            return
+        where = self._first_gap(ctx, model, batches[0], max(o["min_gap"], o["sharp"] * math.sqrt(1.5 / B)))
+        why = (f"; BatchNorm {', '.join(frozen)} has momentum=0: its running statistics never update" if frozen
+               else "")
+        yield self.finding(
+            "ND307", f"eval-mode outputs differ from train-mode outputs by {gap:.2g} of their spread across samples "
+                     f"(batch-statistics noise explains about {expected:.2g}); first at {where}{why}",
+            {"gap": gap, "expected_noise": expected, "threshold": threshold, "batch_statistics_layers": L,
+             "batch_size": B, "momentum_zero": frozen, "train_mode_noise": sum(noises) / len(noises),
+             "dropout_modules_off": len(dropped)},
+            where=where, severity="error" if gap >= o["gap_error"] else "warning",
+            confidence=min(1.0, gap / (2 * threshold)),
+            fix="Compare the module named in train and eval mode on one batch. Leave BatchNorm's momentum at its "
+                "default (0 freezes the running statistics at their initial values), keep track_running_stats=True, "
+                "and make a custom norm layer's eval branch use the statistics its training branch accumulates.")
+
+    def _first_gap(self, ctx, model, batch, tol) -> str:
+        """The first module whose output differs between train and eval mode beyond `tol` of its spread."""
+        model.train()
+        dropout_off(model)
+        train_calls, _ = trace(ctx, model, batch.inputs)
+        model.eval()
+        eval_calls, _ = trace(ctx, model, batch.inputs)
+        for (label, _, y1), (_, _, y2) in zip(train_calls, eval_calls):
+            if differs(y1, y2, tol):
+                return label
+        return "the forward (no single module)"

@@ -1,0 +1,162 @@
+"""The lowest loss a batch allows (its floor), and how close a model's outputs are to the targets.
+
+"Overfit one batch" asks the loss to go near its floor, and the floor is not always zero: cross-entropy with
+label smoothing eps bottoms out at the entropy of the smoothed target q = (1 - eps) * onehot + eps / C, reached at
+logits log q; a BCE with soft targets at their entropy. The floor here is the user's own loss evaluated on ideal
+outputs of the kind the model produces, so any loss (a custom one included) gets its own floor:
+
+- classes (CrossEntropyLoss, NLLLoss, a function over (..., C) logits): outputs L * onehot(target), passed
+  through log_softmax (logits and log-probabilities) or softmax (when the model outputs probabilities), with the
+  sharpness L >= 1 found by a 1-D search; for label smoothing the optimum is exactly of this form, for hard
+  labels L grows to the bound of the search (the loss is then about C * exp(-L), zero in float32). L stays at 1
+  or more so that every candidate predicts the right class: a loss lower on uniform outputs than on correct ones
+  is upside down, and then the floor comes out above the loss at initialisation;
+- binary / multilabel targets in [0, 1]: logits L * (2y - 1) and logit(y) for soft labels, or y itself for a
+  loss on probabilities (BCELoss);
+- regression: the targets themselves (and their mean, the best constant, for a loss that broadcasts).
+
+Each candidate is an output the model could produce, so the floor found is an upper bound on the true minimum
+and equals it for the standard losses. `None` means no ideal output is known (targets absent or of an unknown
+form): the caller then has no floor to judge against.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+
+from .context import CLASS_LOSSES
+
+SHARPNESS = (0.0, math.log(200.0))  # range of ln L for the one-hot candidates: L from 1 (label smoothing up to
+# eps = 0.3 has its optimum above it) to 200 (hard labels: C * exp(-200) is zero in float32)
+
+
+@dataclass
+class Floor:
+    value: float  # the user's loss at the best ideal outputs
+    kind: str  # which candidate reached it: "logits", "probabilities", "targets", "target mean"
+    sharpness: float | None = None  # L of the best one-hot candidate (None for regression)
+
+
+def class_dim(outputs: torch.Tensor, targets: torch.Tensor, loss: Any = None) -> int | None:
+    """The dimension of `outputs` that holds the classes: the one whose removal leaves the target's shape."""
+    order = (1, -1) if isinstance(loss, CLASS_LOSSES) else (-1, 1)
+    for d in order:
+        if outputs.dim() >= 2 and outputs.dim() == targets.dim() + 1:
+            rest = list(outputs.shape)
+            del rest[d]
+            if rest == list(targets.shape):
+                return d % outputs.dim()
+    return None
+
+
+def output_kind(outputs: torch.Tensor, dim: int) -> str:
+    """`probabilities` when every row along `dim` is a distribution, otherwise `logits` (log-probabilities too)."""
+    o = outputs.detach().float()
+    if bool(((o >= 0) & (o <= 1)).all()) and bool(((o.sum(dim) - 1).abs() < 1e-3).all()):
+        return "probabilities"
+    return "logits"
+
+
+def _safe(loss_fn: Callable, out: torch.Tensor, targets: Any) -> float:
+    try:
+        with torch.no_grad():
+            v = loss_fn(out, targets)
+        v = float(v.detach().float().mean()) if isinstance(v, torch.Tensor) else float(v)
+    except Exception:  # a candidate of the wrong kind for this loss (BCELoss given logits): not a candidate
+        return math.inf
+    return v if math.isfinite(v) else math.inf
+
+
+def _search(f: Callable[[float], float], lo: float, hi: float, grid: int = 12, rounds: int = 24) -> tuple[float, float]:
+    """Minimise f over [lo, hi]: a grid, then golden-section search in the bracket around the best point."""
+    xs = [lo + (hi - lo) * i / (grid - 1) for i in range(grid)]
+    ys = [f(x) for x in xs]
+    i = min(range(grid), key=lambda k: ys[k])
+    a, b = xs[max(i - 1, 0)], xs[min(i + 1, grid - 1)]
+    best = (ys[i], xs[i])
+    r = (math.sqrt(5) - 1) / 2
+    c, d = b - r * (b - a), a + r * (b - a)
+    fc, fd = f(c), f(d)
+    for _ in range(rounds):
+        if fc < fd:
+            b, d, fd = d, c, fc
+            c = b - r * (b - a)
+            fc = f(c)
+        else:
+            a, c, fc = c, d, fd
+            d = a + r * (b - a)
+            fd = f(d)
+    return min(best, (fc, c), (fd, d))
+
+
+def loss_floor(loss_fn: Callable, outputs: Any, targets: Any, task: str, loss: Any = None) -> Floor | None:
+    """The user's loss at the best ideal outputs for these targets (see the module docstring), or None."""
+    if not isinstance(outputs, torch.Tensor) or not isinstance(targets, torch.Tensor) or not outputs.is_floating_point():
+        return None
+    out = outputs.detach()
+    y = targets.detach()
+    if not y.is_floating_point():
+        d = class_dim(out, y, loss)
+        if d is None:
+            return None
+        C = out.shape[d]
+        ignore = getattr(loss, "ignore_index", -100)
+        t = torch.where(y == ignore, torch.zeros_like(y), y).clamp(0, C - 1)
+        onehot = F.one_hot(t.long(), C).to(out.dtype).movedim(-1, d)  # (..., C) -> class dim at d
+        kind = output_kind(out, d)
+        squash = (lambda z: z.softmax(d)) if kind == "probabilities" else (lambda z: z.log_softmax(d))
+        value, u = _search(lambda u: _safe(loss_fn, squash(math.exp(u) * onehot), targets), *SHARPNESS)
+        return Floor(value, kind, math.exp(u)) if math.isfinite(value) else None
+    if y.numel() != out.numel():
+        return None
+    y = y.reshape(out.shape).to(out.dtype)
+    best: list[tuple[float, str, float | None]] = []
+    if task in ("binary", "multilabel") and bool(((y >= 0) & (y <= 1)).all()):
+        sign = 2 * y - 1
+        v, u = _search(lambda u: _safe(loss_fn, math.exp(u) * sign, targets), *SHARPNESS)
+        best.append((v, "logits", math.exp(u)))
+        p = y.clamp(1e-6, 1 - 1e-6)
+        best.append((_safe(loss_fn, torch.log(p) - torch.log1p(-p), targets), "logits", None))  # logit(y)
+        best.append((_safe(loss_fn, y, targets), "probabilities", None))
+    else:
+        best.append((_safe(loss_fn, y, targets), "targets", None))
+        best.append((_safe(loss_fn, y.mean().expand_as(y), targets), "target mean", None))
+    value, kind, sharp = min(best, key=lambda b: b[0])
+    return Floor(value, kind, sharp) if math.isfinite(value) else None
+
+
+def closeness(outputs: Any, targets: Any, task: str, loss: Any = None, kind: str = "logits") -> dict | None:
+    """How close outputs are to the targets, sample by sample and independent of the user's loss:
+    {"metric", "values" (one per sample), "better" ("higher" or "lower")}.
+
+    For classes, the probability the outputs give to the target class (softmax of logits or log-probabilities, or
+    the probabilities themselves), averaged over a sample's positions that are not ignored; for binary targets,
+    the mean probability of the labels; for regression, the mean squared error. None when it cannot be measured.
+    """
+    if not isinstance(outputs, torch.Tensor) or not isinstance(targets, torch.Tensor) or outputs.dim() == 0:
+        return None
+    out, y = outputs.detach().float(), targets.detach()
+    if not y.is_floating_point():
+        d = class_dim(out, y, loss)
+        if d is None or d == 0:
+            return None
+        C = out.shape[d]
+        valid = (y != getattr(loss, "ignore_index", -100)).float()
+        probs = out if kind == "probabilities" else out.softmax(d)
+        t = (y * valid.long()).clamp(0, C - 1).long()
+        p = probs.gather(d, t.unsqueeze(d)).squeeze(d) * valid  # same shape as the targets
+        per = p.reshape(p.shape[0], -1).sum(1) / valid.reshape(p.shape[0], -1).sum(1).clamp_min(1)  # (B,)
+        return {"metric": "probability of the target class", "values": per, "better": "higher"}
+    if y.numel() != out.numel():
+        return None
+    y = y.reshape(out.shape).float()
+    if task in ("binary", "multilabel") and bool(((y >= 0) & (y <= 1)).all()):
+        p = out if kind == "probabilities" else torch.sigmoid(out)
+        per = (y * p + (1 - y) * (1 - p)).reshape(out.shape[0], -1).mean(1)  # (B,)
+        return {"metric": "probability of the label", "values": per, "better": "higher"}
+    per = (out - y).pow(2).reshape(out.shape[0], -1).mean(1)  # (B,)
+    return {"metric": "squared error", "values": per, "better": "lower"}

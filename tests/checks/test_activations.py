@@ -1,0 +1,175 @@
+"""activations: ND303 (dead ReLU units), ND304 (saturated tanh/sigmoid), ND305 (std compounding with depth) fire
+on broken initialisations and stay silent on default-initialised models."""
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+import nndoctor
+from nndoctor import config, runner
+
+from conftest import codes, make_classification, mlp
+
+
+def diagnose(model, data, loss=None, **kw):
+    return nndoctor.diagnose(model, data, loss or nn.CrossEntropyLoss(), select=["activations"], device="cpu", **kw)
+
+
+def findings(report, code):
+    return [f for f in report.findings if f.code == code]
+
+
+def deep(depth, hidden=64, act=nn.ReLU, std=None):
+    torch.manual_seed(0)
+    layers, fan_in = [], 8
+    for _ in range(depth):
+        layers += [nn.Linear(fan_in, hidden), act()]
+        fan_in = hidden
+    net = nn.Sequential(*layers, nn.Linear(hidden, 3))
+    if std is not None:
+        for m in net:
+            if isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, std=std)
+                nn.init.zeros_(m.bias)
+    return net
+
+
+def images(n=128, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 1, 12, 12, generator=g)  # (N, 1, H, W)
+    return DataLoader(TensorDataset(x, torch.randint(0, 4, (n,), generator=g)), batch_size=32)
+
+
+# -- fires -------------------------------------------------------------------------------------------------------
+def test_nd303_all_units_dead_is_an_error():
+    model = deep(2)
+    nn.init.constant_(model[0].bias, -10.0)  # pre-activations have std ~0.6: never above zero
+    (f,) = findings(diagnose(model, make_classification()), "ND303")
+    assert f.severity == "error" and f.evidence["dead_share"] == 1.0 and f.where == "1 (ReLU)"
+
+
+def test_nd303_most_units_dead_is_a_warning():
+    model = deep(1)
+    with torch.no_grad():
+        model[0].bias[:45] = -10.0  # 45 of 64 units (70%) never fire
+    (f,) = findings(diagnose(model, make_classification()), "ND303")
+    assert f.severity == "warning" and abs(f.evidence["dead_share"] - 45 / 64) < 1e-6
+
+
+def test_nd303_dead_conv_channels():
+    torch.manual_seed(0)
+    cnn = nn.Sequential(nn.Conv2d(1, 8, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4))
+    nn.init.constant_(cnn[0].bias, -20.0)
+    (f,) = findings(diagnose(cnn, images()), "ND303")
+    assert f.evidence["units"] == 8  # channels, not pixels
+
+
+def test_nd304_saturated_tanh():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 64), nn.Tanh(), nn.Linear(64, 3))
+    nn.init.normal_(model[0].weight, std=5.0)  # pre-activation std ~14
+    (f,) = findings(diagnose(model, make_classification()), "ND304")
+    assert f.severity == "error" and f.evidence["mean_relative_derivative"] < 0.1
+
+
+def test_nd304_saturated_sigmoid_hidden_layer_warns():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 64), nn.Sigmoid(), nn.Linear(64, 3))
+    nn.init.normal_(model[0].weight, std=4.0)  # pre-activation std ~11: saturated, the derivative not yet tiny
+    (f,) = findings(diagnose(model, make_classification()), "ND304")
+    assert f.severity == "warning"
+
+
+def test_nd305_shrinking_std_is_an_error():
+    (f,) = findings(diagnose(deep(8, std=0.01), make_classification()), "ND305")
+    assert f.severity == "error" and f.evidence["ratio"] < 1e-4 and "shrinks" in f.title
+
+
+def test_nd305_growing_std_is_a_warning():
+    (f,) = findings(diagnose(deep(6, std=0.5), make_classification()), "ND305")
+    assert f.severity == "warning" and f.evidence["ratio"] > 1e2 and "grows" in f.title
+
+
+# -- silent ------------------------------------------------------------------------------------------------------
+def test_silent_on_default_mlps_and_cnns():
+    assert codes(diagnose(mlp(), make_classification())) == []
+    assert codes(diagnose(deep(4), make_classification())) == []  # ReLU is sparse, not dead
+    torch.manual_seed(0)
+    cnn = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(8, 16, 3, padding=1),
+                        nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 4))
+    assert codes(diagnose(cnn, images())) == []
+
+
+def test_silent_on_batchnorm_and_tanh_defaults():
+    torch.manual_seed(0)
+    bn = nn.Sequential(*[m for _ in range(5) for m in (nn.LazyLinear(64), nn.BatchNorm1d(64), nn.ReLU())],
+                       nn.Linear(64, 3))
+    bn(torch.randn(2, 8))  # materialise the lazy layers
+    assert codes(diagnose(bn, make_classification())) == []
+    assert codes(diagnose(deep(3, act=nn.Tanh), make_classification())) == []
+
+
+def test_silent_on_gru_and_transformer():
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(0, 20, (128, 13), generator=g)
+    lm = DataLoader(TensorDataset(ids[:, :-1], ids[:, 1:]), batch_size=32)  # (N, T) next-token targets
+
+    class LM(nn.Module):
+        def __init__(self, kind):
+            super().__init__()
+            torch.manual_seed(0)
+            self.kind = kind
+            self.emb = nn.Embedding(20, 32)
+            if kind == "gru":
+                self.body = nn.GRU(32, 32, batch_first=True)
+            else:
+                layer = nn.TransformerEncoderLayer(32, 4, 64, dropout=0.1, batch_first=True)
+                self.body = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
+            self.head = nn.Linear(32, 20)
+
+        def forward(self, x):  # (B, T) -> (B, T, V)
+            h = self.emb(x)
+            if self.kind == "gru":
+                h, _ = self.body(h)
+            else:
+                h = self.body(h, mask=nn.Transformer.generate_square_subsequent_mask(x.shape[1]), is_causal=True)
+            return self.head(h)
+
+    def lm_loss(logits, y):
+        return F.cross_entropy(logits.reshape(-1, 20), y.reshape(-1))
+
+    assert codes(diagnose(LM("gru"), lm, lm_loss)) == []
+    assert codes(diagnose(LM("transformer"), lm, lm_loss)) == []
+
+
+def test_silent_on_confident_output_sigmoid():
+    """A sigmoid output with the bias at the log-odds of a 1% prior sits near 0 on purpose (BCELoss)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 1), nn.Sigmoid())
+    nn.init.zeros_(model[2].weight)
+    nn.init.constant_(model[2].bias, -4.6)
+    g = torch.Generator().manual_seed(0)
+    data = DataLoader(TensorDataset(torch.randn(256, 8, generator=g), (torch.rand(256, 1, generator=g) < 0.01)
+                                    .float()), batch_size=32)
+    assert codes(diagnose(model, data, nn.BCELoss())) == []
+
+
+# -- examples ----------------------------------------------------------------------------------------------------
+def run_example(path):
+    cfg = config.load(path)
+    seed = int(cfg.get("seed", 0))
+    runner._RNG.seed(seed)  # as the CLI does: the model's init is part of the run
+    checks = cfg.get("checks") or {}
+    return runner.run(config.build(cfg), device="cpu", seed=seed, quick=True, select=checks.get("select") or (),
+                      ignore=checks.get("ignore") or ())
+
+
+@pytest.mark.parametrize("name, code", [("dead_relu", "ND303"), ("saturated_tanh", "ND304"),
+                                        ("tiny_init_deep_mlp", "ND305")])
+def test_example_ranks_its_code_first(example_path, name, code):
+    report = run_example(example_path(name))
+    assert report.findings and report.findings[0].code == code, [f.code for f in report.findings]
+    assert report.exit_code() == 1

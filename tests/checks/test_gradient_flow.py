@@ -1,0 +1,202 @@
+"""gradient-flow: ND401-ND405, ND407, ND408 fire on broken setups and stay silent on healthy ones."""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+import nndoctor
+from nndoctor import config as cfgmod
+from nndoctor import runner
+
+from conftest import codes, make_classification, mlp
+
+CHECK = "gradient-flow"
+
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny models: one intra-op thread is faster than two competing for a busy machine's cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+def diagnose(model, data, loss=None, optimizer=None, **kw):
+    return nndoctor.diagnose(model, data, loss or nn.CrossEntropyLoss(), optimizer, select=[CHECK], device="cpu",
+                             **kw)
+
+
+def loud(report):
+    return [(f.code, f.severity, f.title) for f in report.findings if f.severity != "info"]
+
+
+def only(report, code):
+    found = [f for f in report.findings if f.code == code]
+    assert found, [(f.code, f.title) for f in report.findings]
+    return found[0]
+
+
+# -- fires -----------------------------------------------------------------------------------------------------
+class Detached(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.encoder = nn.Sequential(nn.Linear(8, 32), nn.ReLU())
+        self.head = nn.Linear(32, 3)
+
+    def forward(self, x):
+        return self.head(self.encoder(x).detach())
+
+
+class NoGradEncoder(Detached):
+    def forward(self, x):
+        with torch.no_grad():
+            h = self.encoder(x)
+        return self.head(h)
+
+
+class Unused(Detached):
+    def __init__(self):
+        super().__init__()
+        self.aux = nn.Linear(32, 3)  # built, never called
+
+    def forward(self, x):
+        return self.head(self.encoder(x))
+
+
+@pytest.mark.parametrize("model, cause", [(Detached, "detached"), (NoGradEncoder, "without autograd"),
+                                          (Unused, "never called")])
+def test_nd401_names_the_module_and_the_cause(model, cause):
+    torch.manual_seed(0)
+    f = only(diagnose(model(), make_classification()), "ND401")
+    assert f.severity == "error" and cause in f.title
+    assert f.where.startswith("aux" if model is Unused else "encoder")
+
+
+def test_nd402_frozen_part_is_a_note_all_frozen_is_an_error():
+    model = mlp()
+    model[0].requires_grad_(False)
+    assert only(diagnose(model, make_classification()), "ND402").severity == "info"
+    model.requires_grad_(False)
+    assert only(diagnose(model, make_classification()), "ND402").severity == "error"
+
+
+def test_nd403_param_left_out_of_the_optimizer():
+    model = mlp()
+    f = only(diagnose(model, make_classification(), optimizer=torch.optim.Adam(model[2].parameters())), "ND403")
+    assert f.where.startswith("0 ") and f.evidence["count"] == 2
+
+
+def test_nd404_deep_sigmoid_stack():
+    torch.manual_seed(0)
+    layers = [m for i in range(12) for m in (nn.Linear(8 if i == 0 else 32, 32), nn.Sigmoid())]
+    f = only(diagnose(nn.Sequential(*layers, nn.Linear(32, 3)), make_classification()), "ND404")
+    assert f.where == "0.weight" and f.evidence["first_ratio"] < 1e-4 * f.evidence["last_ratio"]
+
+
+def test_nd405_gradients_far_above_the_weights():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (128, 8), generator=g).float()  # raw 0-255 values
+    y = torch.randint(0, 3, (128,), generator=g)
+    assert "ND405" in codes(diagnose(mlp(), DataLoader(TensorDataset(x, y), batch_size=32)))
+
+
+def test_nd407_learning_rate_too_high_and_too_low():
+    model = mlp()
+    high = only(diagnose(model, make_classification(), optimizer=torch.optim.SGD, optimizer_kwargs={"lr": 10.0}),
+                "ND407")
+    assert "too high" in high.title and high.evidence["median_update_ratio"] > 0.1
+    low = only(diagnose(model, make_classification(), optimizer=torch.optim.Adam, optimizer_kwargs={"lr": 1e-8}),
+               "ND407")
+    assert "too low" in low.title
+
+
+def test_nd408_step_changes_nothing():
+    f = only(diagnose(mlp(), make_classification(), optimizer=torch.optim.SGD, optimizer_kwargs={"lr": 0.0}),
+             "ND408")
+    assert f.severity == "error"
+
+
+# -- silent ----------------------------------------------------------------------------------------------------
+class TiedLM(nn.Module):
+    """Embedding with a padding row, tied to the output layer; the vocabulary is larger than the batch uses."""
+
+    def __init__(self, vocab=200, dim=32):
+        super().__init__()
+        self.embed = nn.Embedding(vocab, dim, padding_idx=0)
+        self.gru = nn.GRU(dim, dim, batch_first=True)
+        self.head = nn.Linear(dim, vocab)
+        self.head.weight = self.embed.weight
+
+    def forward(self, x):
+        return self.head(self.gru(self.embed(x))[0])
+
+
+def lm_loss(logits, y):
+    return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))  # (B*T, V), (B*T,)
+
+
+class ReZero(nn.Module):
+    """A residual branch behind a gate initialised at zero: the branch gets gradients once the gate moves."""
+
+    def __init__(self):
+        super().__init__()
+        self.inp = nn.Linear(8, 32)
+        self.branch = nn.Sequential(nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 32))
+        self.gate = nn.Parameter(torch.zeros(1))
+        self.out = nn.Linear(32, 3)
+
+    def forward(self, x):
+        h = self.inp(x)
+        return self.out(h + self.gate * self.branch(h))
+
+
+def warmup_adam(model):
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    torch.optim.lr_scheduler.LambdaLR(opt, lambda step: min(1.0, step / 100))  # lr starts at 0
+    return opt
+
+
+def healthy_setups():
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(0)
+    tokens = torch.randint(1, 50, (32, 13), generator=g)  # ids 50..199 never appear
+    tokens[:, -3:] = 0  # padding
+    bn = nn.Sequential(nn.Linear(8, 64), nn.BatchNorm1d(64), nn.ReLU(), nn.Dropout(0.3), nn.Linear(64, 3))
+    return {
+        "batchnorm-dropout": (bn, make_classification(), None, None),
+        "tied-embedding-with-padding": (TiedLM(), DataLoader(TensorDataset(tokens[:, :-1], tokens[:, 1:]),
+                                                             batch_size=16), lm_loss, None),
+        "zero-init-gate": (ReZero(), make_classification(), None, None),
+        "warmup-from-zero": (mlp(), make_classification(), None, warmup_adam),
+        "sgd-momentum": (mlp(), make_classification(), None, lambda m: torch.optim.SGD(m.parameters(), lr=0.05,
+                                                                                     momentum=0.9)),
+    }
+
+
+@pytest.mark.parametrize("name", list(healthy_setups()))
+def test_silent_on_healthy(name):
+    model, data, loss, optimizer = healthy_setups()[name]
+    report = diagnose(model, data, loss, optimizer)
+    assert report.checks[0].status == "passed", report.checks[0].detail
+    assert not report.findings, [(f.code, f.title) for f in report.findings]
+
+
+def test_frozen_backbone_on_purpose_is_only_a_note():
+    model = mlp()
+    model[0].requires_grad_(False)
+    report = diagnose(model, make_classification(),
+                      optimizer=lambda m: torch.optim.Adam(p for p in m.parameters() if p.requires_grad))
+    assert not loud(report) and codes(report) == ["ND402"]
+
+
+# -- the examples ------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("example, code", [("detached_layer", "ND401"), ("missing_from_optimizer", "ND403"),
+                                           ("frozen_all", "ND402"), ("lr_too_high", "ND407")])
+def test_example_ranks_its_code_first(example_path, example, code):
+    subject = cfgmod.build(cfgmod.load(example_path(example)))
+    report = runner.run(subject, device="cpu")
+    assert report.findings[0].code == code and report.exit_code() == 1, \
+        [(f.code, f.severity, f.title) for f in report.findings]

@@ -1,0 +1,156 @@
+"""input-sanity: ND101-ND108 fire on broken batches and stay silent on healthy ones."""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset, WeightedRandomSampler
+
+import nndoctor
+from nndoctor import config, runner
+
+from conftest import codes, make_classification, mlp
+
+
+def diagnose(model, data, loss, **kw):
+    return nndoctor.diagnose(model, data, loss, select=["input-sanity"], device="cpu", **kw)
+
+
+def loader(x, y, batch_size=32, shuffle=True, **kw):
+    return DataLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=shuffle,
+                      generator=torch.Generator().manual_seed(0), **kw)
+
+
+def data(n=256, features=8, classes=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, features, generator=g)  # (N, F)
+    y = (x @ torch.randn(features, classes, generator=g)).argmax(dim=1)  # (N,)
+    return x, y
+
+
+# -- fires -----------------------------------------------------------------------------------------------------
+def test_nd101_nan_inputs():
+    x, y = data()
+    x[3, 2] = float("nan")
+    assert "ND101" in codes(diagnose(mlp(), loader(x, y, shuffle=False), nn.CrossEntropyLoss()))
+
+
+def test_nd102_all_zero_inputs():
+    x, y = data()
+    assert "ND102" in codes(diagnose(mlp(), loader(torch.zeros_like(x), y), nn.CrossEntropyLoss()))
+
+
+def test_nd103_raw_pixels_is_an_error():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (128, 1, 8, 8), generator=g).float()  # (N, 1, 8, 8) raw 0-255 pixels
+    y = torch.randint(0, 3, (128,), generator=g)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 3))
+    report = diagnose(model, loader(x, y), nn.CrossEntropyLoss())
+    assert [f.severity for f in report.findings if f.code == "ND103"] == ["error"]
+
+
+def test_nd103_feature_scales_apart():
+    x, y = data()
+    x[:, 0] *= 1e4
+    x[:, 1] *= 1e-1
+    x = x / x.abs().mean()  # overall scale near unit, one feature dominating
+    assert "ND103" in codes(diagnose(mlp(), loader(x, y), nn.CrossEntropyLoss()))
+
+
+def test_nd104_nan_targets():
+    x, _ = data()
+    y = x[:, :1].clone()  # (N, 1) regression targets
+    y[5] = float("nan")
+    assert "ND104" in codes(diagnose(nn.Linear(8, 1), loader(x, y), nn.MSELoss()))
+
+
+def test_nd105_class_index_out_of_range_and_bce_outside_01():
+    x, y = data()
+    assert "ND105" in codes(diagnose(mlp(classes=3), loader(x, y + 1), nn.CrossEntropyLoss()))
+    yb = (x[:, :1] > 0).float() * 2 - 1  # (N, 1) -1/+1 labels
+    assert "ND105" in codes(diagnose(nn.Linear(8, 1), loader(x, yb), nn.BCEWithLogitsLoss()))
+
+
+def test_nd106_sorted_by_label():
+    x, y = data()
+    order = torch.argsort(y, stable=True)
+    report = diagnose(mlp(), loader(x[order], y[order], shuffle=False), nn.CrossEntropyLoss())
+    assert "ND106" in codes(report, "error")
+
+
+def test_nd107_one_class_dominates():
+    x, _ = data()
+    y = torch.zeros(len(x), dtype=torch.long)
+    y[:8] = 1  # 97% class 0
+    assert "ND107" in codes(diagnose(mlp(classes=2), loader(x, y), nn.CrossEntropyLoss()), "warning")
+
+
+def test_nd108_same_batch_again_and_again():
+    x, y = data(32)
+    batch = (x, y)
+    report = diagnose(mlp(), [batch] * 6, nn.CrossEntropyLoss())
+    assert [f.severity for f in report.findings if f.code == "ND108"] == ["error"]
+
+
+def test_nd108_weighted_sampler_given_one_weight_per_class():
+    x, y = data(2000, classes=4)
+    class_weights = 1.0 / torch.bincount(y).double()  # (C,): one weight per class, the bug
+    sampler = WeightedRandomSampler(class_weights, num_samples=len(y), replacement=True)
+    report = diagnose(mlp(classes=4), DataLoader(TensorDataset(x, y), batch_size=32, sampler=sampler),
+                      nn.CrossEntropyLoss())
+    found = [f for f in report.findings if f.code == "ND108"]
+    assert found and found[0].severity == "error"
+    assert found[0].evidence["distinct"] <= 4 and found[0].evidence["dataset_size"] == 2000
+    assert report.findings[0].code == "ND108"
+
+
+# -- silent ----------------------------------------------------------------------------------------------------
+def test_silent_on_healthy_classification(cls_model, cls_loader):
+    assert codes(diagnose(cls_model, cls_loader, nn.CrossEntropyLoss()), "warning") == []
+
+
+def test_silent_on_weighted_sampler_with_one_weight_per_sample_and_on_low_cardinality_data():
+    x, y = data(2000, classes=4)
+    w = (1.0 / torch.bincount(y).double())[y]  # (N,): one weight per sample
+    sampler = WeightedRandomSampler(w, num_samples=len(y), replacement=True)
+    report = diagnose(mlp(classes=4), DataLoader(TensorDataset(x, y), batch_size=32, sampler=sampler),
+                      nn.CrossEntropyLoss())
+    assert "ND108" not in codes(report)
+    # Three binary features hold at most 8 distinct rows: repeats are the data, not the loader.
+    g = torch.Generator().manual_seed(1)
+    xb = torch.randint(0, 2, (2000, 3), generator=g).float()
+    yb = (xb.sum(dim=1) > 1).long()
+    for quick in (False, True):
+        report = diagnose(nn.Linear(3, 2), loader(xb, yb), nn.CrossEntropyLoss(), quick=quick)
+        assert "ND108" not in codes(report)
+
+
+def test_silent_on_tokens_and_imbalance_handled_by_weights():
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(0, 50, (64, 9), generator=g)  # (N, T+1) integer token ids: no scale to judge
+    lm = nn.Sequential(nn.Embedding(50, 8), nn.Linear(8, 50))
+    loss = lambda out, y: nn.functional.cross_entropy(out.reshape(-1, 50), y.reshape(-1))  # noqa: E731
+    assert codes(diagnose(lm, loader(ids[:, :-1], ids[:, 1:], batch_size=16), loss), "warning") == []
+    x, _ = data()
+    y = torch.zeros(len(x), dtype=torch.long)
+    y[:8] = 1
+    weighted = nn.CrossEntropyLoss(weight=torch.tensor([0.03, 0.97]))
+    assert codes(diagnose(mlp(classes=2), loader(x, y), weighted), "warning") == []
+
+
+@pytest.mark.parametrize("n", [40, 256])
+def test_silent_on_a_small_or_large_healthy_dataset(n):
+    x, y = data(n)
+    assert codes(diagnose(mlp(), loader(x, y, batch_size=16), nn.CrossEntropyLoss()), "warning") == []
+
+
+def run_example(path):
+    """The example as `nndoctor run` sees it, in-process: its config loaded and built, all checks run."""
+    cfg = config.load(path)
+    return runner.run(config.build(cfg), device="cpu", config_path=path)
+
+
+def test_example_weighted_sampler_per_class_ranks_nd108_first(example_path):
+    report = run_example(example_path("weighted_sampler_per_class"))
+    assert report.findings[0].code == "ND108" and report.findings[0].severity == "error"
+    assert report.exit_code() == 1

@@ -1,0 +1,168 @@
+"""nan-tracing: ND306 and ND406 name where NaN/Inf are born, and stay silent on healthy setups."""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+import nndoctor
+from nndoctor import config as cfgmod
+from nndoctor import runner
+
+from conftest import make_classification, mlp
+
+CHECK = "nan-tracing"
+
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny models: one intra-op thread is faster than two competing for a busy machine's cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+def diagnose(model, data, loss=None, optimizer=None, **kw):
+    return nndoctor.diagnose(model, data, loss or nn.CrossEntropyLoss(), optimizer, select=[CHECK], device="cpu",
+                             **kw)
+
+
+def findings(report):
+    return [(f.code, f.severity, f.where) for f in report.findings]
+
+
+class Log(nn.Module):
+    def forward(self, x):
+        return torch.log(x)
+
+
+class LogBlock(nn.Module):
+    """The log is in the block's own forward, between its children: the block is the innermost culprit."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 32)
+        self.act = nn.ReLU()
+
+    def forward(self, x):
+        return torch.log(self.act(self.fc(x)))
+
+
+class PairwiseDistance(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.proj = nn.Linear(8, 16)
+        self.head = nn.Linear(16, 3)
+
+    def forward(self, x):
+        z = self.proj(x)
+        d = ((z[:, None, :] - z[None, :, :]) ** 2).sum(-1).sqrt()  # (B, B), zero diagonal: sqrt'(0) = inf
+        return self.head(z) - 0.01 * d.mean(1, keepdim=True)
+
+
+# -- fires -----------------------------------------------------------------------------------------------------
+def test_nd306_names_the_module_that_takes_log_of_zero():
+    torch.manual_seed(0)
+    report = diagnose(nn.Sequential(nn.Linear(8, 32), nn.ReLU(), Log(), nn.Linear(32, 3)), make_classification())
+    assert findings(report) == [("ND306", "error", "2 (Log)")]
+    assert report.findings[0].evidence["input_min"] == 0.0 and report.findings[0].evidence["step"] == 0
+
+
+def test_nd306_innermost_module_holding_the_op():
+    torch.manual_seed(0)
+    report = diagnose(nn.Sequential(LogBlock(), nn.Linear(32, 3)), make_classification())
+    assert findings(report) == [("ND306", "error", "0 (LogBlock)")]
+
+
+def test_nd306_in_the_loss_after_some_steps():
+    """A hand-written BCE on sigmoid outputs: log(1 - p) is -inf once p rounds to 1.0 during training."""
+    def bce(p, y):
+        return -(y * torch.log(p) + (1 - y) * torch.log(1 - p)).mean()
+
+    g = torch.Generator().manual_seed(0)
+    x = 3 * torch.randn(256, 8, generator=g)
+    y = (x[:, :1] > 0).float()
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 1), nn.Sigmoid())
+    report = diagnose(model, DataLoader(TensorDataset(x, y), batch_size=32), bce, torch.optim.Adam,
+                      optimizer_kwargs={"lr": 0.1})
+    assert findings(report) == [("ND306", "error", "loss (bce)")]
+    f = report.findings[0]
+    assert f.evidence["phase"] == "training" and f.evidence["step"] > 0 and f.evidence["outputs_max"] == 1.0
+
+
+def test_nd406_sqrt_at_zero_in_backward():
+    torch.manual_seed(0)
+    report = diagnose(PairwiseDistance(), make_classification())
+    assert findings(report) == [("ND406", "error", "proj.bias")]
+    ev = report.findings[0].evidence
+    assert ev["backward_op"] == "SqrtBackward0" and ".sqrt()" in ev["forward_line"]
+
+
+def test_divergence_is_a_note_not_the_modules_fault():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(128, 8, generator=g)
+    y = x @ torch.randn(8, 1, generator=g)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 1))
+    report = diagnose(model, DataLoader(TensorDataset(x, y), batch_size=32), nn.MSELoss(), torch.optim.SGD,
+                      optimizer_kwargs={"lr": 1.0})
+    assert report.findings and all(f.severity == "info" for f in report.findings)
+    assert report.findings[0].evidence["weight_growth"] > 10
+
+
+# -- silent ----------------------------------------------------------------------------------------------------
+class MaskedScores(nn.Module):
+    """Writes -inf above the diagonal on purpose: the softmax after it absorbs them."""
+
+    def forward(self, h):
+        scores = h @ h.transpose(-1, -2)  # (B, T, T)
+        T = scores.shape[-1]
+        return scores.masked_fill(torch.triu(torch.ones(T, T, dtype=torch.bool), 1), float("-inf"))
+
+
+class CausalMixer(nn.Module):
+    def __init__(self, vocab=50, dim=16):
+        super().__init__()
+        self.embed = nn.Embedding(vocab, dim)
+        self.scores = MaskedScores()
+        self.head = nn.Linear(dim, vocab)
+
+    def forward(self, x):
+        h = self.embed(x)  # (B, T, D)
+        return self.head(self.scores(h).softmax(-1) @ h)
+
+
+def lm_loss(logits, y):
+    return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))  # (B*T, V), (B*T,)
+
+
+def test_silent_on_healthy_and_on_an_attention_mask():
+    torch.manual_seed(0)
+    assert not diagnose(mlp(), make_classification()).findings
+    g = torch.Generator().manual_seed(0)
+    tokens = torch.randint(0, 50, (32, 9), generator=g)
+    report = diagnose(CausalMixer(), DataLoader(TensorDataset(tokens[:, :-1], tokens[:, 1:]), batch_size=16), lm_loss)
+    assert report.checks[0].status == "passed" and not report.findings, findings(report)
+
+
+def test_nan_already_in_the_inputs_blames_no_module():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 8, generator=g)
+    x[3, 1] = float("nan")  # every batch of one (unshuffled) loader: the first
+    y = torch.randint(0, 3, (64,), generator=g)
+    report = diagnose(mlp(), DataLoader(TensorDataset(x, y), batch_size=64))
+    assert not report.findings
+
+
+# -- the examples ------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("example, code, where", [("log_of_zero_nan", "ND306", "compress (LogCompress)"),
+                                                  ("pairwise_distance_nan", "ND406", "encoder.2.bias")])
+def test_example_ranks_its_code_first(example_path, example, code, where):
+    subject = cfgmod.build(cfgmod.load(example_path(example)))
+    report = runner.run(subject, device="cpu")
+    first = report.findings[0]
+    assert (first.code, first.where) == (code, where) and report.exit_code() == 1, \
+        [(f.code, f.severity, f.title) for f in report.findings]

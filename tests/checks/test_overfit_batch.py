@@ -1,0 +1,169 @@
+"""overfit-one-batch: ND501-ND503 fire on broken setups and stay silent on healthy ones; the floor is right."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+import nndoctor
+from nndoctor import config as cfgmod
+from nndoctor import runner
+from nndoctor.lossfloor import loss_floor
+
+from conftest import codes, make_classification, mlp
+
+CHECK = "overfit-one-batch"
+
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny models: one intra-op thread is faster than two competing for a busy machine's cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+def diagnose(model, data, loss, optimizer=None, **kw):
+    return nndoctor.diagnose(model, data, loss, optimizer, select=[CHECK], device="cpu", **kw)
+
+
+def loud(report):
+    return [(f.code, f.severity, f.title) for f in report.findings if f.severity != "info"]
+
+
+def regression(n=128, features=8, mean=0.0, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, features, generator=g)  # (N, F)
+    y = mean + x @ torch.randn(features, 1, generator=g)  # (N, 1)
+    return DataLoader(TensorDataset(x, y), batch_size=32, shuffle=True, generator=torch.Generator().manual_seed(0))
+
+
+# -- the floor ---------------------------------------------------------------------------------------------------
+def test_floor_is_the_entropy_of_the_smoothed_target():
+    eps, C = 0.1, 4
+    y = torch.tensor([0, 1, 2, 3, 1])
+    floor = loss_floor(nn.CrossEntropyLoss(label_smoothing=eps), torch.zeros(5, C), y, "classification",
+                       nn.CrossEntropyLoss(label_smoothing=eps))
+    q_hit, q_miss = 1 - eps + eps / C, eps / C
+    entropy = -(q_hit * math.log(q_hit) + (C - 1) * q_miss * math.log(q_miss))
+    assert floor.value == pytest.approx(entropy, abs=1e-4)
+
+
+def test_floor_of_hard_labels_and_regression_is_zero():
+    y = torch.tensor([0, 2, 1])
+    assert loss_floor(nn.CrossEntropyLoss(), torch.zeros(3, 3), y, "classification").value < 1e-6
+    t = torch.randn(6, 2)
+    assert loss_floor(nn.MSELoss(), torch.zeros(6, 2), t, "regression").value == 0.0
+
+
+# -- fires -----------------------------------------------------------------------------------------------------
+def test_nd501_bounded_logits():
+    """Tanh on the logits: CE cannot go below log(1 + 3 / e^2) = 0.34 for 4 classes, far above the floor 0."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 64), nn.ReLU(), nn.Linear(64, 4), nn.Tanh())
+    report = diagnose(model, make_classification(classes=4), nn.CrossEntropyLoss())
+    f = [f for f in report.findings if f.code == "ND501"]
+    assert [x.severity for x in f] == ["error"]
+    assert f[0].evidence["floor"] < 1e-3 and f[0].evidence["levels_off_at"] > 0.3
+
+
+def test_nd502_gradient_ascent():
+    """A hand-written cross-entropy without its minus sign: the loss falls while accuracy drops to zero."""
+    def cross_entropy(logits, y):
+        return logits.log_softmax(-1).gather(1, y[:, None]).mean()  # BUG: missing minus sign
+
+    report = diagnose(mlp(classes=4), make_classification(classes=4), cross_entropy)
+    f = [f for f in report.findings if f.code == "ND502"]
+    assert f and f[0].severity == "error" and f[0].evidence["samples_away"] >= 0.75
+
+
+def test_nd502_loss_rises_with_a_huge_learning_rate():
+    model = mlp(classes=4)
+    report = diagnose(model, make_classification(classes=4), nn.CrossEntropyLoss(), torch.optim.SGD,
+                      optimizer_kwargs={"lr": 5.0})
+    f = [f for f in report.findings if f.code == "ND502"]
+    assert f and f[0].severity == "error" and f[0].evidence["rise"] > 2
+
+
+def test_nd503_loss_turns_inf():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 1))
+    report = diagnose(model, regression(), nn.MSELoss(), torch.optim.SGD, optimizer_kwargs={"lr": 1.0})
+    f = [f for f in report.findings if f.code == "ND503"]
+    assert f and f[0].evidence["step"] > 0
+
+
+# -- silent ----------------------------------------------------------------------------------------------------
+class TiedLM(nn.Module):
+    def __init__(self, vocab=40, dim=32):
+        super().__init__()
+        self.embed = nn.Embedding(vocab, dim)
+        self.gru = nn.GRU(dim, dim, batch_first=True)
+        self.head = nn.Linear(dim, vocab)
+        self.head.weight = self.embed.weight  # tied
+
+    def forward(self, x):
+        return self.head(self.gru(self.embed(x))[0])
+
+
+def lm_loss(logits, y):
+    return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))  # (B*T, V), (B*T,)
+
+
+def warmup_adam(model, lr=1e-3):
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    torch.optim.lr_scheduler.LambdaLR(opt, lambda step: min(1.0, step / 1000))  # lr starts at 0
+    return opt
+
+
+def healthy_setups():
+    torch.manual_seed(0)
+    bn = nn.Sequential(nn.Linear(8, 64), nn.BatchNorm1d(64), nn.ReLU(), nn.Dropout(0.3), nn.Linear(64, 4))
+    reg = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 1))
+    nn.init.constant_(reg[2].bias, 500.0)  # output bias set to the target mean
+    g = torch.Generator().manual_seed(0)
+    xb = torch.randn(128, 8, generator=g)
+    yb = (torch.rand(128, 1, generator=g) < 0.1).float()  # 10% positives
+    binary = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 1))
+    nn.init.constant_(binary[2].bias, math.log(0.1 / 0.9))  # prior-matched bias
+    tokens = torch.randint(0, 40, (32, 13), generator=g)
+    return {
+        "batchnorm-dropout": (bn, make_classification(classes=4), nn.CrossEntropyLoss(), None),
+        "label-smoothing": (mlp(classes=4), make_classification(classes=4), nn.CrossEntropyLoss(label_smoothing=0.2),
+                            None),
+        "logsoftmax-nll": (nn.Sequential(mlp(classes=4), nn.LogSoftmax(dim=1)), make_classification(classes=4),
+                           nn.NLLLoss(), None),
+        "warmup-from-zero": (mlp(classes=4), make_classification(classes=4), nn.CrossEntropyLoss(), warmup_adam),
+        "regression-large-mean": (reg, regression(mean=500.0), nn.MSELoss(), None),
+        "binary-prior-bias": (binary, DataLoader(TensorDataset(xb, yb), batch_size=32), nn.BCEWithLogitsLoss(), None),
+        "tied-gru-lm": (TiedLM(), DataLoader(TensorDataset(tokens[:, :-1], tokens[:, 1:]), batch_size=16), lm_loss,
+                        None),
+    }
+
+
+@pytest.mark.parametrize("name", list(healthy_setups()))
+def test_silent_on_healthy(name):
+    model, data, loss, optimizer = healthy_setups()[name]
+    report = diagnose(model, data, loss, optimizer)
+    assert report.checks[0].status == "passed", report.checks[0].detail
+    assert not loud(report), loud(report)
+
+
+def test_low_learning_rate_is_a_note_not_an_error():
+    """Plain SGD at 0.01 memorises one batch slowly; Adam fits it, so the model is fine: info at most."""
+    model = mlp(classes=4)
+    report = diagnose(model, make_classification(classes=4), nn.CrossEntropyLoss(), torch.optim.SGD,
+                      optimizer_kwargs={"lr": 0.01})
+    assert not loud(report)
+
+
+# -- the example -------------------------------------------------------------------------------------------------
+def test_example_tanh_logits_ranks_nd501_first(example_path):
+    subject = cfgmod.build(cfgmod.load(example_path("tanh_logits")))
+    report = runner.run(subject, device="cpu")
+    assert report.findings[0].code == "ND501" and report.exit_code() == 1, \
+        [(f.code, f.severity, f.title) for f in report.findings]

@@ -1,0 +1,160 @@
+"""random-input: a constant network (ND301) and labels unlinked from their inputs (ND109)."""
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+import nndoctor
+from nndoctor import config as cfgmod
+from nndoctor import runner
+
+from conftest import codes, make_classification, mlp
+
+
+def diagnose(model, data, loss=None, **kw):
+    return nndoctor.diagnose(model, data, loss or nn.CrossEntropyLoss(), select=["random-input"], device="cpu", **kw)
+
+
+def run_example(path):
+    """The example as `nndoctor run` sees it, in-process: seed, build, run every check."""
+    cfg = cfgmod.load(path)
+    runner._RNG.seed(int(cfg.get("seed", 0)))
+    return runner.run(cfgmod.build(cfg), device="cpu", seed=int(cfg.get("seed", 0)), config_path=path)
+
+
+def loader(x, y, batch_size=32):
+    return DataLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=True,
+                      generator=torch.Generator().manual_seed(0))
+
+
+def regression_data(mean=0.0, n=256, features=8):
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(n, features, generator=g)  # (N, F)
+    y = x @ torch.randn(features, generator=g) / features ** 0.5 + mean  # (N,)
+    return x, y
+
+
+class Squeeze(nn.Module):
+    def forward(self, x):
+        return x.squeeze(-1)  # (N, 1) -> (N,)
+
+
+# -- ND301: the output ignores the input ----------------------------------------------------------------------------
+def zero_encoder():
+    """Encoder weights and biases all zero: its output is 0 for every input, and stays so (no gradient reaches it)."""
+    net = nn.Sequential(nn.Linear(8, 32), nn.GELU(), nn.Linear(32, 32), nn.GELU(), nn.Linear(32, 3))
+    for layer in (net[0], net[2]):
+        nn.init.zeros_(layer.weight)
+        nn.init.zeros_(layer.bias)
+    return net
+
+
+def layernorm_over_one_value():
+    """A LayerNorm over the single output value: (x - mean) / std is 0, the prediction is its bias."""
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 1), nn.LayerNorm(1), Squeeze())
+
+
+def test_fires_on_a_network_that_ignores_its_input():
+    report = diagnose(zero_encoder(), make_classification())
+    assert codes(report) == ["ND301"]
+    f = report.findings[0]
+    assert f.severity == "error" and f.where == "0 (Linear)"
+    assert f.evidence["relative_variation"] == 0.0 and f.evidence["relative_variation_after_training"] == 0.0
+
+    x, y = regression_data()
+    report = diagnose(layernorm_over_one_value(), loader(x, y), nn.MSELoss())
+    assert codes(report) == ["ND301"]
+    assert report.findings[0].evidence["all_zero"] is True
+    assert report.findings[0].where == "3 (LayerNorm)"
+
+
+def test_silent_when_only_the_initialisation_is_constant():
+    """A last layer initialised to zero is constant at initialisation only: a few steps bring the variation."""
+    net = mlp()
+    nn.init.zeros_(net[2].weight)
+    assert codes(diagnose(net, make_classification())) == []
+
+
+# -- ND109: the inputs do not predict the targets ---------------------------------------------------------------------
+def test_fires_on_labels_shuffled_apart_from_inputs():
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(512, 8, generator=g)  # (N, F)
+    y = (x @ torch.randn(8, 3, generator=g)).argmax(dim=1)  # (N,) labels from the inputs...
+    y = y[torch.randperm(512, generator=g)]  # ... then shuffled on their own
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(8, 128), nn.ReLU(), nn.Linear(128, 128), nn.ReLU(), nn.Linear(128, 3))
+    report = diagnose(net, loader(x, y))
+    assert codes(report) == ["ND109"]
+    ev = report.findings[0].evidence
+    assert ev["train_loss_real"] < ev["train_loss_zeroed"] and ev["transfer"] < 0.1
+
+
+# -- healthy setups stay silent ---------------------------------------------------------------------------------------
+class TokenBag(nn.Module):
+    """Token ids -> mean embedding -> linear head: integer inputs."""
+
+    def __init__(self, vocab=50, width=16, classes=3):
+        super().__init__()
+        self.emb = nn.Embedding(vocab, width, padding_idx=0)
+        self.head = nn.Linear(width, classes)
+
+    def forward(self, idx):  # (B, T)
+        return self.head(self.emb(idx).mean(dim=1))  # (B, T, D) -> (B, D) -> (B, C)
+
+
+class TinyGRULM(nn.Module):
+    def __init__(self, vocab=16, width=24):
+        super().__init__()
+        self.emb = nn.Embedding(vocab, width)
+        self.rnn = nn.GRU(width, width, batch_first=True)
+        self.head = nn.Linear(width, vocab)
+        self.head.weight = self.emb.weight  # tied
+
+    def forward(self, idx):  # (B, T)
+        return self.head(self.rnn(self.emb(idx))[0])  # (B, T, V)
+
+
+def lm_loss(logits, y):
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))  # (B*T, V), (B*T,)
+
+
+def healthy_setups():
+    torch.manual_seed(0)
+    bn = nn.Sequential(nn.Linear(8, 32), nn.BatchNorm1d(32), nn.ReLU(), nn.Dropout(0.3), nn.Linear(32, 3))
+    yield "mlp", mlp(), make_classification(), nn.CrossEntropyLoss()
+    yield "batchnorm-dropout", bn, make_classification(), nn.CrossEntropyLoss()
+    g = torch.Generator().manual_seed(2)
+    idx = torch.randint(1, 50, (256, 10), generator=g)  # (N, T) token ids
+    yield "token-ids", TokenBag(), loader(idx, (idx % 3 == 0).sum(1).clamp(max=2)), nn.CrossEntropyLoss()
+    seq = torch.randint(0, 16, (128, 13), generator=g)  # (N, T+1)
+    seq[:, 1:] = (seq[:, :-1] + 1) % 16  # next token = this token + 1
+    torch.manual_seed(0)
+    yield "gru-lm", TinyGRULM(), loader(seq[:, :-1], seq[:, 1:]), lm_loss
+    x, y = regression_data(mean=5000.0)
+    torch.manual_seed(0)
+    reg = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 1), Squeeze())
+    with torch.no_grad():
+        reg[2].bias.fill_(float(y.mean()))  # the output starts at the target mean
+    yield "large-mean-regression", reg, loader(x, y), nn.MSELoss()
+    torch.manual_seed(0)
+    yield "slow-learner", mlp(), make_classification(), nn.CrossEntropyLoss(), {"optimizer": torch.optim.SGD,
+                                                                                "optimizer_kwargs": {"lr": 1e-6}}
+
+
+@pytest.mark.parametrize("setup", list(healthy_setups()), ids=lambda s: s[0])
+def test_silent_on_healthy_setups(setup):
+    name, model, data, loss, *extra = setup
+    report = diagnose(model, data, loss, **(extra[0] if extra else {}))
+    assert codes(report) == [], [f.title for f in report.findings]
+
+
+# -- the bundled examples -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name,code", [("all_zeros", "ND301"), ("shuffled_labels", "ND109")])
+def test_example_ranks_its_code_first(example_path, name, code):
+    report = run_example(example_path(name))
+    assert report.exit_code("error") == 1
+    assert report.findings[0].code == code, [(f.code, f.title) for f in report.findings]
