@@ -191,9 +191,15 @@ def explain(code: str = typer.Argument(..., help="a code (ND201) or its name (in
     if c.fix:
         out.print(f"\n[bold]How to fix it[/bold]\n{c.fix}")
     out.print(f"\n[bold]Source[/bold]\n{c.source}")
-    out.print(f"\n[bold]Emitted by[/bold]\n{', '.join(emitters) or '(no registered check)'}")
-    for name in emitters:
-        out.print(f"  {name}: {all_checks()[name].summary()}", markup=False, highlight=False)
+    summaries = [(name, all_checks()[name].summary()) for name in emitters]
+    if c.group == 6:  # loss-curve codes come from `nndoctor curve`'s analysers, not from run checks
+        from .curve import ANALYSERS
+
+        summaries = [(f"nndoctor curve: {a.name}", (a.__doc__ or "").strip().split("\n")[0])
+                     for a in ANALYSERS if c.code in a.codes]
+    out.print("\n[bold]Emitted by[/bold]")
+    for name, summary in summaries or [("(no registered check)", "")]:
+        out.print(f"  {name}: {summary}" if summary else f"  {name}", markup=False, highlight=False)
 
 
 @app.command()

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from .context import TASKS, Subject, exception_line, optimizer_factory, user_frame
+from .basics import TASKS, exception_line, user_frame
 
 KEYS = (
     "model", "model_kwargs", "data", "data_kwargs", "val_data", "val_data_kwargs", "loss", "loss_kwargs",
@@ -248,10 +248,12 @@ def _call(cfg: RunConfig, key: str, fn: Any, kwargs: dict, *args: Any) -> Any:
                         f"at {user_frame(exc)}") from None
 
 
-def build(cfg: RunConfig) -> Subject:
+def build(cfg: RunConfig) -> "Subject":
     """Import and call what the config names; every failure is a one-line ConfigError."""
     import torch
     from torch import nn
+
+    from .context import Subject, optimizer_factory
 
     add_pythonpath(cfg)
     v = cfg.values

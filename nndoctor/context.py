@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import copy
 import math
-import os
 import time
-import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 import torch
 from torch import nn
 
+from .basics import TASKS, exception_line, user_frame  # noqa: F401 (re-exported for checks)
 from .batching import Batch, call_model, first_tensor, read_batches, take_output, to_device
 
-TASKS = ("classification", "binary", "multilabel", "regression", "language-modeling")
 REGRESSION_LOSSES = (nn.MSELoss, nn.L1Loss, nn.SmoothL1Loss, nn.HuberLoss)
 BINARY_LOSSES = (nn.BCEWithLogitsLoss, nn.BCELoss)
 CLASS_LOSSES = (nn.CrossEntropyLoss, nn.NLLLoss)
@@ -78,26 +76,6 @@ def optimizer_factory(optimizer: Any, kwargs: dict | None = None, model: nn.Modu
     if callable(optimizer):
         return lambda m: optimizer(m, **kwargs)
     raise TypeError(f"optimizer must be an Optimizer class, instance or factory, not {type(optimizer).__name__}")
-
-
-def user_frame(exc: BaseException) -> str:
-    """`file:line in func: code` of the deepest frame that belongs to the user, not to torch or nndoctor."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    checks_dir = os.path.join(os.path.dirname(here), "checks")
-    torch_dir = os.path.dirname(os.path.abspath(torch.__file__))
-    frames = traceback.extract_tb(exc.__traceback__)
-    mine = [f for f in frames
-            if not os.path.abspath(f.filename).startswith((here, checks_dir, torch_dir))
-            and "site-packages" not in f.filename and not f.filename.startswith("<")]
-    f = (mine or frames or [None])[-1]
-    if f is None:
-        return "unknown location"
-    return f"{f.filename}:{f.lineno} in {f.name}: {(f.line or '').strip()}"
-
-
-def exception_line(exc: BaseException) -> str:
-    msg = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {msg[0] if msg else ''}".strip()
 
 
 class Context:
