@@ -7,14 +7,18 @@ What it catches:
   the model's output shape: a uniform output (zero logits: ln C for cross-entropy, ln 2 for binary) and a
   prior-matched one (the log class prior as logits; the positive rate for binary; the target mean for
   regression, which gives the target variance under MSE). Label smoothing, class weights, pos_weight, ignore_index
-  and the reduction are thereby accounted for. Above `1 + rel_tol` times the highest level: a warning; at
-  `error_ratio` times or more: an error. Far below the lowest level: a note (a pretrained model, or a loss that
-  does not measure what it should). Regression has one level, the prior (predicting zero is no chance level).
-- ND105 bad-targets (regression): targets on a scale the output cannot reach. Either the model ends in a bounded
-  activation (Sigmoid, Hardsigmoid: below 1; Tanh, Hardtanh: within [-1, 1] or its own limits) and more than
-  `outside_share` of the targets lie beyond that bound, or the targets' magnitude is more than `reach_ratio`
-  times the initial outputs' (house prices in dollars against an output layer that starts near zero). Negative
-  targets against a non-negative output (ReLU, Softplus, Sigmoid) are ND205's, from loss-inputs.
+  and the reduction are thereby accounted for. At `error_ratio` times the highest level or more: an error. Above
+  `1 + rel_tol` times it: a copy trains for up to `recover_steps` steps with the user's optimizer; if the loss
+  comes back under that level, the initialisation only costs those steps (a note, info), otherwise a warning.
+  Below `below_ratio` of the lowest level: a note (a pretrained model, or a loss that does not measure what it
+  should). Regression has one level, the prior (predicting zero is no chance level), and is judged only with one
+  prediction per target (not for a loss of its own, such as a contrastive one).
+- ND105 bad-targets (regression): targets on a scale the output cannot reach. Either the forward ends in a
+  bounded activation (Sigmoid or Hardsigmoid: (0, 1); Tanh: (-1, 1); Hardtanh, ReLU6: their own limits), read from
+  the output's autograd graph or the last module, and more than `outside_share` of the targets lie beyond it; or
+  the targets' RMS is more than `reach_ratio` times the initial outputs' (house prices in dollars against an
+  output layer that starts near zero). Negative targets against a non-negative output (ReLU, Softplus, Sigmoid)
+  are ND205's, from loss-inputs.
 
 Why it matters: at initialisation a well set-up network is maximally uncertain, so its loss sits at chance. Far
 above, the initial outputs are confidently wrong and the first hundreds of steps only undo the initialisation
@@ -43,9 +47,9 @@ from nndoctor.modes import rms
 # Autograd nodes that only move values around: the final activation is found behind them.
 SHAPE_OPS = {"View", "UnsafeView", "Reshape", "ReshapeAlias", "Squeeze", "Unsqueeze", "Transpose", "Permute",
              "Clone", "Expand", "ToCopy", "AsStrided", "Alias", "Select", "Slice", "Contiguous", "Flatten"}
-# Final activations whose range the targets must fit in: (lowest, highest) value of the output, or None when
-# ND205 already speaks for that side (a non-negative output against negative targets).
-BOUNDED = {"Sigmoid": (None, 1.0), "Hardsigmoid": (None, 1.0), "Tanh": (-1.0, 1.0)}
+# Final activations whose range the targets must fit in: (lowest, highest) value of the output. A lower bound of
+# 0 is not checked here: a non-negative output against negative targets is ND205's (loss-inputs).
+BOUNDED = {"Sigmoid": (0.0, 1.0), "Hardsigmoid": (0.0, 1.0), "Tanh": (-1.0, 1.0)}
 
 
 def final_op(out: torch.Tensor) -> str | None:
@@ -86,8 +90,10 @@ class ChanceLoss(Check):
     cost = "low"
     options = {
         "batches": 4,  # batches whose initial loss is averaged (train mode, no gradient)
-        "rel_tol": 1.0,  # initial loss above (1 + this) x the highest chance level: warning (2x)
-        "error_ratio": 10.0,  # ... at this many times the highest level or more: error (an order of magnitude)
+        "rel_tol": 1.0,  # initial loss above (1 + this) x the highest chance level: warning, unless it recovers (2x)
+        "error_ratio": 10.0,  # initial loss at this many times the highest level or more: error (an order of magnitude)
+        "recover_steps": 30,  # training steps that may bring a high initial loss back under the warning level:
+                              # if they do, the initialisation costs a few steps and the finding is a note (info)
         "below_ratio": 0.5,  # initial loss below this share of the lowest level: a note (info)
         "outside_share": 0.1,  # regression: share of targets beyond a bounded final activation's range (ND105)
         "reach_ratio": 100.0,  # regression: RMS of the targets over RMS of the initial outputs above this (ND105)
@@ -100,6 +106,8 @@ class ChanceLoss(Check):
         outs, ys, losses, final = self._measure(ctx, model, batches)
         if not outs:
             return
+        if ctx.task == "regression" and any(o.numel() != y.numel() for o, y in zip(outs, ys)):
+            return  # not one prediction per target (a loss of its own, such as a contrastive one): no chance level
         if ctx.task == "regression":
             yield from self._reach(ctx, outs, ys, final)
         yield from self._initial_loss(ctx, outs, ys, losses, final)
@@ -140,17 +148,15 @@ class ChanceLoss(Check):
         where = final["label"] or "model output"
         lo, hi = BOUNDED.get(final["op"] or "", (None, None))
         if isinstance(final["module"], nn.Hardtanh):  # also ReLU6: its limits are attributes
-            lo = final["module"].min_val if final["module"].min_val < 0 else None
-            hi = final["module"].max_val
-        if lo is not None or hi is not None:
-            below = float((y < lo).double().mean()) if lo is not None else 0.0
-            above = float((y > hi).double().mean()) if hi is not None else 0.0
-            share = below + above
+            lo, hi = final["module"].min_val, final["module"].max_val
+        if hi is not None:
+            below = float((y < lo).double().mean()) if lo < 0 else 0.0  # below 0: ND205's
+            share = below + float((y > hi).double().mean())
             if share > o["outside_share"]:
-                rng = f"[{lo if lo is not None else float(out.min()):.3g}, {hi:.3g}]"
                 yield self.finding(
-                    "ND105", f"{share:.0%} of the regression targets lie outside {rng}, the range of the final "
-                             f"{final['op'] or type(final['module']).__name__}: the model cannot output them",
+                    "ND105", f"{share:.0%} of the regression targets lie outside [{lo:.3g}, {hi:.3g}], the range "
+                             f"of the final {final['op'] or type(final['module']).__name__}: the model cannot "
+                             "output them",
                     {"final_activation": final["op"] or type(final["module"]).__name__, "low": lo, "high": hi,
                      "share_outside": share, "target_min": float(y.min()), "target_max": float(y.max())},
                     where=where, severity="error", confidence=min(1.0, 0.5 + share),
@@ -195,10 +201,17 @@ class ChanceLoss(Check):
         where = final["label"] or "model output"
         if hi > 0 and measured > (1 + o["rel_tol"]) * hi:
             ratio = measured / hi
-            severity = "error" if ratio >= o["error_ratio"] else "warning"
+            steps, after = None, ""
+            if ratio >= o["error_ratio"]:
+                severity = "error"  # an order of magnitude: whatever training makes of it later
+            elif (steps := self._recovery(ctx, (1 + o["rel_tol"]) * hi)) is not None:
+                severity, after = "info", f"; training brings it back within {steps} steps"  # a cost, not a fault
+            else:
+                severity, after = "warning", f"; still above after {o['recover_steps']} training steps"
             yield self.finding(
                 "ND201", f"the loss at initialisation is {measured:.4g}, {ratio:.3g}x the chance level "
-                         f"({self._levels_text(ctx, levels)})", {**ev, "ratio": ratio}, where=where, severity=severity,
+                         f"({self._levels_text(ctx, levels)}){after}",
+                {**ev, "ratio": ratio, "recovered_after_steps": steps}, where=where, severity=severity,
                 confidence=min(1.0, math.log(ratio) / math.log(o["error_ratio"])),
                 fix=("Initialise the output layer's bias to the target mean (and its weights small), or "
                      "standardise the targets." if ctx.task == "regression" else
@@ -213,6 +226,19 @@ class ChanceLoss(Check):
                 {**ev, "ratio": measured / lo}, where=where, severity="info", confidence=0.5,
                 fix="Nothing to do for a pretrained model; otherwise check the loss function, its reduction and "
                     "that the targets are not among the inputs.")
+
+    def _recovery(self, ctx, target: float) -> int | None:
+        """Training steps (the user's optimizer, a copy) until the loss, averaged over the last pass through the
+        batches, is back under `target`; None when `recover_steps` do not get it there."""
+        batches = ctx.batches(self.opts["batches"])
+        model = ctx.new_model(train=True)
+        if not any(p.requires_grad for p in model.parameters()):
+            return None
+        n = len(batches)
+        losses = ctx.train(model, ctx.new_optimizer(model), batches, self.opts["recover_steps"],
+                           stop=lambda ls: len(ls) >= n and sum(ls[-n:]) / n <= target)
+        done = len(losses) >= n and sum(losses[-n:]) / n <= target
+        return len(losses) if done else None
 
     @staticmethod
     def _levels_text(ctx, levels: dict) -> str:

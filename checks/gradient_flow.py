@@ -120,7 +120,7 @@ class GradientFlow(Check):
         if none or zero:
             yield self._disconnected(model, trainable, none, zero, g)
 
-        # -- judge: gradient scale per layer, in forward order -----------------------------------------------------
+        # -- judge: gradient scale per layer, from the input to the output ------------------------------------------
         layers = self._layers(trainable, g, none + zero)
         if layers:
             self.plot_bars("gradient norm / weight norm per layer, input to output", [n for n, _ in layers],

@@ -2,18 +2,20 @@
 
 What it catches: a copy of the model trained on one small batch (the first `batch_size` samples of the first
 batch) with the user's optimizer and learning rate (and the user's own `train_step` when the config names one),
-for at most `steps` steps, stopping as soon as the loss is near its floor. The floor is the user's own loss on ideal outputs (`nndoctor.lossfloor`): zero for hard labels,
-the entropy of the smoothed target under label smoothing, zero for regression targets. The target is reached when
-loss - floor <= fraction * (initial loss - floor).
+for at most `steps` steps, stopping as soon as the loss is near its floor. The floor is the user's own loss on
+ideal outputs (`nndoctor.lossfloor`): zero for hard labels, the entropy of the smoothed target under label
+smoothing, zero for regression targets. The target is reached when loss - floor <= fraction * (initial - floor).
 - ND501 cannot-overfit-batch: the target is not reached and the loss curve levels off above it (the level is
   extrapolated from the last three blocks of the curve), and the same batch trained by a reference optimizer
-  (Adam at `reference_lr`, no weight decay) levels off above it too: the model and the loss cannot fit it. When
-  the reference fits the batch, the user's learning rate or weight decay is what holds training back (a note).
-  A loss still falling steadily toward the floor is not a finding.
+  (Adam at `reference_lr`, no weight decay) levels off above it too, so slowly that even at its last pace it
+  would need `stall_pace` times the steps it had: the model and the loss cannot fit it. When the reference fits
+  the batch, the user's learning rate or weight decay is what holds training back (a note). A loss still falling
+  steadily toward the floor is not a finding.
 - ND502 loss-diverges: the loss climbs well above where it started (its gap to the floor, smoothed by a median
-  over a window of steps, reaches `rise_factor` times the initial gap), the mark of a learning rate too high; or the loss is lower on the model's random initial outputs
-  than on perfect ones and training drives the predictions away from the targets, the mark of a sign error
-  (gradient ascent: a loss wrapper that returns -loss, a hand-written cross-entropy without its minus sign).
+  over a window of steps, reaches `rise_factor` times the initial gap), the mark of a learning rate too high; or
+  the loss is lower on the model's random initial outputs than on perfect ones and training drives the
+  predictions of most samples away from their targets, the mark of a sign error (gradient ascent: a loss wrapper
+  that returns -loss, a hand-written cross-entropy without its minus sign).
 - ND503 non-finite-loss: the loss becomes NaN or Inf; the step is named.
 
 Why it matters: any model with a reasonable capacity memorises a handful of samples in a few hundred steps. If it
@@ -56,6 +58,7 @@ class OverfitOneBatch(Check):
         "warmup_steps": 10,  # steps of the ramp to the base lr when the user's scheduler starts from lr 0
         "reference_lr": 3e-3,  # when the curve levels off: the same batch with Adam at this lr, no weight decay
         "away_share": 0.75,  # gradient ascent: share of samples whose prediction moves away from its target
+        "stall_pace": 3.0,  # a stall: at its last pace the reference needs more than this many times its steps
     }
     quick_options = {"steps": 40, "warmup_steps": 4}
 
@@ -185,8 +188,10 @@ class OverfitOneBatch(Check):
                      if bounced else "Nothing in the model or the loss stops it from learning: try a learning rate "
                      "3-10x higher (an LR range test finds it) or less weight decay, and compare the loss curves."))
             return
-        if not math.isfinite(ref_level) or ref_level <= target:
-            return  # the reference is still falling (or diverged): no conclusion
+        ref_pace = self._pace(ref_losses, target, o["window"])
+        ev["reference_steps_left_at_pace"] = ref_pace if math.isfinite(ref_pace) else "never"
+        if not math.isfinite(ref_level) or ref_level <= target or ref_pace <= o["stall_pace"] * len(ref_losses):
+            return  # the reference is still heading for the target, still moving fast, or diverged: no conclusion
         yield self.finding(
             "ND501", f"the loss on one batch of {batch.size} samples levels off at {level:.4g} after {len(losses)} "
             f"steps (start {initial:.4g}, floor {floor.value:.3g}, target {target:.3g}), and at {ref_level:.4g} "
@@ -248,6 +253,17 @@ class OverfitOneBatch(Check):
             return -math.inf
         r = d2 / d1
         return c - d2 * r / (1 - r)
+
+    @staticmethod
+    def _pace(losses, target, window) -> float:
+        """Steps still needed to reach the target at the pace of the last block (an optimistic bound: a curve that
+        slows down needs more)."""
+        n = len(losses)
+        b = max(3, int(window * n), n // 6)  # block size (steps)
+        if n < 2 * b:
+            return math.inf
+        m, c = statistics.median(losses[n - 2 * b:n - b]), statistics.median(losses[n - b:])
+        return (c - target) / (m - c) * b if m > c else math.inf
 
     @staticmethod
     def _away(before: dict, after: dict) -> float:

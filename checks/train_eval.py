@@ -90,18 +90,18 @@ class TrainEval(Check):
         if noise <= o["det_tol"]:
             return
         first, second = trace(ctx, model, batch.inputs), trace(ctx, model, batch.inputs)
-        where = "the forward, after the last module"
+        where, how = "model output", "in forward, after the last module"
         for (label, x1, y1), (_, x2, y2) in zip(first[0], second[0]):
             if differs(x1, x2, o["det_tol"]):
-                where = f"the input of {label} (randomness added in forward just before it)"
+                where, how = f"input of {label}", f"in forward, just before {label}"
                 break
             if differs(y1, y2, o["det_tol"]):
-                where = label
+                where, how = label, f"inside {label}"
                 break
         yield self.finding(
-            "ND307", f"eval mode is not deterministic: two eval passes of the same batch differ by {noise:.2g} of "
-                     f"the outputs' spread across samples; the randomness enters at {where}",
-            {"eval_noise": noise, "det_tol": o["det_tol"], "randomness_at": where, "batch_size": batch.size},
+            "ND307", f"eval mode is not deterministic: two eval passes of the same batch differ by {noise:.2g} times "
+                     f"the outputs' spread across samples; the randomness enters {how}",
+            {"eval_noise": noise, "det_tol": o["det_tol"], "randomness_enters": how, "batch_size": batch.size},
             where=where, severity="error" if noise >= o["det_error"] else "warning",
             confidence=min(1.0, 0.5 + noise),
             fix="Pass training=self.training to F.dropout (its default is training=True, so it stays on in eval "
@@ -141,7 +141,7 @@ class TrainEval(Check):
         why = (f"; BatchNorm {', '.join(frozen)} has momentum=0: its running statistics never update" if frozen
                else "")
         yield self.finding(
-            "ND307", f"eval-mode outputs differ from train-mode outputs by {gap:.2g} of their spread across samples "
+            "ND307", f"eval-mode outputs differ from train-mode outputs by {gap:.2g} times their spread across samples "
                      f"(batch-statistics noise explains about {expected:.2g}); first at {where}{why}",
             {"gap": gap, "expected_noise": expected, "threshold": threshold, "batch_statistics_layers": L,
              "batch_size": B, "momentum_zero": frozen, "train_mode_noise": sum(noises) / len(noises),

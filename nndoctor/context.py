@@ -8,6 +8,7 @@ training loop that every check shares.
 from __future__ import annotations
 
 import copy
+import inspect
 import math
 import time
 from dataclasses import dataclass, field
@@ -66,7 +67,10 @@ def optimizer_factory(optimizer: Any, kwargs: dict | None = None, model: nn.Modu
         for g in optimizer.param_groups:
             settings = {k: v for k, v in g.items() if k != "params"}
             groups.append((settings, [names[id(p)] for p in g["params"] if id(p) in names]))
-        cls, defaults = type(optimizer), dict(optimizer.defaults)
+        cls = type(optimizer)
+        # defaults may hold keys the constructor does not take (AdamW's decoupled_weight_decay on torch 2.13)
+        accepted = inspect.signature(cls.__init__).parameters
+        defaults = {k: v for k, v in optimizer.defaults.items() if k in accepted}
 
         def build(m: nn.Module) -> torch.optim.Optimizer:
             params = dict(m.named_parameters())

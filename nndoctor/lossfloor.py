@@ -13,7 +13,8 @@ outputs of the kind the model produces, so any loss (a custom one included) gets
   is upside down, and then the floor comes out above the loss at initialisation;
 - binary / multilabel targets in [0, 1]: logits L * (2y - 1) and logit(y) for soft labels, or y itself for a
   loss on probabilities (BCELoss);
-- regression: the targets themselves (and their mean, the best constant, for a loss that broadcasts).
+- regression: the targets themselves (and their mean, the best constant, for a loss that broadcasts);
+- class probabilities as targets (CrossEntropyLoss with soft labels): their logarithm.
 
 Each candidate is an output the model could produce, so the floor found is an upper bound on the true minimum
 and equals it for the standard losses. `None` means no ideal output is known (targets absent or of an unknown
@@ -95,7 +96,7 @@ def _search(f: Callable[[float], float], lo: float, hi: float, grid: int = 12, r
 
 def loss_floor(loss_fn: Callable, outputs: Any, targets: Any, task: str, loss: Any = None) -> Floor | None:
     """The user's loss at the best ideal outputs for these targets (see the module docstring), or None."""
-    if not isinstance(outputs, torch.Tensor) or not isinstance(targets, torch.Tensor) or not outputs.is_floating_point():
+    if not (isinstance(outputs, torch.Tensor) and isinstance(targets, torch.Tensor) and outputs.is_floating_point()):
         return None
     out = outputs.detach()
     y = targets.detach()
@@ -125,6 +126,8 @@ def loss_floor(loss_fn: Callable, outputs: Any, targets: Any, task: str, loss: A
     else:
         best.append((_safe(loss_fn, y, targets), "targets", None))
         best.append((_safe(loss_fn, y.mean().expand_as(y), targets), "target mean", None))
+        if task in ("classification", "language-modeling") and bool(((y >= 0) & (y <= 1)).all()):
+            best.append((_safe(loss_fn, torch.log(y.clamp_min(1e-12)), targets), "logits", None))  # soft labels
     value, kind, sharp = min(best, key=lambda b: b[0])
     return Floor(value, kind, sharp) if math.isfinite(value) else None
 

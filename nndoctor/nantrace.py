@@ -58,7 +58,6 @@ class NonFiniteTracer:
         self.forward: Event | None = None
         self.grad: Event | None = None
         self._grads: list[tuple[str, str, int, int]] = []  # (kind, name, non-finite, values) in backward order
-        self._outputs_finite = True
         self._handles: list = []
         self._ctx = None
 

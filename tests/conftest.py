@@ -63,3 +63,12 @@ def _clean_sys_modules():
         if f.startswith(EXAMPLES):
             del sys.modules[name]
     sys.path[:] = path_before
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_thread():
+    """Tiny models: one thread is faster and immune to other processes sharing the two cores."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -84,6 +84,23 @@ def test_fires_on_large_mean_regression_with_zero_bias():
     assert next(f for f in report.findings if f.code == "ND105").explained_by is None  # the root cause
 
 
+def test_overconfidence_that_training_undoes_is_a_note():
+    """A few times chance: a warning when training does not bring it back, a note (info) when it does."""
+    def scaled():
+        net = mlp()
+        with torch.no_grad():
+            net[2].weight.mul_(20)  # logits 20x too large: a loss about 4x ln 3
+        return net
+    stuck = diagnose(scaled(), make_classification(), nn.CrossEntropyLoss(), optimizer=torch.optim.SGD,
+                     optimizer_kwargs={"lr": 1e-6})
+    assert [(f.code, f.severity) for f in stuck.findings] == [("ND201", "warning")]
+    assert stuck.findings[0].evidence["recovered_after_steps"] is None
+    undone = diagnose(scaled(), make_classification(), nn.CrossEntropyLoss(), optimizer=torch.optim.Adam,
+                      optimizer_kwargs={"lr": 1e-2})
+    assert [(f.code, f.severity) for f in undone.findings] == [("ND201", "info")]
+    assert undone.findings[0].evidence["recovered_after_steps"] <= 30
+
+
 @pytest.mark.parametrize("tail,mean,scale", [((nn.Sigmoid(),), 5.0, 2.0), ((nn.Tanh(),), 0.0, 3.0)])
 def test_fires_on_targets_beyond_a_bounded_output(tail, mean, scale):
     x, y = regression(mean=mean, scale=scale)
@@ -103,6 +120,22 @@ class TinyLM(nn.Module):
 
     def forward(self, idx):  # (B, T)
         return self.head(torch.tanh(self.emb(idx)))  # (B, T, V)
+
+
+class TiedLM(nn.Module):
+    """The output head tied to the token embedding, initialised as GPT-2 does (std 0.02)."""
+
+    def __init__(self, vocab=20, width=32):
+        super().__init__()
+        self.emb = nn.Embedding(vocab, width)
+        nn.init.normal_(self.emb.weight, std=0.02)
+        self.mix = nn.Linear(width, width)
+        self.norm = nn.LayerNorm(width)
+        self.head = nn.Linear(width, vocab, bias=False)
+        self.head.weight = self.emb.weight
+
+    def forward(self, idx):  # (B, T)
+        return self.head(self.norm(self.mix(self.emb(idx))))  # (B, T, V)
 
 
 def lm_loss(logits, y):
@@ -134,6 +167,8 @@ def healthy_setups():
     seq = torch.randint(0, 20, (128, 9), generator=g)  # (N, T+1)
     torch.manual_seed(0)
     yield "lm-btv", TinyLM(), loader(seq[:, :-1], seq[:, 1:]), lm_loss
+    torch.manual_seed(0)
+    yield "lm-tied-embeddings", TiedLM(), loader(seq[:, :-1], seq[:, 1:]), lm_loss
 
 
 @pytest.mark.parametrize("setup", list(healthy_setups()), ids=lambda s: s[0])

@@ -80,7 +80,7 @@ def test_fires_on_dropout_that_ignores_eval_mode():
     assert codes(report) == ["ND307"]
     f = report.findings[0]
     assert f.severity == "error"
-    assert f.where.startswith("the input of fc2 (Linear)")  # the randomness enters just before fc2
+    assert f.where == "input of fc2 (Linear)"  # the randomness enters in forward, just before fc2
 
 
 def test_fires_on_batchnorm_statistics_that_never_update():
