@@ -43,7 +43,8 @@ class InputSanity(Check):
         "error_scale": 100.0,  # ... above this: error (raw 0-255 pixels have a mean near 120)
         "min_scale": 1e-3,  # std of non-constant inputs below this: warning
         "feature_spread": 1e3,  # ratio of largest to smallest per-feature std in (N, F) inputs: warning
-        "sorted_ratio": 0.5,  # distinct classes per batch / expected under shuffling below this: sorted data
+        "sorted_ratio": 0.5,
+        "batch_class_v": 0.5,  # Cramer's V between batch and class above this (0 shuffled, 1 sorted): sorted data  # distinct classes per batch / expected under shuffling below this: sorted data
         "majority_share": 0.95,  # one class above this share of the targets: warning (info from 2x the fair share)
         "distinct_ratio": 0.5,  # distinct samples read / expected when drawing from the dataset, below this: ND108
         "distinct_error_ratio": 0.1,  # ... below this: error (a sampler stuck on a handful of indices)
@@ -168,14 +169,29 @@ class InputSanity(Check):
             expected = sum(1 - (1 - p) ** B for p in shares.values())
             if expected >= 2:
                 ratios.append(len(set(y.tolist())) / expected)
-        if len(ratios) >= 2:
-            mean_ratio = sum(ratios) / len(ratios)
-            if mean_ratio < o["sorted_ratio"]:
-                yield self.finding("ND106", f"batches hold {mean_ratio:.0%} of the classes a shuffled loader gives",
-                                   {"distinct_over_expected": mean_ratio, "batches": len(ratios),
-                                    "classes_seen": len(counts)}, where="data loader", severity="error",
-                                   fix="Shuffle the training data: DataLoader(..., shuffle=True), or a sampler "
-                                   "that draws across classes.")
+        # Batch-class association (Cramer's V of the batches x classes table): about sqrt(dof / N) when shuffled,
+        # 1 when each batch's class is fixed by its position, as in data sorted by label.
+        classes = sorted(counts)
+        table = [[sum(int(v) == c for v in y.tolist()) for c in classes] for y in labels]  # (batches, classes)
+        chi2, n_rows = 0.0, len(table)
+        for row in table:
+            n_b = sum(row)
+            for c, observed in zip(classes, row):
+                expected_bc = n_b * shares[c]
+                chi2 += (observed - expected_bc) ** 2 / expected_bc if expected_bc > 0 else 0.0
+        dof = (n_rows - 1) * (len(classes) - 1)
+        cramers_v = math.sqrt(chi2 / (total * (min(n_rows, len(classes)) - 1))) if n_rows > 1 else 0.0
+        # significance: chi2 beyond dof + 5 standard deviations (sqrt(2 dof)) of its null distribution
+        significant = dof > 0 and chi2 > dof + 5 * math.sqrt(2 * dof)
+        mean_ratio = sum(ratios) / len(ratios) if ratios else 1.0
+        if n_rows >= 2 and significant and (mean_ratio < o["sorted_ratio"] or cramers_v > o["batch_class_v"]):
+            yield self.finding("ND106", f"the class of a sample depends on its batch (Cramer's V {cramers_v:.2f}); "
+                               f"batches hold {mean_ratio:.0%} of the classes a shuffled loader gives",
+                               {"cramers_v": cramers_v, "chi2": chi2, "dof": dof,
+                                "distinct_over_expected": mean_ratio, "batches": n_rows,
+                                "classes_seen": len(counts)}, where="data loader", severity="error",
+                               fix="Shuffle the training data: DataLoader(..., shuffle=True), or a sampler "
+                               "that draws across classes.")
         top, n_top = counts.most_common(1)[0]
         share = n_top / total
         fair = 1 / max(C or len(counts), len(counts))

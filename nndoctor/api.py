@@ -66,3 +66,34 @@ def _validate_options(options: dict | None) -> None:
         validate_checks_section(RunConfig(path=None, values={"checks": dict(options)}))
     except ConfigError as exc:
         raise ValueError(f"nndoctor.diagnose(options=...): {exc}") from None
+
+
+def run_config(path: str, *, device: str | None = None, seed: int | None = None, max_batches: int | None = None,
+               select: Iterable[str] = (), ignore: Iterable[str] = (), quick: bool = False,
+               time_box: float = DEFAULT_TIME_BOX, progress=None) -> Report:
+    """What `nndoctor run PATH` does, in-process: load and validate the config, seed, build, run.
+
+    Arguments override the file as the command-line flags do. Raises `nndoctor.config.ConfigError` (one line)
+    for a bad config.
+    """
+    from . import config as cfgmod
+    from .runner import _RNG
+
+    cfg = cfgmod.load(path)
+    if device is not None:
+        cfgmod.validate_device(device)
+    section = cfg.get("checks") or {}
+    sel = [cfgmod.check_selector(str(s)) for s in list(select) + list(_as_list(section.get("select")))]
+    ign = [cfgmod.check_selector(str(s)) for s in list(ignore) + list(_as_list(section.get("ignore")))]
+    seed = seed if seed is not None else int(cfg.get("seed", 0))
+    _RNG.seed(seed)  # the model's initialisation is part of the run: the same config gives the same weights
+    subject = cfgmod.build(cfg)
+    options = {k: v for k, v in section.items() if k not in ("select", "ignore")}
+    return run(subject, device=device or str(cfg.get("device", "auto")), seed=seed,
+               max_batches=max_batches or int(cfg.get("max_batches", cfgmod.DEFAULT_MAX_BATCHES)),
+               select=sel, ignore=ign, options=options, quick=quick, time_box=time_box, progress=progress,
+               config_path=path)
+
+
+def _as_list(value) -> list:
+    return [value] if isinstance(value, str) else list(value or [])

@@ -19,7 +19,7 @@ EXPLAINS: dict[str, tuple[str, ...]] = {
     "ND105": ("ND201", "ND501", "ND502", "ND503", "ND308", "ND306", "ND406", "ND407",
               "ND405"),  # ND405: targets far off scale give gradients far above the weights
     "ND111": ("ND109",),
-    "ND106": ("ND107",),
+    "ND106": ("ND107", "ND109", "ND501"),
     "ND108": ("ND106", "ND107"),
     "ND109": ("ND501",),
     # Loss wiring.

@@ -89,35 +89,21 @@ def run(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="draw every plot"),
 ) -> None:
     """Diagnose the model, data, loss and optimizer that CONFIG names."""
-    from . import config as cfgmod
-    from .runner import run as run_checks
+    from .api import run_config
 
-    try:
-        cfg = cfgmod.load(config)
-        if device is not None:
-            cfgmod.validate_device(device)
-        sel = split_items(select) + split_items((cfg.get("checks") or {}).get("select"))
-        ign = split_items(ignore) + split_items((cfg.get("checks") or {}).get("ignore"))
-        from .runner import _RNG
-
-        _RNG.seed(seed if seed is not None else int(cfg.get("seed", 0)))  # the model's init is part of the run
-        subject = cfgmod.build(cfg)
-    except ConfigError as exc:
-        fail_usage(str(exc))
-        return
-    options = {k: v for k, v in (cfg.get("checks") or {}).items() if k not in ("select", "ignore")}
     show_progress = format == Format.text or output is not None or os.environ.get("NNDOCTOR_PROGRESS")
 
     def progress(event: str, name: str, info: dict) -> None:
-        if event == "end" and err.is_terminal or event == "end" and show_progress:
+        if event == "end" and (err.is_terminal or show_progress):
             err.print(f"  {name}: {info['status']} ({info['seconds']:.1f} s)", style="dim")
 
     err.print(f"nndoctor {__version__}: diagnosing {config}", style="dim")
-    report = run_checks(subject, device=device or str(cfg.get("device", "auto")),
-                        seed=seed if seed is not None else int(cfg.get("seed", 0)),
-                        max_batches=max_batches or int(cfg.get("max_batches", cfgmod.DEFAULT_MAX_BATCHES)),
-                        select=sel, ignore=ign, options=options, quick=quick, time_box=time_box,
-                        progress=progress, config_path=config)
+    try:
+        report = run_config(config, device=device, seed=seed, max_batches=max_batches, select=split_items(select),
+                            ignore=split_items(ignore), quick=quick, time_box=time_box, progress=progress)
+    except ConfigError as exc:
+        fail_usage(str(exc))
+        return
     emit(report, format, output, verbose, fail_on.value)
     raise typer.Exit(report.exit_code(fail_on.value))
 

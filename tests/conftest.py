@@ -72,3 +72,10 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def run_example(path, quick=False):
+    """The example as `nndoctor run` sees it, in-process: load, seed, build, run every check."""
+    from nndoctor.api import run_config
+
+    return run_config(path, device="cpu", quick=quick)

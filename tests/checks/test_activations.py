@@ -12,6 +12,7 @@ import nndoctor
 from nndoctor import config, runner
 
 from conftest import codes, make_classification, mlp
+from conftest import run_example as run_config_example
 
 
 def diagnose(model, data, loss=None, **kw):
@@ -159,12 +160,7 @@ def test_silent_on_confident_output_sigmoid():
 
 # -- examples ----------------------------------------------------------------------------------------------------
 def run_example(path):
-    cfg = config.load(path)
-    seed = int(cfg.get("seed", 0))
-    runner._RNG.seed(seed)  # as the CLI does: the model's init is part of the run
-    checks = cfg.get("checks") or {}
-    return runner.run(config.build(cfg), device="cpu", seed=seed, quick=True, select=checks.get("select") or (),
-                      ignore=checks.get("ignore") or ())
+    return run_config_example(path, quick=True)
 
 
 @pytest.mark.parametrize("name, code", [("dead_relu", "ND303"), ("saturated_tanh", "ND304"),

@@ -12,6 +12,7 @@ import nndoctor
 from nndoctor import config, runner
 
 from conftest import codes, make_classification, mlp
+from conftest import run_example as run_config_example
 
 V, T, D = 20, 12, 32  # vocabulary, sequence length, width
 
@@ -216,12 +217,7 @@ def test_silent_on_graph_batches():
 
 # -- examples ----------------------------------------------------------------------------------------------------
 def run_example(path):
-    cfg = config.load(path)
-    seed = int(cfg.get("seed", 0))
-    runner._RNG.seed(seed)  # as the CLI does: the model's init is part of the run
-    checks = cfg.get("checks") or {}
-    return runner.run(config.build(cfg), device="cpu", seed=seed, quick=True, select=checks.get("select") or (),
-                      ignore=checks.get("ignore") or ())
+    return run_config_example(path, quick=True)
 
 
 @pytest.mark.parametrize("name, code", [("view_not_permute", "ND302"), ("no_causal_mask", "ND309")])

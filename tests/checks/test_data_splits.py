@@ -10,6 +10,7 @@ import nndoctor
 from nndoctor import config, runner
 
 from conftest import codes, mlp
+from conftest import run_example
 
 V = 20  # vocabulary of the tiny language model
 
@@ -140,10 +141,6 @@ def test_nd111_silent_on_shifted_lm_autoencoder_and_clean_features():
     assert codes(diagnose(nn.Linear(1, 1), loader(x1, 2 * x1 + 1), nn.MSELoss())) == []
 
 
-def run_example(path):
-    """The example as `nndoctor run` sees it, in-process: its config loaded and built, all checks run."""
-    cfg = config.load(path)
-    return runner.run(config.build(cfg), device="cpu", config_path=path)
 
 
 @pytest.mark.parametrize("name,code", [("train_val_shift", "ND110"), ("lm_target_not_shifted", "ND111"),

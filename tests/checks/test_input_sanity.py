@@ -10,6 +10,7 @@ import nndoctor
 from nndoctor import config, runner
 
 from conftest import codes, make_classification, mlp
+from conftest import run_example
 
 
 def diagnose(model, data, loss, **kw):
@@ -144,13 +145,27 @@ def test_silent_on_a_small_or_large_healthy_dataset(n):
     assert codes(diagnose(mlp(), loader(x, y, batch_size=16), nn.CrossEntropyLoss()), "warning") == []
 
 
-def run_example(path):
-    """The example as `nndoctor run` sees it, in-process: its config loaded and built, all checks run."""
-    cfg = config.load(path)
-    return runner.run(config.build(cfg), device="cpu", config_path=path)
 
 
 def test_example_weighted_sampler_per_class_ranks_nd108_first(example_path):
     report = run_example(example_path("weighted_sampler_per_class"))
     assert report.findings[0].code == "ND108" and report.findings[0].severity == "error"
     assert report.exit_code() == 1
+
+
+@pytest.mark.parametrize("name,code", [("unnormalized_pixels", "ND103"), ("nan_in_inputs", "ND101"),
+                                       ("all_zero_inputs", "ND102"), ("labels_out_of_range", "ND105"),
+                                       ("sorted_by_label", "ND106")])
+def test_data_examples_rank_their_code_first(example_path, name, code):
+    report = run_example(example_path(name))
+    assert report.findings[0].code == code and report.findings[0].severity == "error"
+
+
+def test_nd106_silent_on_shuffled_imbalanced_batches():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(512, 4, generator=g)  # (N, F)
+    y = (torch.rand(512, generator=g) < 0.2).long()  # (N,) 20 % positives, shuffled
+    data = [(x[i:i + 32], y[i:i + 32]) for i in range(0, 512, 32)]
+    r = nndoctor.diagnose(nn.Sequential(nn.Linear(4, 2)), data, nn.CrossEntropyLoss(), device="cpu",
+                          select=["input-sanity"])
+    assert "ND106" not in [f.code for f in r.findings]

@@ -12,17 +12,13 @@ from nndoctor import config as cfgmod
 from nndoctor import runner
 
 from conftest import codes, make_classification, mlp
+from conftest import run_example
 
 
 def diagnose(model, data, loss=None, **kw):
     return nndoctor.diagnose(model, data, loss or nn.CrossEntropyLoss(), select=["random-input"], device="cpu", **kw)
 
 
-def run_example(path):
-    """The example as `nndoctor run` sees it, in-process: seed, build, run every check."""
-    cfg = cfgmod.load(path)
-    runner._RNG.seed(int(cfg.get("seed", 0)))
-    return runner.run(cfgmod.build(cfg), device="cpu", seed=int(cfg.get("seed", 0)), config_path=path)
 
 
 def loader(x, y, batch_size=32):

@@ -9,6 +9,7 @@ import nndoctor
 from nndoctor import config, runner
 
 from conftest import codes, make_classification, mlp
+from conftest import run_example
 
 
 def model_with_dropout_and_bn():
@@ -188,10 +189,6 @@ def test_skipped_without_train_step_and_silent_when_the_optimizer_cannot_move_ei
     assert codes(report) == []
 
 
-def run_example(path):
-    """The example as `nndoctor run` sees it, in-process: its config loaded and built, all checks run."""
-    cfg = config.load(path)
-    return runner.run(config.build(cfg), device="cpu", config_path=path)
 
 
 @pytest.mark.parametrize("name,code", [("no_zero_grad", "ND409"), ("no_optimizer_step", "ND408"),

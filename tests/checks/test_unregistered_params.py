@@ -10,6 +10,7 @@ import nndoctor
 from nndoctor import config, runner
 
 from conftest import codes, make_classification
+from conftest import run_example
 
 GLOBAL_BIAS = torch.zeros(3, requires_grad=True)
 
@@ -129,10 +130,6 @@ def test_silent_on_a_learnable_loss_module():
     assert codes(diagnose(model, loss=UncertaintyWeighted())) == []
 
 
-def run_example(path):
-    """The example as `nndoctor run` sees it, in-process: its config loaded and built, all checks run."""
-    cfg = config.load(path)
-    return runner.run(config.build(cfg), device="cpu", config_path=path)
 
 
 def test_example_layers_in_python_list_ranks_nd410_first(example_path):

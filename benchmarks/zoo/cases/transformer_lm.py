@@ -24,6 +24,7 @@ class TinyLM(nn.Module):
         self.norm = nn.LayerNorm(width)
         self.head = nn.Linear(width, vocab, bias=False)
         if tied:
+            nn.init.normal_(self.tok.weight, std=0.02)  # as GPT-2 does: N(0, 1) rows would be the head's logits scale
             self.head.weight = self.tok.weight
 
     def mask(self, t: int, device) -> torch.Tensor | None:

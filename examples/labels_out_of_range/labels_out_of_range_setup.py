@@ -1,0 +1,22 @@
+"""Labels numbered 1..4 (from a CSV) given to a 4-way classifier that expects 0..3.
+
+The injected mistake is marked BUG below; everything else is a healthy setup."""
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+def make_data(n=512, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 8, generator=g)  # (N, F)
+    y = x[:, :4].argmax(1) + 1  # (N,) BUG: labels 1..4 from the CSV, never shifted to 0..3
+    return x, y
+
+
+def model(hidden=64):
+    return nn.Sequential(nn.Linear(8, hidden), nn.ReLU(), nn.Linear(hidden, 4))
+
+
+def train_loader(batch_size=32):
+    x, y = make_data()
+    return DataLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=True,
+                      generator=torch.Generator().manual_seed(0))

@@ -1,0 +1,22 @@
+"""The dataset is sorted by label and the loader does not shuffle: every batch holds one class.
+
+The injected mistake is marked BUG below; everything else is a healthy setup."""
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+def make_data(n=512, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 8, generator=g)  # (N, F)
+    y = (x[:, :4]).argmax(1)  # (N,)
+    order = torch.argsort(y)  # BUG: rows sorted by class (an export ordered by label)
+    return x[order], y[order]
+
+
+def model(hidden=64):
+    return nn.Sequential(nn.Linear(8, hidden), nn.ReLU(), nn.Linear(hidden, 4))
+
+
+def train_loader(batch_size=32):
+    x, y = make_data()
+    return DataLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=False)  # BUG: no shuffle
