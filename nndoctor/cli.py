@@ -19,7 +19,7 @@ from .report import ExitCode, Report
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="A doctor for PyTorch training runs: finds silent training bugs in seconds.")
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)  # one message, one line: never wrap paths
 
 
 class Format(str, Enum):
@@ -93,11 +93,14 @@ def run(
 
     show_progress = format == Format.text or output is not None or os.environ.get("NNDOCTOR_PROGRESS")
 
-    def progress(event: str, name: str, info: dict) -> None:
-        if event == "end" and (err.is_terminal or show_progress):
-            err.print(f"  {name}: {info['status']} ({info['seconds']:.1f} s)", style="dim")
+    header = [f"nndoctor {__version__}: diagnosing {config}"]  # printed once the config has loaded
 
-    err.print(f"nndoctor {__version__}: diagnosing {config}", style="dim")
+    def progress(event: str, name: str, info: dict) -> None:
+        if header:
+            err.print(header.pop(), style="dim", markup=False)
+        if event == "end" and (err.is_terminal or show_progress):
+            err.print(f"  {name}: {info['status']} ({info['seconds']:.1f} s)", style="dim", markup=False)
+
     try:
         report = run_config(config, device=device, seed=seed, max_batches=max_batches, select=split_items(select),
                             ignore=split_items(ignore), quick=quick, time_box=time_box, progress=progress)
