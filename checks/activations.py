@@ -11,7 +11,11 @@ What it catches, with forward hooks on a copy over several real batches, before 
 - ND305 activation-scale: the signal std (the spread across samples, per unit, averaged over units) at the
   output of each weight layer (Linear, Conv, ...) compounds layer after layer: the last hidden layer's std over the
   first beyond `scale_ratio` either way, with most per-layer gains outside `gain_band`. An error beyond
-  `scale_error`. The output layer is left out (its scale is the initial loss's business, ND201).
+  `scale_error`. The output layer is left out (its scale is the initial loss's business, ND201). For a recurrent
+  layer (nn.RNN, GRU, LSTM) time is depth: the RMS of its output at the last step over the first beyond
+  `scale_ratio`, growing geometrically (the second half of the sequence alone grows more than
+  sqrt(`scale_ratio`); a hidden state that sums its inputs, as an identity-initialised ReLU RNN does, grows only
+  linearly, about 2x over the second half).
 
 Why it matters: a dead unit gets no gradient and never recovers; a saturated unit passes almost no gradient; a
 scale that shrinks or grows geometrically with depth means vanishing or exploding gradients on the way back.
@@ -67,6 +71,7 @@ class Activations(Check):
         yield from self._dead(stats)
         yield from self._saturated(stats)
         yield from self._scale(stats)
+        yield from self._scale_over_time(stats)
 
     # -- measurement ------------------------------------------------------------------------------------------
     def _measure(self, ctx) -> dict:
@@ -74,7 +79,7 @@ class Activations(Check):
         reused module): the units that ever fired (ReLU), saturation per sample (sigmoid/tanh), per-unit sums of
         the outputs and their squares (weight layers)."""
         model = ctx.new_model(train=True)  # train mode: BatchNorm normalises by the batch as in training
-        relu, squash, scale = {}, {}, {}
+        relu, squash, scale, recurrent = {}, {}, {}, {}
         broken: set[str] = set()  # calls with NaN/Inf outputs: not judged (ND306 names where they start)
         order: list[str] = []  # keys in first-call order
         final = {"key": None}
@@ -98,7 +103,13 @@ class Activations(Check):
                 broken.add(key)
                 return
             N = y.shape[0]
-            if isinstance(module, RELUS):
+            if isinstance(module, nn.RNNBase) and y.dim() == 3:  # the output of (output, h_n): every time step
+                steps = y if module.batch_first else y.transpose(0, 1)  # (N, T, H)
+                rms = steps.double().pow(2).mean(dim=(0, 2))  # (T,) mean square per time step
+                s = recurrent.setdefault(key, {"sq": 0.0, "n": 0})
+                s["sq"] = s["sq"] + rms * N
+                s["n"] += N
+            elif isinstance(module, RELUS):
                 units = _units(y, prev_module)  # (N * positions, U)
                 alive = (units > 0).any(dim=0)  # (U,)
                 relu[key] = relu[key] | alive if key in relu else alive
@@ -134,8 +145,9 @@ class Activations(Check):
         if broken:  # a NaN makes later units look dead and stds meaningless: judge only what ran before it
             first = min(order.index(k) for k in broken)
             keep = set(order[:first])
-            relu, squash, scale = ({k: v for k, v in d.items() if k in keep} for d in (relu, squash, scale))
-        return {"relu": relu, "squash": squash, "scale": scale, "order": order, "final": final["key"],
+            relu, squash, scale, recurrent = ({k: v for k, v in d.items() if k in keep}
+                                              for d in (relu, squash, scale, recurrent))
+        return {"relu": relu, "squash": squash, "scale": scale, "recurrent": recurrent, "order": order, "final": final["key"],
                 "samples": samples}
 
     # -- ND303 dead units --------------------------------------------------------------------------------------
@@ -218,6 +230,33 @@ class Activations(Check):
             fix="Initialise each layer for its nonlinearity so the std stays near constant: "
                 "nn.init.kaiming_normal_(w, nonlinearity='relu') (std sqrt(2 / fan_in)) for ReLU, Xavier for "
                 "tanh/linear; or add BatchNorm/LayerNorm between layers.")
+
+    def _scale_over_time(self, st):
+        o = self.opts
+        found = []
+        for key, s in st["recurrent"].items():
+            rms = (s["sq"] / s["n"]).sqrt()  # (T,) output RMS per time step
+            T = rms.numel()
+            if T < 2 * o["min_layers"] or float(rms[0]) <= 0:
+                continue
+            ratio = float(rms[-1] / rms[0])
+            second_half = float(rms[-1] / rms[T // 2]) if float(rms[T // 2]) > 0 else math.inf
+            if ratio > o["scale_ratio"] and second_half > math.sqrt(o["scale_ratio"]):
+                found.append((key, ratio, T, float(rms[0]), float(rms[-1])))
+        if not found:
+            return
+        key, ratio, T, first, last = max(found, key=lambda f: f[1])
+        per_step = ratio ** (1 / (T - 1))
+        yield self.finding(
+            "ND305", f"the output of {key} grows {per_step:.3g}x per time step at initialisation: RMS {first:.2g} at "
+            f"the first step, {last:.2g} at step {T} ({ratio:.2g}x)",
+            {"layer": key, "first_rms": first, "last_rms": last, "ratio": ratio, "gain_per_step": per_step,
+             "time_steps": T},
+            where=key, severity="error" if ratio > o["scale_error"] else "warning",
+            confidence=min(1.0, math.log10(ratio) / math.log10(o["scale_error"])),
+            fix="Keep the recurrent weights' spectral radius at or below 1: orthogonal or identity initialisation with "
+                "gain 1 (nn.init.orthogonal_(rnn.weight_hh_l0)), a tanh nonlinearity or a GRU/LSTM, and gradient "
+                "clipping (torch.nn.utils.clip_grad_norm_).")
 
 
 def _units(y: torch.Tensor, producer) -> torch.Tensor:

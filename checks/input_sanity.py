@@ -43,8 +43,8 @@ class InputSanity(Check):
         "error_scale": 100.0,  # ... above this: error (raw 0-255 pixels have a mean near 120)
         "min_scale": 1e-3,  # std of non-constant inputs below this: warning
         "feature_spread": 1e3,  # ratio of largest to smallest per-feature std in (N, F) inputs: warning
-        "sorted_ratio": 0.5,
-        "batch_class_v": 0.5,  # Cramer's V between batch and class above this (0 shuffled, 1 sorted): sorted data  # distinct classes per batch / expected under shuffling below this: sorted data
+        "sorted_ratio": 0.5,  # distinct classes per batch / expected under shuffling below this: sorted data
+        "batch_class_v": 0.5,  # Cramer's V between batch and class above this (0 shuffled, 1 sorted): sorted data
         "majority_share": 0.95,  # one class above this share of the targets: warning (info from 2x the fair share)
         "distinct_ratio": 0.5,  # distinct samples read / expected when drawing from the dataset, below this: ND108
         "distinct_error_ratio": 0.1,  # ... below this: error (a sampler stuck on a handful of indices)
@@ -155,12 +155,36 @@ class InputSanity(Check):
 
     def _classes(self, ctx, ys, C, flatten):
         """ND106 (batches hold too few classes) and ND107 (one class dominates)."""
-        o = self.opts
         labels = [flatten(y) for y in ys]
         counts = Counter(int(v) for y in labels for v in y.tolist())
         total = sum(counts.values())
-        if len(counts) < 2 or total == 0:
+        if total == 0:
             return
+        if len(counts) == 1:
+            yield from self._one_class(ctx, labels, counts, C)
+        else:
+            yield from self._sorted(labels, counts)
+        yield from self._imbalance(ctx, counts, C)
+
+    def _one_class(self, ctx, labels, counts, C):
+        """ND106 when every batch read holds the same one class of the C the output scores and the loader reads the
+        dataset in its stored order: data sorted by label (a shuffled loader mixes classes from the first batch)."""
+        if (C or 0) < 2 or len(labels) < 2 or not _reads_in_order(ctx.subject.data):
+            return
+        (only,) = counts
+        total = sum(counts.values())
+        yield self.finding("ND106", f"all {total} targets of the first {len(labels)} batches are class {only} "
+                           f"(of the {C} the output scores), and the loader reads the dataset in order",
+                           {"batches": len(labels), "targets": total, "class": only, "num_classes": C,
+                            "classes_seen": 1, "sampler": type(ctx.subject.data.sampler).__name__},
+                           where="data loader", severity="error",
+                           fix="Shuffle the training data: DataLoader(..., shuffle=True), or a sampler "
+                           "that draws across classes.")
+
+    def _sorted(self, labels, counts):
+        """ND106 when the class of a sample depends on its batch."""
+        o = self.opts
+        total = sum(counts.values())
         shares = {c: n / total for c, n in counts.items()}
         # Expected number of distinct classes in a shuffled batch of size B: sum over classes of 1 - (1 - p)^B.
         ratios = []
@@ -192,6 +216,11 @@ class InputSanity(Check):
                                 "classes_seen": len(counts)}, where="data loader", severity="error",
                                fix="Shuffle the training data: DataLoader(..., shuffle=True), or a sampler "
                                "that draws across classes.")
+
+    def _imbalance(self, ctx, counts, C):
+        """ND107 when one class dominates the targets."""
+        o = self.opts
+        total = sum(counts.values())
         top, n_top = counts.most_common(1)[0]
         share = n_top / total
         fair = 1 / max(C or len(counts), len(counts))
@@ -295,3 +324,8 @@ def _row_capacity(batches, enough: float) -> float:
             if log_cap > limit:
                 return math.inf
     return math.exp(log_cap)
+
+
+def _reads_in_order(data) -> bool:
+    """True for a DataLoader that reads its dataset in stored order (shuffle=False): a SequentialSampler."""
+    return isinstance(getattr(data, "sampler", None), torch.utils.data.SequentialSampler)

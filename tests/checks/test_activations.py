@@ -169,3 +169,53 @@ def test_example_ranks_its_code_first(example_path, name, code):
     report = run_example(example_path(name))
     assert report.findings and report.findings[0].code == code, [f.code for f in report.findings]
     assert report.exit_code() == 1
+
+
+class ReluRNN(nn.Module):
+    """A ReLU RNN classifier over (B, T, F) sequences; `recurrent` sets weight_hh: 'orthogonal2x' or 'identity'."""
+
+    def __init__(self, recurrent):
+        super().__init__()
+        torch.manual_seed(0)
+        self.rnn = nn.RNN(4, 24, nonlinearity="relu", batch_first=True)
+        self.head = nn.Linear(24, 3)
+        with torch.no_grad():
+            if recurrent == "identity":  # IRNN: the hidden state sums its inputs
+                self.rnn.weight_hh_l0.copy_(torch.eye(24))
+                self.rnn.bias_hh_l0.zero_()
+                self.rnn.bias_ih_l0.zero_()
+            else:  # spectral radius 2: the hidden state doubles every step
+                nn.init.orthogonal_(self.rnn.weight_hh_l0, gain=2.0)
+
+    def forward(self, x):
+        out, _ = self.rnn(x)  # (B, T, H)
+        return self.head(out[:, -1])  # (B, C)
+
+
+def sequences(steps=40):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(128, steps, 4, generator=g)  # (N, T, F)
+    y = torch.randint(0, 3, (128,), generator=g)  # (N,)
+    return DataLoader(TensorDataset(x, y), batch_size=32)
+
+
+def test_nd305_recurrence_that_grows_geometrically_through_time():
+    (found,) = findings(diagnose(ReluRNN("orthogonal2x"), sequences()), "ND305")
+    assert found.severity == "error" and found.where == "rnn (RNN)"
+    assert found.evidence["time_steps"] == 40 and 1.5 < found.evidence["gain_per_step"] < 2.5
+
+
+def test_silent_on_an_identity_initialised_relu_rnn_and_an_lstm():
+    assert not findings(diagnose(ReluRNN("identity"), sequences()), "ND305")
+
+    class LSTMNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            torch.manual_seed(0)
+            self.lstm = nn.LSTM(4, 24, batch_first=True)
+            self.head = nn.Linear(24, 3)
+
+        def forward(self, x):
+            return self.head(self.lstm(x)[0][:, -1])  # (B, T, H) -> (B, C)
+
+    assert not diagnose(LSTMNet(), sequences()).findings

@@ -169,3 +169,26 @@ def test_nd106_silent_on_shuffled_imbalanced_batches():
     r = nndoctor.diagnose(nn.Sequential(nn.Linear(4, 2)), data, nn.CrossEntropyLoss(), device="cpu",
                           select=["input-sanity"])
     assert "ND106" not in [f.code for f in r.findings]
+
+
+def test_nd106_every_batch_read_holds_one_class_of_a_sorted_dataset():
+    x, y = data(n=1024, classes=4)  # 8 batches of 32 read: all from the first class of the sorted dataset
+    order = torch.argsort(y, stable=True)
+    report = diagnose(mlp(classes=4), loader(x[order], y[order], shuffle=False), nn.CrossEntropyLoss())
+    (found,) = [f for f in report.findings if f.code == "ND106"]
+    assert found.severity == "error" and found.evidence["classes_seen"] == 1 and found.evidence["num_classes"] == 4
+    assert report.findings[0].code == "ND106"  # ranked above the ND107 it explains
+
+
+def test_nd106_silent_on_data_shuffled_once_and_read_in_order():
+    x, y = data(n=1024, classes=4)
+    order = torch.randperm(len(y), generator=torch.Generator().manual_seed(1))
+    report = diagnose(mlp(classes=4), loader(x[order], y[order], shuffle=False), nn.CrossEntropyLoss())
+    assert "ND106" not in [f.code for f in report.findings]
+
+
+def test_one_class_from_a_shuffling_loader_is_imbalance_not_sorting():
+    x, _ = data(n=256)
+    y = torch.zeros(len(x), dtype=torch.long)  # every sample of class 0, read in random order
+    found = [f.code for f in diagnose(mlp(classes=2), loader(x, y), nn.CrossEntropyLoss()).findings]
+    assert "ND107" in found and "ND106" not in found

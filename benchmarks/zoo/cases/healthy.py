@@ -14,7 +14,7 @@ from ..registry import case
 from ._common import (SqueezeLast, binary, blobs, gen, good_step, images, linear_regression, lm_loss, loader,
                       sequences, standardize, tokens)
 from .cnn import small_cnn
-from .rnn import SeqClassifier
+from .rnn import ReluRNN, SeqClassifier
 from .transformer_lm import VOCAB, TinyLM
 
 
@@ -280,3 +280,30 @@ def _():
 
 
 __all__ = ["GRULM", "adam_with_warmup"]
+
+
+@case("healthy-irnn-identity", "rnn", "a ReLU RNN over 40 steps with identity recurrent weights (IRNN, Le et al. "
+      "2015): the hidden state sums its inputs and grows linearly, not geometrically (the other side of ND305 "
+      "over time)", healthy=True)
+def _():
+    x, y = sequences(n=512, steps=40, seed=617)
+    torch.manual_seed(0)
+    net = ReluRNN()
+    with torch.no_grad():
+        net.rnn.weight_hh_l0.copy_(torch.eye(net.rnn.hidden_size))
+        net.rnn.bias_hh_l0.zero_()
+        net.rnn.bias_ih_l0.zero_()
+    return dict(model=net, data=loader(x, y), loss=nn.CrossEntropyLoss(),
+                optimizer=torch.optim.SGD(net.parameters(), lr=0.01))
+
+
+@case("healthy-preshuffled-sequential", "mlp", "the dataset was shuffled once when it was written, and the "
+      "DataLoader reads it in order (shuffle=False): batches still mix classes (the other side of ND106)",
+      healthy=True)
+def _():
+    x, y = blobs(n=1024, seed=618)
+    order = torch.randperm(len(y), generator=gen(618))
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(10, 32), nn.ReLU(), nn.Linear(32, 4))
+    return dict(model=net, data=loader(x[order], y[order], shuffle=False), loss=nn.CrossEntropyLoss(),
+                optimizer=_adam(net))

@@ -93,7 +93,7 @@ def _():
                 optimizer=_adam(net))
 
 
-class _ReluRNN(SeqClassifier):
+class ReluRNN(SeqClassifier):
     def __init__(self):
         super().__init__()
         self.rnn = nn.RNN(4, 24, nonlinearity="relu", batch_first=True)
@@ -104,7 +104,7 @@ class _ReluRNN(SeqClassifier):
 def _():
     x, y = sequences(n=512, steps=40, seed=206)
     torch.manual_seed(0)
-    net = _ReluRNN()
+    net = ReluRNN()
     with torch.no_grad():
         nn.init.orthogonal_(net.rnn.weight_hh_l0, gain=2.0)  # the hidden norm grows ~1e5x over 40 steps
     return dict(model=net, data=loader(x, y), loss=nn.CrossEntropyLoss(),
