@@ -193,9 +193,9 @@ class OverfitOneBatch(Check):
         if not math.isfinite(ref_level) or ref_level <= target or ref_pace <= o["stall_pace"] * len(ref_losses):
             return  # the reference is still heading for the target, still moving fast, or diverged: no conclusion
         yield self.finding(
-            "ND501", f"the loss on one batch of {batch.size} samples levels off at {level:.4g} after {len(losses)} "
-            f"steps (start {initial:.4g}, floor {floor.value:.3g}, target {target:.3g}), and at {ref_level:.4g} "
-            f"with Adam(lr={o['reference_lr']:g})", ev,
+            "ND501", f"the loss on one batch of {batch.size} samples levels off: {losses[-1]:.4g} after {len(losses)} "
+            f"steps, heading for {level:.4g} (start {initial:.4g}, floor {floor.value:.3g}, target {target:.3g}); "
+            f"{ref_losses[-1]:.4g} and heading for {ref_level:.4g} with Adam(lr={o['reference_lr']:g})", ev,
             confidence=min(1.0, (ref_level - floor.value) / gap0 / (2 * o["fraction"])),
             fix="Read the other findings first. Then look for what bounds the output (tanh, sigmoid or clamp on the "
             "logits, a bottleneck layer) or a branch that gets no gradient: train this batch by hand, print the loss "

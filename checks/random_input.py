@@ -17,7 +17,7 @@ What it catches:
   `min_gain` and by `z` standard errors) while its held-out gain stays, `z` standard errors included, below
   `min_transfer` of that training gain, what it learned is memorisation: the inputs do not predict the targets,
   as when inputs and labels were shuffled apart. A slow learner, or a case too close to call within `steps`, is
-  not judged, nor is one with fewer than `min_heldout` held-out samples (under --quick, 4 batches of 32). Language
+  not judged, nor is one with fewer than `min_heldout` held-out samples; --quick does not run it. Language
   models are skipped (their targets are their inputs, shifted), and so is a model whose eval mode is random (ND307).
 
 Why it matters: a network that ignores its input predicts one constant (all zeros, the majority class, the
@@ -92,6 +92,7 @@ class RandomInput(Check):
         "rel_tol": 1e-5,  # output spread across samples / output RMS below this: constant (float32 rounds at
                           # 1.2e-7 of a value, so this is about a hundred rounding steps)
         "confirm_steps": 3,  # training steps before a constant output is measured again (ND301)
+        "train_baseline": True,  # run ND109's two short training runs (the costliest part: up to 2 x `steps` steps)
         "steps": 48,  # most training steps of each copy, real and zeroed inputs (ND109)
         "train_batches": 2,  # batches trained on: few, so that memorising them shows within the steps
         "chunk": 8,  # steps between two judgements on the held-out batches (stops once the real inputs transfer)
@@ -102,7 +103,7 @@ class RandomInput(Check):
         "min_heldout": 128,  # held-out samples needed to judge (the standard error shrinks as 1 / sqrt(n))
         "eval_noise_tol": 1e-4,  # two eval passes differing by this share of the outputs' spread: not judged (ND307)
     }
-    quick_options = {"batches": 2}  # ND109 keeps its steps; with --quick's 4 batches of 32 it has too few held out
+    quick_options = {"batches": 2, "train_baseline": False}  # --quick: ND301 only (4 batches: too few held out)
 
     def run(self, ctx):
         constant = list(self._constant_output(ctx))
@@ -189,7 +190,7 @@ class RandomInput(Check):
     def _baseline(self, ctx):
         o = self.opts
         batches = ctx.batches()
-        if len(batches) < 2 or ctx.task == "language-modeling":
+        if not o["train_baseline"] or len(batches) < 2 or ctx.task == "language-modeling":
             return  # a language model's targets are its inputs shifted: they cannot be paired wrongly
         model = ctx.new_model()
         if not any(p.requires_grad for p in model.parameters()):

@@ -10,11 +10,14 @@ import importlib
 import os
 import sys
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from .basics import TASKS, exception_line, user_frame
+
+if TYPE_CHECKING:  # torch is imported only when the config is built
+    from .context import Subject
 
 KEYS = (
     "model", "model_kwargs", "data", "data_kwargs", "val_data", "val_data_kwargs", "loss", "loss_kwargs",
@@ -177,7 +180,7 @@ def validate_checks_section(cfg: RunConfig) -> None:
         if name not in registry:
             raise ConfigError(cfg.path, line, f"checks.{name}", "no such check"
                               + (did_you_mean(name, list(registry) + ["select", "ignore"]) or
-                                 f"; `nndoctor checks` lists them"))
+                                 "; `nndoctor checks` lists them"))
         if value is None:
             continue
         if not isinstance(value, dict):

@@ -392,7 +392,9 @@ class Analyser:
                        where=where, check=self.name, confidence=round(min(1.0, max(0.0, confidence)), 3))
 
     def plot_curve(self, title: str, values: np.ndarray) -> None:
-        self.plots.append({"kind": "curve", "title": title, "values": plot_values(values), "target": None})
+        points = plot_values(values)
+        self.plots.append({"kind": "curve", "title": title, "values": points, "target": None,
+                           "points": "steps" if len(points) == len(values) else "points (bin medians)"})
 
 
 class Finite(Analyser):

@@ -72,9 +72,12 @@ def draw_curve(console: Console, plot: dict) -> None:
     if not finite:
         console.print("  (no finite values)")
         return
-    console.print(f"  {max(finite):.4g} ┤{sparkline(vals)}")
+    top, bottom = f"{max(finite):.4g}", f"{min(finite):.4g}"
+    pad = max(len(top), len(bottom))
+    console.print(f"  {top:>{pad}} ┤{sparkline(vals)}")
     tail = f"  (target {plot['target']:.3g})" if plot.get("target") is not None else ""
-    console.print(f"  {min(finite):.4g} ┘ {len(vals)} steps, first {vals[0]:.4g}, last {vals[-1]:.4g}{tail}")
+    points = plot.get("points", "steps")  # what one value is: a training step, or a bin of a long log
+    console.print(f"  {bottom:>{pad}} ┘ {len(vals)} {points}, first {vals[0]:.4g}, last {vals[-1]:.4g}{tail}")
 
 
 def draw_bars(console: Console, plot: dict, width: int = 40) -> None:

@@ -10,17 +10,12 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import nndoctor
-from nndoctor import config as cfgmod
-from nndoctor import runner
 
-from conftest import codes, make_classification, mlp
-from conftest import run_example
+from conftest import codes, make_classification, mlp, run_example
 
 
 def diagnose(model, data, loss, **kw):
     return nndoctor.diagnose(model, data, loss, select=["chance-loss"], device="cpu", **kw)
-
-
 
 
 def loader(x, y, batch_size=32):

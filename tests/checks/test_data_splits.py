@@ -7,10 +7,9 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import nndoctor
-from nndoctor import config, runner
 
-from conftest import codes, mlp
-from conftest import run_example
+from conftest import codes, mlp, run_example
+
 
 V = 20  # vocabulary of the tiny language model
 
@@ -139,8 +138,6 @@ def test_nd111_silent_on_shifted_lm_autoencoder_and_clean_features():
     # One feature and a target exactly linear in it: a toy regression, not a column among several.
     x1 = torch.linspace(-1, 1, 64)[:, None]  # (N, 1)
     assert codes(diagnose(nn.Linear(1, 1), loader(x1, 2 * x1 + 1), nn.MSELoss())) == []
-
-
 
 
 @pytest.mark.parametrize("name,code", [("train_val_shift", "ND110"), ("lm_target_not_shifted", "ND111"),

@@ -7,13 +7,11 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import nndoctor
-from nndoctor import config as cfgmod
-from nndoctor import runner
 
-from conftest import codes, make_classification, mlp
+from conftest import codes, make_classification, mlp, run_example
+
 
 CHECK = "gradient-flow"
-
 
 
 @pytest.fixture(autouse=True)
@@ -194,9 +192,9 @@ def test_frozen_backbone_on_purpose_is_only_a_note():
 
 # -- the examples ------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("example, code", [("detached_layer", "ND401"), ("missing_from_optimizer", "ND403"),
-                                           ("frozen_all", "ND402"), ("lr_too_high", "ND407")])
+                                           ("frozen_all", "ND402"), ("lr_too_high", "ND407"),
+                                           ("deep_tanh_default_init", "ND404"), ("mse_sum_reduction", "ND405")])
 def test_example_ranks_its_code_first(example_path, example, code):
-    subject = cfgmod.build(cfgmod.load(example_path(example)))
-    report = runner.run(subject, device="cpu")
+    report = run_example(example_path(example))
     assert report.findings[0].code == code and report.exit_code() == 1, \
         [(f.code, f.severity, f.title) for f in report.findings]

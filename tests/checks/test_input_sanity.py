@@ -7,10 +7,8 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset, WeightedRandomSampler
 
 import nndoctor
-from nndoctor import config, runner
 
-from conftest import codes, make_classification, mlp
-from conftest import run_example
+from conftest import codes, mlp, run_example
 
 
 def diagnose(model, data, loss, **kw):
@@ -145,8 +143,6 @@ def test_silent_on_a_small_or_large_healthy_dataset(n):
     assert codes(diagnose(mlp(), loader(x, y, batch_size=16), nn.CrossEntropyLoss()), "warning") == []
 
 
-
-
 def test_example_weighted_sampler_per_class_ranks_nd108_first(example_path):
     report = run_example(example_path("weighted_sampler_per_class"))
     assert report.findings[0].code == "ND108" and report.findings[0].severity == "error"
@@ -155,10 +151,18 @@ def test_example_weighted_sampler_per_class_ranks_nd108_first(example_path):
 
 @pytest.mark.parametrize("name,code", [("unnormalized_pixels", "ND103"), ("nan_in_inputs", "ND101"),
                                        ("all_zero_inputs", "ND102"), ("labels_out_of_range", "ND105"),
-                                       ("sorted_by_label", "ND106")])
+                                       ("sorted_by_label", "ND106"), ("nan_targets", "ND104")])
 def test_data_examples_rank_their_code_first(example_path, name, code):
     report = run_example(example_path(name))
     assert report.findings[0].code == code and report.findings[0].severity == "error"
+
+
+def test_example_imbalanced_unweighted_ranks_nd107_first(example_path):
+    """ND107 is a warning by design: the run exits 1 only under --fail-on warning."""
+    report = run_example(example_path("imbalanced_unweighted"))
+    assert report.findings[0].code == "ND107" and report.findings[0].severity == "warning", \
+        [(f.code, f.severity, f.title) for f in report.findings]
+    assert report.exit_code("warning") == 1
 
 
 def test_nd106_silent_on_shuffled_imbalanced_batches():

@@ -8,10 +8,8 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import nndoctor
-from nndoctor import config, runner
 
-from conftest import codes, make_classification
-from conftest import run_example as run_config_example
+from conftest import codes, make_classification, run_example as run_config_example
 
 
 def diagnose(model, data, loss, **kw):

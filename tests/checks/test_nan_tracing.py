@@ -7,13 +7,11 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import nndoctor
-from nndoctor import config as cfgmod
-from nndoctor import runner
 
-from conftest import make_classification, mlp
+from conftest import make_classification, mlp, run_example
+
 
 CHECK = "nan-tracing"
-
 
 
 @pytest.fixture(autouse=True)
@@ -161,8 +159,7 @@ def test_nan_already_in_the_inputs_blames_no_module():
 @pytest.mark.parametrize("example, code, where", [("log_of_zero_nan", "ND306", "compress (LogCompress)"),
                                                   ("pairwise_distance_nan", "ND406", "encoder.2.bias")])
 def test_example_ranks_its_code_first(example_path, example, code, where):
-    subject = cfgmod.build(cfgmod.load(example_path(example)))
-    report = runner.run(subject, device="cpu")
+    report = run_example(example_path(example))
     first = report.findings[0]
     assert (first.code, first.where) == (code, where) and report.exit_code() == 1, \
         [(f.code, f.severity, f.title) for f in report.findings]

@@ -9,14 +9,12 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import nndoctor
-from nndoctor import config as cfgmod
-from nndoctor import runner
 from nndoctor.lossfloor import loss_floor
 
-from conftest import codes, make_classification, mlp
+from conftest import make_classification, mlp, run_example
+
 
 CHECK = "overfit-one-batch"
-
 
 
 @pytest.fixture(autouse=True)
@@ -163,7 +161,13 @@ def test_low_learning_rate_is_a_note_not_an_error():
 
 # -- the example -------------------------------------------------------------------------------------------------
 def test_example_tanh_logits_ranks_nd501_first(example_path):
-    subject = cfgmod.build(cfgmod.load(example_path("tanh_logits")))
-    report = runner.run(subject, device="cpu")
+    report = run_example(example_path("tanh_logits"))
     assert report.findings[0].code == "ND501" and report.exit_code() == 1, \
+        [(f.code, f.severity, f.title) for f in report.findings]
+
+
+@pytest.mark.parametrize("example, code", [("loss_sign_flipped", "ND502"), ("loss_scale_not_unscaled", "ND503")])
+def test_example_ranks_its_code_first(example_path, example, code):
+    report = run_example(example_path(example))
+    assert report.findings[0].code == code and report.exit_code() == 1, \
         [(f.code, f.severity, f.title) for f in report.findings]

@@ -8,17 +8,12 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import nndoctor
-from nndoctor import config as cfgmod
-from nndoctor import runner
 
-from conftest import codes, make_classification, mlp
-from conftest import run_example
+from conftest import codes, make_classification, mlp, run_example
 
 
 def diagnose(model, data, loss=None, **kw):
     return nndoctor.diagnose(model, data, loss or nn.CrossEntropyLoss(), select=["random-input"], device="cpu", **kw)
-
-
 
 
 def loader(x, y, batch_size=32):
@@ -87,6 +82,9 @@ def test_fires_on_labels_shuffled_apart_from_inputs():
     assert codes(report) == ["ND109"]
     ev = report.findings[0].evidence
     assert ev["train_loss_real"] < ev["train_loss_zeroed"] and ev["transfer"] < 0.1
+    # --quick does not run the two training runs behind ND109: its cost stays a few forward passes
+    quick = diagnose(net, loader(x, y, batch_size=128), quick=True)
+    assert codes(quick) == [] and quick.checks[0].step_equivalents < 5
 
 
 # -- healthy setups stay silent ---------------------------------------------------------------------------------------

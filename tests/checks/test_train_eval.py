@@ -8,17 +8,12 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import nndoctor
-from nndoctor import config as cfgmod
-from nndoctor import runner
 
-from conftest import codes, make_classification
-from conftest import run_example
+from conftest import codes, make_classification, run_example
 
 
 def diagnose(model, data, loss=None, **kw):
     return nndoctor.diagnose(model, data, loss or nn.CrossEntropyLoss(), select=["train-eval"], device="cpu", **kw)
-
-
 
 
 def shifted_data(n=256, features=8):

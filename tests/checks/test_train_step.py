@@ -6,10 +6,9 @@ import torch
 from torch import nn
 
 import nndoctor
-from nndoctor import config, runner
+from nndoctor import config
 
-from conftest import codes, make_classification, mlp
-from conftest import run_example
+from conftest import codes, make_classification, mlp, run_example
 
 
 def model_with_dropout_and_bn():
@@ -187,8 +186,6 @@ def test_skipped_without_train_step_and_silent_when_the_optimizer_cannot_move_ei
                                torch.optim.SGD, optimizer_kwargs={"lr": 0.0}, select=["train-step"],
                                train_step=no_optimizer_step, device="cpu")
     assert codes(report) == []
-
-
 
 
 @pytest.mark.parametrize("name,code", [("no_zero_grad", "ND409"), ("no_optimizer_step", "ND408"),

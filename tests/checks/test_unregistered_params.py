@@ -1,16 +1,14 @@
 """unregistered-params: leaf tensors in the loss graph that the model does not register (ND410)."""
 from __future__ import annotations
 
-import pytest
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import nndoctor
-from nndoctor import config, runner
 
-from conftest import codes, make_classification
-from conftest import run_example
+from conftest import codes, make_classification, run_example
+
 
 GLOBAL_BIAS = torch.zeros(3, requires_grad=True)
 
@@ -128,8 +126,6 @@ def test_silent_on_a_learnable_loss_module():
 
     model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
     assert codes(diagnose(model, loss=UncertaintyWeighted())) == []
-
-
 
 
 def test_example_layers_in_python_list_ranks_nd410_first(example_path):

@@ -7,7 +7,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Sampler, TensorDataset
 
 from ..registry import case
-from ._common import BATCH, blobs, gen, good_step, loader, mlp
+from ._common import BATCH, blobs, gen, loader, mlp
 
 
 def _adam(model, lr=1e-3):
