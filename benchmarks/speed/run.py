@@ -13,8 +13,10 @@ What it measures:
   (d) cost against model size: an MLP at three widths, with the time of one plain training step of each;
   (e) peak memory of a run against one plain training step of the same model (resident set in a subprocess;
       torch.cuda.max_memory_allocated on cuda).
-Targets: a default run at most 10 s wall and 300 step-equivalents per bundled example; --quick at most 3 s of
-checks (start-up apart) and 60 step-equivalents.
+Targets: a default run at most 10 s wall and 300 step-equivalents per bundled example; --quick at most 3 s wall
+and 60 step-equivalents. The wall figure includes the interpreter and torch start-up, which nndoctor does not
+control (import torch, and the import of torch._dynamo that building the first optimizer triggers): the checks'
+own time is reported beside it.
 """
 from __future__ import annotations
 
@@ -34,7 +36,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-TARGETS = {"default_wall_s": 10.0, "default_step_eq": 300.0, "quick_checks_s": 3.0, "quick_step_eq": 60.0}
+TARGETS = {"default_wall_s": 10.0, "default_step_eq": 300.0, "quick_wall_s": 3.0, "quick_checks_s": 3.0,
+           "quick_step_eq": 60.0}
 FEATURES, CLASSES, BATCH = 16, 4, 32
 
 
@@ -313,6 +316,7 @@ def example_targets(records: list[dict]) -> dict:
         s["quick_max_wall_s"] = max(r["wall_s"] for r in q)
         s["quick_max_checks_s"] = max(r["checks_s"] for r in q)
         s["quick_max_step_eq"] = max(r["step_eq"] for r in q)
+        s["quick_wall_met"] = s["quick_max_wall_s"] <= TARGETS["quick_wall_s"]
         s["quick_met"] = (s["quick_max_checks_s"] <= TARGETS["quick_checks_s"]
                           and s["quick_max_step_eq"] <= TARGETS["quick_step_eq"])
     return s
@@ -353,9 +357,11 @@ def main(argv: list[str] | None = None) -> int:
                   f"{t['default_max_step_eq']:.1f} step-eq (target <= {TARGETS['default_step_eq']:g}): "
                   f"{'met' if t['default_met'] else 'MISSED'}")
         if "quick_met" in t:
-            print(f"--quick: max checks {t['quick_max_checks_s']:.2f} s (target <= {TARGETS['quick_checks_s']:g}; "
-                  f"max wall with start-up {t['quick_max_wall_s']:.2f} s), max {t['quick_max_step_eq']:.1f} step-eq "
-                  f"(target <= {TARGETS['quick_step_eq']:g}): {'met' if t['quick_met'] else 'MISSED'}")
+            print(f"--quick: max checks {t['quick_max_checks_s']:.2f} s (target <= {TARGETS['quick_checks_s']:g}), max "
+                  f"{t['quick_max_step_eq']:.1f} step-eq (target <= {TARGETS['quick_step_eq']:g}): "
+                  f"{'met' if t['quick_met'] else 'MISSED'}; max wall with start-up {t['quick_max_wall_s']:.2f} s "
+                  f"(target <= {TARGETS['quick_wall_s']:g}): {'met' if t['quick_wall_met'] else 'MISSED'} "
+                  f"(start-up alone {out['startup_s']:.2f} s)")
         for profile in ("default", "quick"):
             table = per_check([r for r in records if r["profile"] == profile])
             out[f"per_check_{profile}"] = table
@@ -413,7 +419,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(out, fh, indent=2)
-    if args.strict and not all(out.get("example_targets", {}).get(k, True) for k in ("default_met", "quick_met")):
+    if args.strict and not all(out.get("example_targets", {}).get(k, True) for k in ("default_met", "quick_met",
+                                                                                 "quick_wall_met")):
         return 1
     return 0
 
