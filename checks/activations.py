@@ -105,9 +105,9 @@ class Activations(Check):
             N = y.shape[0]
             if isinstance(module, nn.RNNBase) and y.dim() == 3:  # the output of (output, h_n): every time step
                 steps = y if module.batch_first else y.transpose(0, 1)  # (N, T, H)
-                rms = steps.double().pow(2).mean(dim=(0, 2))  # (T,) mean square per time step
+                mean_sq = steps.double().pow(2).mean(dim=(0, 2))  # (T,) mean square per time step
                 s = recurrent.setdefault(key, {"sq": 0.0, "n": 0})
-                s["sq"] = s["sq"] + rms * N
+                s["sq"] = s["sq"] + mean_sq * N
                 s["n"] += N
             elif isinstance(module, RELUS):
                 units = _units(y, prev_module)  # (N * positions, U)
@@ -147,8 +147,8 @@ class Activations(Check):
             keep = set(order[:first])
             relu, squash, scale, recurrent = ({k: v for k, v in d.items() if k in keep}
                                               for d in (relu, squash, scale, recurrent))
-        return {"relu": relu, "squash": squash, "scale": scale, "recurrent": recurrent, "order": order, "final": final["key"],
-                "samples": samples}
+        return {"relu": relu, "squash": squash, "scale": scale, "recurrent": recurrent, "order": order,
+                "final": final["key"], "samples": samples}
 
     # -- ND303 dead units --------------------------------------------------------------------------------------
     def _dead(self, st):

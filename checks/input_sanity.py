@@ -31,6 +31,9 @@ def _digest(t: torch.Tensor) -> str:
     return hashlib.sha1(t.detach().cpu().contiguous().numpy().tobytes()).hexdigest()
 
 
+SHUFFLE_FIX = "Shuffle the training data: DataLoader(..., shuffle=True), or a sampler that draws across classes."
+
+
 class InputSanity(Check):
     """Inputs and targets from a few batches: non-finite, constant, unnormalised, out of range, sorted, repeated."""
 
@@ -178,8 +181,7 @@ class InputSanity(Check):
                            {"batches": len(labels), "targets": total, "class": only, "num_classes": C,
                             "classes_seen": 1, "sampler": type(ctx.subject.data.sampler).__name__},
                            where="data loader", severity="error",
-                           fix="Shuffle the training data: DataLoader(..., shuffle=True), or a sampler "
-                           "that draws across classes.")
+                           fix=SHUFFLE_FIX)
 
     def _sorted(self, labels, counts):
         """ND106 when the class of a sample depends on its batch."""
@@ -214,8 +216,7 @@ class InputSanity(Check):
                                {"cramers_v": cramers_v, "chi2": chi2, "dof": dof,
                                 "distinct_over_expected": mean_ratio, "batches": n_rows,
                                 "classes_seen": len(counts)}, where="data loader", severity="error",
-                               fix="Shuffle the training data: DataLoader(..., shuffle=True), or a sampler "
-                               "that draws across classes.")
+                               fix=SHUFFLE_FIX)
 
     def _imbalance(self, ctx, counts, C):
         """ND107 when one class dominates the targets."""
