@@ -107,13 +107,39 @@ class OverfitOneBatch(Check):
                 fix="Look for the first module whose output is NaN/Inf (ND306) or a gradient (ND406); lower the "
                 "learning rate and clip gradients if the loss was rising before; add epsilons to log/sqrt/division.")
             return
-        if reached:
-            return
 
-        # -- judge: the loss rises, or falls while the predictions move away from the targets --------------------
+        # -- judge: the loss falls while the predictions move away from the targets (gradient ascent) -------------
         w = max(3, int(o["window"] * o["steps"]))  # the smoothing window (steps)
         end = statistics.median(losses[-w:])
         ev["smoothed_final_loss"] = end
+        above_floor = floor and floor.value > initial + 1e-3 * (1 + abs(initial))  # random outputs beat perfect ones
+        # A probability of the label is a fair judge for any loss (a proper loss raises it as it falls); a squared
+        # error is not (soft targets compared with logits), so it is consulted only when perfect outputs lose.
+        fell = initial - end > o["fraction"] * abs(initial)  # clearly, not by dropout noise at a slow learning rate
+        if close0 is not None and fell and (above_floor or close0["better"] == "higher"):
+            with torch.no_grad():
+                outputs1 = ctx.forward(model, batch.inputs)
+            close1 = closeness(outputs1, batch.targets, ctx.task, ctx.subject.loss, kind)
+            away = self._away(close0, close1) if close1 is not None else 0.0
+            if away >= o["away_share"]:
+                m = close0["metric"]
+                before, after = float(close0["values"].mean()), float(close1["values"].mean())
+                why = (f"the loss is higher for perfect outputs ({floor.value:.4g}) than for random ones, so "
+                       "minimising it is gradient ascent" if above_floor else
+                       "what the loss rewards is not the target: a sign error (gradient ascent)")
+                yield self.finding(
+                    "ND502", f"training lowers the loss ({initial:.4g} to {end:.4g}) while the predictions of "
+                    f"{away:.0%} of the samples move away from their targets (mean {m} {before:.3g} to {after:.3g}): "
+                    + why,
+                    {**ev, "metric": m, "metric_before": before, "metric_after": after, "samples_away": away},
+                    where="loss", confidence=1.0,
+                    fix="Check the sign of the loss: a hand-written cross-entropy is -(target * log_softmax).sum(-1)."
+                    "mean(), with its minus sign; a wrapper must return the loss, not -loss.")
+                return
+        if reached or above_floor:
+            return  # fitted; or no floor to aim at below the initial loss: nothing more to judge
+
+        # -- judge: the loss rises ----------------------------------------------------------------------------------
         base = floor.value if floor else 0.0  # without a floor, a positive loss is judged against zero
         rolling = [statistics.median(losses[i:i + w]) for i in range(len(losses) - w + 1)]  # (steps - w + 1,)
         peak_at = max(range(len(rolling)), key=rolling.__getitem__) if rolling else 0
@@ -128,25 +154,6 @@ class OverfitOneBatch(Check):
                 fix="Lower the learning rate 3-10x (with a warm-up for Adam), clip gradients, and re-run; if it "
                 "still rises at a tiny learning rate, check the sign of the loss and of any hand-written update.")
             return
-        if floor and floor.value > initial + 1e-3 * (1 + abs(initial)) and close0 is not None:
-            with torch.no_grad():
-                outputs1 = ctx.forward(model, batch.inputs)
-            close1 = closeness(outputs1, batch.targets, ctx.task, ctx.subject.loss, kind)
-            away = self._away(close0, close1) if close1 is not None else 0.0
-            if away >= o["away_share"] and end < initial:
-                m = close0["metric"]
-                before, after = float(close0["values"].mean()), float(close1["values"].mean())
-                yield self.finding(
-                    "ND502", f"training lowers the loss ({initial:.4g} to {end:.4g}) while the predictions of "
-                    f"{away:.0%} of the samples move away from their targets (mean {m} {before:.3g} to {after:.3g}): "
-                    f"the loss is higher for perfect outputs ({floor.value:.4g}) than for random ones, so "
-                    "minimising it is gradient ascent",
-                    {**ev, "metric": m, "metric_before": before, "metric_after": after, "samples_away": away},
-                    where="loss", confidence=1.0,
-                    fix="Check the sign of the loss: a hand-written cross-entropy is -(target * log_softmax).sum(-1)."
-                    "mean(), with its minus sign; a wrapper must return the loss, not -loss.")
-                return
-            return  # no floor to aim at below the initial loss: nothing more to judge
 
         # -- judge: the target is not reached ------------------------------------------------------------------
         if target is None:

@@ -79,6 +79,19 @@ def test_nd502_gradient_ascent():
     assert f and f[0].severity == "error" and f[0].evidence["samples_away"] >= 0.75
 
 
+def test_nd502_gradient_ascent_on_a_label_smoothed_loss():
+    """The sign error in a label-smoothed cross-entropy: the floor search finds a finite 'floor' below the start (the
+    flipped loss has none), so the loss seems to fall toward it; the target-class probabilities fall meanwhile."""
+    def smoothed_cross_entropy(logits, y, eps=0.1):
+        logp = logits.log_softmax(-1)  # (B, C)
+        soft = torch.full_like(logp, eps / logp.shape[-1]).scatter_(1, y[:, None], 1 - eps + eps / logp.shape[-1])
+        return (soft * logp).sum(-1).mean()  # BUG: missing minus sign
+
+    report = diagnose(mlp(classes=4), make_classification(classes=4), smoothed_cross_entropy)
+    f = [f for f in report.findings if f.code == "ND502"]
+    assert f and f[0].severity == "error" and f[0].evidence["metric_after"] < f[0].evidence["metric_before"]
+
+
 def test_nd502_loss_rises_with_a_huge_learning_rate():
     model = mlp(classes=4)
     report = diagnose(model, make_classification(classes=4), nn.CrossEntropyLoss(), torch.optim.SGD,

@@ -307,3 +307,18 @@ def _():
     net = nn.Sequential(nn.Linear(10, 32), nn.ReLU(), nn.Linear(32, 4))
     return dict(model=net, data=loader(x[order], y[order], shuffle=False), loss=nn.CrossEntropyLoss(),
                 optimizer=_adam(net))
+
+
+@case("healthy-distillation-soft-targets", "mlp", "a student trained on a teacher's softened probabilities "
+      "(soft-target cross-entropy): its logits move away from the probability values while the loss falls (the "
+      "other side of ND502's gradient-ascent test, which judges only the probability of a label)", healthy=True)
+def _():
+    x, _ = blobs(n=512, seed=619)
+    torch.manual_seed(1)
+    teacher = nn.Sequential(nn.Linear(10, 64), nn.ReLU(), nn.Linear(64, 4))
+    with torch.no_grad():
+        soft = (teacher(x) / 2.0).softmax(dim=1)  # (N, C) temperature 2
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(10, 32), nn.ReLU(), nn.Linear(32, 4))
+    return dict(model=net, data=loader(x, soft), loss=nn.CrossEntropyLoss(), optimizer=_adam(net),
+                task="classification")

@@ -225,6 +225,22 @@ def _():
     return dict(model=net, data=loader(x, y), loss=_nll_missing_minus, optimizer=_adam(net), task="classification")
 
 
+def _smoothed_ce_missing_minus(logits, y, eps=0.1):
+    logp = logits.log_softmax(-1)  # (B, C)
+    soft = torch.full_like(logp, eps / logp.shape[-1]).scatter_(1, y[:, None], 1 - eps + eps / logp.shape[-1])
+    return (soft * logp).sum(-1).mean()  # BUG: no minus sign
+
+
+@case("mlp-smoothed-ce-sign-flipped", "mlp", "a hand-written label-smoothed cross-entropy without its minus sign: "
+      "gradient ascent on a loss with no lower bound", expect=("ND502", "ND201"))
+def _():
+    x, y = blobs(seed=24)
+    torch.manual_seed(0)
+    net = mlp()
+    return dict(model=net, data=loader(x, y), loss=_smoothed_ce_missing_minus, optimizer=_adam(net),
+                task="classification")
+
+
 @case("mlp-dead-relu-bias", "mlp", "first-layer bias initialised to -5 (a 'sparsity' trick): ReLUs dead",
       expect=("ND303",))
 def _():
