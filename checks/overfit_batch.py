@@ -13,9 +13,10 @@ smoothing, zero for regression targets. The target is reached when loss - floor 
   steadily toward the floor is not a finding.
 - ND502 loss-diverges: the loss climbs well above where it started (its gap to the floor, smoothed by a median
   over a window of steps, reaches `rise_factor` times the initial gap), the mark of a learning rate too high; or
-  the loss is lower on the model's random initial outputs than on perfect ones and training drives the
-  predictions of most samples away from their targets, the mark of a sign error (gradient ascent: a loss wrapper
-  that returns -loss, a hand-written cross-entropy without its minus sign).
+  training lowers the loss clearly (by more than `fraction` of its start) while the predictions of `away_share`
+  of the samples move away from their targets (the probability of their label falls; for other targets, only
+  when perfect outputs have a higher loss than the random initial ones), the mark of a sign error (gradient
+  ascent: a loss wrapper that returns -loss, a hand-written cross-entropy without its minus sign).
 - ND503 non-finite-loss: the loss becomes NaN or Inf; the step is named.
 
 Why it matters: any model with a reasonable capacity memorises a handful of samples in a few hundred steps. If it
