@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 TORCH_PIN := torch==2.13.0
 
-.PHONY: setup demo test bench zoo speed clean
+.PHONY: setup demo test bench zoo speed configs clean
 
 $(BIN)/nndoctor: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -27,6 +27,10 @@ zoo: setup
 
 speed: setup
 	$(BIN)/python benchmarks/speed/run.py
+
+configs: setup
+	$(BIN)/python -c "from nndoctor.scaffold import options_reference, template; \
+		open('configs/checks.yaml', 'w').write(options_reference()); open('configs/template.yaml', 'w').write(template())"
 
 clean:
 	rm -rf $(VENV) *.egg-info build dist

@@ -369,3 +369,38 @@ def write(path: str, force: bool = False, model: str | None = None, data: str | 
     with open(path, "w", encoding="utf-8") as fh:
         fh.write(text)
     return path, found.summary
+
+
+def options_reference() -> str:
+    """Every registered check's options with their defaults and the comment their source gives them, as a `checks:`
+    section a config can hold (what `configs/checks.yaml` ships; `make configs` rewrites it)."""
+    import inspect
+    import re
+
+    from .registry import all_checks
+
+    out = ["# Every check's options, their defaults and units, as the `checks:` section of a run config takes them:",
+           "# copy the lines you want to change into your config. Written by `make configs` from the checks' source;",
+           "# `nndoctor checks` lists the checks, and each check's docstring says what its options measure.",
+           "checks:"]
+    for name, cls in sorted(all_checks().items()):
+        out.append(f"  {name}:" + ("" if cls.options else " {}  # no options"))
+        try:
+            lines = inspect.getsource(cls).splitlines()
+        except (OSError, TypeError):
+            lines = []
+        for option, value in cls.options.items():
+            comment = []
+            for i, line in enumerate(lines):  # the option's line comment, and the comment lines that continue it
+                m = re.match(rf'\s*"{re.escape(option)}":.*?#\s*(.+)$', line)
+                if m:
+                    comment = [m.group(1).strip()]
+                    for more in lines[i + 1:]:
+                        if not re.match(r"\s*#", more):
+                            break
+                        comment.append(more.strip().lstrip("#").strip())
+                    break
+            if isinstance(value, tuple):
+                value = list(value)
+            out.append(f"    {option}: {_yaml_value(value)}" + (f"  # {' '.join(comment)}" if comment else ""))
+    return "\n".join(out) + "\n"

@@ -2,6 +2,7 @@
 written; never overwrites a file without --force."""
 from __future__ import annotations
 
+import os
 import re
 import sys
 import textwrap
@@ -196,3 +197,28 @@ def test_bad_arguments_are_one_line_usage_errors(workdir, capsys, monkeypatch):
     (workdir / "ndinit_raises.py").write_text("raise RuntimeError('needs a GPU cluster')\n")
     code, _, err = cli(capsys, monkeypatch, "init", "--from", "ndinit_raises")
     assert code == 2 and "RuntimeError: needs a GPU cluster" in err and "Traceback" not in err
+
+
+# -- configs/: the shipped template and option reference stay in step with the code ----------------------------------
+CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
+
+
+def test_shipped_configs_match_the_code():
+    from nndoctor.scaffold import options_reference, template
+
+    with open(os.path.join(CONFIGS, "template.yaml")) as fh:
+        assert fh.read() == template(), "configs/template.yaml is stale: run `make configs`"
+    with open(os.path.join(CONFIGS, "checks.yaml")) as fh:
+        assert fh.read() == options_reference(), "configs/checks.yaml is stale: run `make configs`"
+
+
+def test_option_reference_is_a_valid_checks_section_with_every_default():
+    from nndoctor.config import RunConfig, validate_checks_section
+    from nndoctor.registry import all_checks
+
+    with open(os.path.join(CONFIGS, "checks.yaml")) as fh:
+        section = yaml.safe_load(fh)["checks"]
+    validate_checks_section(RunConfig(path=os.path.join(CONFIGS, "checks.yaml"), values={"checks": section}))
+    for name, cls in all_checks().items():
+        shipped = section[name] or {}
+        assert {k: list(v) if isinstance(v, tuple) else v for k, v in cls.options.items()} == shipped, name
