@@ -85,6 +85,14 @@ def test_api_and_cli_agree_on_healthy_examples(example, capsys, monkeypatch):
     assert report.ok and report.status == "healthy" and len(report.checks) >= 2
 
 
+@pytest.mark.parametrize("example", ["double_softmax", "train_val_shift", "model_eval_in_step", "no_causal_mask",
+                                     "flatten_size_mismatch", "sorted_by_label"])
+def test_api_and_cli_agree_on_broken_examples(example, capsys, monkeypatch):
+    """A sample of the bundled broken examples (data, loss wiring, the user's step, a language model, a crash)."""
+    report = assert_agree(os.path.join(EXAMPLES, example, "config.yaml"), capsys, monkeypatch, "--quick", quick=True)
+    assert not report.ok
+
+
 def test_api_and_cli_agree_on_a_broken_setup(tmp_path, capsys, monkeypatch):
     path = write_project(tmp_path, "ndci_api_broken")
     with open(path, "a") as fh:  # raw-pixel-scale inputs: ND103 error, and whatever follows from it
