@@ -63,6 +63,7 @@ class Activations(Check):
         "scale_error": 1e4,  # ... beyond this (four orders of magnitude): error
         "gain_band": (0.5, 2.0),  # a healthy per-layer std gain; most gains outside it, in one direction
         "min_layers": 4,  # hidden weight layers needed before speaking of compounding over depth
+        "min_time_steps": 8,  # sequence length a recurrent layer needs before speaking of compounding over time
     }
     quick_options = {"batches": 3}
 
@@ -237,7 +238,7 @@ class Activations(Check):
         for key, s in st["recurrent"].items():
             rms = (s["sq"] / s["n"]).sqrt()  # (T,) output RMS per time step
             T = rms.numel()
-            if T < 2 * o["min_layers"] or float(rms[0]) <= 0:
+            if T < o["min_time_steps"] or float(rms[0]) <= 0:
                 continue
             ratio = float(rms[-1] / rms[0])
             second_half = float(rms[-1] / rms[T // 2]) if float(rms[T // 2]) > 0 else math.inf
