@@ -371,11 +371,26 @@ def write(path: str, force: bool = False, model: str | None = None, data: str | 
     return path, found.summary
 
 
+def _option_comment(lines: list[str], option: str) -> str:
+    """The comment on the line that sets `option` in a check's options dict, with the comment lines continuing it."""
+    import re
+
+    for i, line in enumerate(lines):
+        m = re.match(rf'\s*"{re.escape(option)}":.*?#\s*(.+)$', line)
+        if m:
+            more = []
+            for following in lines[i + 1:]:
+                if not re.match(r"\s*#", following):
+                    break
+                more.append(following.strip().lstrip("#").strip())
+            return " ".join([m.group(1).strip(), *more])
+    return ""
+
+
 def options_reference() -> str:
     """Every registered check's options with their defaults and the comment their source gives them, as a `checks:`
     section a config can hold (what `configs/checks.yaml` ships; `make configs` rewrites it)."""
     import inspect
-    import re
 
     from .registry import all_checks
 
@@ -390,17 +405,7 @@ def options_reference() -> str:
         except (OSError, TypeError):
             lines = []
         for option, value in cls.options.items():
-            comment = []
-            for i, line in enumerate(lines):  # the option's line comment, and the comment lines that continue it
-                m = re.match(rf'\s*"{re.escape(option)}":.*?#\s*(.+)$', line)
-                if m:
-                    comment = [m.group(1).strip()]
-                    for more in lines[i + 1:]:
-                        if not re.match(r"\s*#", more):
-                            break
-                        comment.append(more.strip().lstrip("#").strip())
-                    break
-            if isinstance(value, tuple):
-                value = list(value)
-            out.append(f"    {option}: {_yaml_value(value)}" + (f"  # {' '.join(comment)}" if comment else ""))
+            comment = _option_comment(lines, option)
+            value = list(value) if isinstance(value, tuple) else value
+            out.append(f"    {option}: {_yaml_value(value)}" + (f"  # {comment}" if comment else ""))
     return "\n".join(out) + "\n"
