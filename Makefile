@@ -29,7 +29,7 @@ speed: setup
 	$(BIN)/python benchmarks/speed/run.py
 
 configs: setup
-	$(BIN)/python -c "from nndoctor.scaffold import options_reference, template; \
+	$(BIN)/python -c "from nndoctor.config.scaffold import options_reference, template; \
 		open('configs/checks.yaml', 'w').write(options_reference()); open('configs/template.yaml', 'w').write(template())"
 
 clean:

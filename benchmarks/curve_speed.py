@@ -68,7 +68,7 @@ def main() -> None:
             sys.exit(f"nndoctor curve failed ({proc.returncode}): {proc.stderr.strip()}")
 
         from nndoctor.curve import diagnose_log
-        from nndoctor.curvelog import read_log
+        from nndoctor.curve.log import read_log
 
         t0 = time.perf_counter()
         log = read_log(path)

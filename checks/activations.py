@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from nndoctor import Check
-from nndoctor.hooks import module_label, on_forward
+from nndoctor.probes.hooks import module_label, on_forward
 
 RELUS = (nn.ReLU, nn.ReLU6)
 SQUASHES = (nn.Sigmoid, nn.Tanh)

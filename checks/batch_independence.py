@@ -32,9 +32,9 @@ import torch
 from torch import nn
 
 from nndoctor import Check
-from nndoctor.batching import tensors
-from nndoctor.dependence import DependenceProbe, batch_share, future_share
-from nndoctor.hooks import module_label
+from nndoctor.probes.batches import tensors
+from nndoctor.probes.input_dependence import DependenceProbe, batch_share, future_share
+from nndoctor.probes.hooks import module_label
 
 
 class BatchIndependence(Check):

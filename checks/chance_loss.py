@@ -33,43 +33,27 @@ rescale a bounded final activation that cannot reach them.
 from __future__ import annotations
 
 import math
-import re
 
 import torch
 from torch import nn
 
 from nndoctor import Check
-from nndoctor.batching import first_tensor
-from nndoctor.context import CLASS_LOSSES
-from nndoctor.hooks import module_label, on_forward
-from nndoctor.modes import rms
+from nndoctor.probes.batches import first_tensor
+from nndoctor.probes.losses import CLASS_LOSSES, class_axis
+from nndoctor.probes.outputs import final_op
+from nndoctor.probes.hooks import module_label, on_forward
+from nndoctor.probes.train_eval_modes import rms
 
-# Autograd nodes that only move values around: the final activation is found behind them.
-SHAPE_OPS = {"View", "UnsafeView", "Reshape", "ReshapeAlias", "Squeeze", "Unsqueeze", "Transpose", "Permute",
-             "Clone", "Expand", "ToCopy", "AsStrided", "Alias", "Select", "Slice", "Contiguous", "Flatten"}
 # Final activations whose range the targets must fit in: (lowest, highest) value of the output. A lower bound of
 # 0 is not checked here: a non-negative output against negative targets is ND205's (loss-inputs).
 BOUNDED = {"Sigmoid": (0.0, 1.0), "Hardsigmoid": (0.0, 1.0), "Tanh": (-1.0, 1.0)}
 
 
-def final_op(out: torch.Tensor) -> str | None:
-    """The last operation that produced `out` (`Sigmoid`, `Tanh`, ...), looking through reshapes."""
-    node = out.grad_fn
-    while node is not None:
-        name = re.sub(r"Backward\d*$", "", type(node).__name__)
-        if name not in SHAPE_OPS:
-            return name
-        node = node.next_functions[0][0] if node.next_functions else None
-    return None
-
-
 def class_dim(out: torch.Tensor, y: torch.Tensor, C: int, loss) -> int:
     """The class axis of a classifier's output: the one the targets lack, else the one of size C."""
-    if out.dim() == y.dim() + 1:
-        if out.shape[:1] + out.shape[2:] == y.shape:
-            return 1
-        if out.shape[:-1] == y.shape:
-            return out.dim() - 1
+    d = class_axis(out, y, loss)
+    if d is not None:
+        return d
     if isinstance(loss, CLASS_LOSSES) and out.dim() >= 2 and out.shape[1] == C:
         return 1
     return out.dim() - 1 if out.shape[-1] == C else 1

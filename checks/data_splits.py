@@ -36,7 +36,8 @@ import math
 import torch
 
 from nndoctor import Check
-from nndoctor.batching import tensors
+from nndoctor.probes.batches import tensors
+from nndoctor.probes.losses import ignored_target
 
 
 def _named_inputs(inputs) -> list[tuple[str, torch.Tensor]]:
@@ -218,7 +219,7 @@ class DataSplits(Check):
     def _token_copy(self, ctx, label, xs, ys):
         """(B, T) token targets equal to the (B, T) inputs at the same position, not one later."""
         o = self.opts
-        ignore = getattr(ctx.subject.loss, "ignore_index", -100)
+        ignore = ignored_target(ctx.subject.loss)
         same = shifted = wrong = n0 = n1 = 0
         for x, y in zip(xs, ys):  # (B, T) each
             keep = y != ignore

@@ -14,7 +14,7 @@ loss's expected target format agree.
 from __future__ import annotations
 
 from nndoctor import Check
-from nndoctor.context import exception_line, user_frame
+from nndoctor.common.errors import exception_line, user_frame
 
 
 class ForwardProbe(Check):

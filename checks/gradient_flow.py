@@ -42,9 +42,9 @@ import statistics
 import torch
 
 from nndoctor import Check
-from nndoctor.hooks import on_forward
-from nndoctor.params import describe_groups, group_by_module, nonfinite, split_name
-from nndoctor.warmup import use_base_lr
+from nndoctor.probes.hooks import on_forward
+from nndoctor.probes.params import describe_groups, group_by_module, nonfinite, split_name
+from nndoctor.probes.lr_warmup import use_base_lr
 
 
 class GradientFlow(Check):

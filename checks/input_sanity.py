@@ -24,7 +24,8 @@ from collections import Counter
 import torch
 
 from nndoctor import Check
-from nndoctor.batching import tensors
+from nndoctor.probes.batches import tensors
+from nndoctor.probes.losses import ignored_target
 
 
 def _digest(t: torch.Tensor) -> str:
@@ -133,7 +134,7 @@ class InputSanity(Check):
         task, C = ctx.task, ctx.num_classes
         if task in ("classification", "language-modeling") and not ys[0].is_floating_point():
             y = torch.cat([t.reshape(-1) for t in ys])  # (all targets,)
-            ignore = getattr(ctx.subject.loss, "ignore_index", -100)
+            ignore = ignored_target(ctx.subject.loss)
             y = y[y != ignore]
             lo, hi = int(y.min()), int(y.max())
             if lo < 0 or (C is not None and hi >= C):

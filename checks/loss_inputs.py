@@ -28,20 +28,17 @@ loss (output.squeeze(-1) or target.view_as(output)); end a classifier with a pla
 from __future__ import annotations
 
 import math
-import re
-import warnings
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from nndoctor import Check
-from nndoctor.context import REGRESSION_LOSSES
-from nndoctor.hooks import module_label, on_forward
+from nndoctor.probes.losses import REGRESSION_LOSSES, loss_value
+from nndoctor.probes.outputs import final_op
+from nndoctor.probes.hooks import module_label, on_forward
 
 # Autograd nodes that only move values around: the final operation is found behind them.
-SHAPE_OPS = {"View", "UnsafeView", "Reshape", "ReshapeAlias", "Squeeze", "Unsqueeze", "Transpose", "Permute",
-             "Clone", "Expand", "ToCopy", "AsStrided", "Alias", "Select", "Slice", "Contiguous", "Flatten"}
 NONNEG_OPS = {"Relu", "Relu6", "Hardtanh", "Threshold", "Softplus", "Sigmoid", "Softmax", "Exp", "Abs"}
 MODULE_OPS = {nn.Softmax: "Softmax", nn.LogSoftmax: "LogSoftmax", nn.Sigmoid: "Sigmoid", nn.ReLU: "Relu",
               nn.ReLU6: "Hardtanh", nn.Softplus: "Softplus"}
@@ -108,15 +105,7 @@ class LossInputs(Check):
             out = ctx.forward(model, batch.inputs)
         if not isinstance(out, torch.Tensor):
             return None, None, out
-        op = None
-        node = out.grad_fn
-        while node is not None:
-            kind = re.sub(r"Backward\d*$", "", type(node).__name__)
-            if kind not in SHAPE_OPS:
-                op = kind
-                break
-            nxt = [f for f, _ in node.next_functions if f is not None]
-            node = nxt[0] if nxt else None
+        op = final_op(out)
         module = last.get("module")
         if module is None or last.get("numel") != out.numel():
             return op, (f"forward() of {type(model).__name__}" if op else None), out
@@ -144,7 +133,7 @@ class LossInputs(Check):
             return
         if math.prod(wide) <= out.numel():
             return
-        as_is, matched = _call(loss, out, y), _call(loss, out.reshape(y.shape), y)  # (N, 1) vs (N,) and reshaped
+        as_is, matched = loss_value(loss, out, y), loss_value(loss, out.reshape(y.shape), y)  # (N, 1) vs (N,) and reshaped
         same = as_is is not None and matched is not None and \
             abs(as_is - matched) <= self.opts["match_tol"] * max(1.0, abs(matched))
         if matched is None or same:
@@ -269,17 +258,17 @@ def loss_kind(loss, out: torch.Tensor, y: torch.Tensor, tol: float) -> tuple[str
             layouts.append((-1, z.reshape(-1, out.shape[-1]), y.reshape(-1)))  # (rows, C), (rows,)
         if out.shape[0] == y.shape[0] and out.shape[2:] == y.shape[1:]:  # (N, C, ...) against (N, ...)
             layouts.append((1, z, y))
-        user = _call(loss, z, y)
+        user = loss_value(loss, z, y)
         for axis, zz, yy in layouts:
             for kind, ref in (("cross_entropy", F.cross_entropy), ("nll", F.nll_loss)):
-                value = _call(ref, zz, yy)
+                value = loss_value(ref, zz, yy)
                 if user is not None and value is not None and abs(user - value) <= tol * max(1.0, abs(value)):
                     return kind, axis
     elif y.is_floating_point() and out.shape == y.shape and bool(((y >= 0) & (y <= 1)).all()):
         p = torch.sigmoid(z)  # probabilities: BCE runs on them, and BCE-with-logits gives another value
         for kind, x, ref in (("bce_with_logits", z, F.binary_cross_entropy_with_logits),
                              ("bce", p, F.binary_cross_entropy)):
-            user, value = _call(loss, x, y), _call(ref, x, y)
+            user, value = loss_value(loss, x, y), loss_value(ref, x, y)
             if user is not None and value is not None and abs(user - value) <= tol * max(1.0, abs(value)):
                 return kind, d
     return None, d
@@ -292,15 +281,3 @@ def _loss_label(loss, kind: str | None) -> str:
     name = getattr(loss, "__name__", "")
     name = f"{name}()" if name and name != "<lambda>" else "the loss function"
     return f"{name} ({FUNCTIONS[kind]})" if kind in FUNCTIONS and FUNCTIONS[kind] not in name else name
-
-
-def _call(fn, out, y) -> float | None:
-    """fn(out, y) as a float, or None when it raises or gives a non-finite value."""
-    try:
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            v = fn(out, y)
-        v = float(v.float().mean()) if isinstance(v, torch.Tensor) else float(v)
-    except Exception:
-        return None
-    return v if math.isfinite(v) else None

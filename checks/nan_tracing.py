@@ -1,7 +1,7 @@
 """Where NaN and Inf are born, in forward and in backward (37 reasons #37).
 
 What it catches, on a copy of the model with hooks on every module (in execution order) and on every parameter
-(`nndoctor.nantrace`): first on the real batches at initialisation, then during a short training run with the
+(`nndoctor.probes.nonfinite_trace`): first on the real batches at initialisation, then during a short training run with the
 user's optimizer (`steps` steps, stopping at the first NaN), since NaN often appears only after some steps (a
 learning rate too high, a log of a value that reaches zero):
 - ND306 non-finite-forward: the first module whose output holds NaN or Inf while its inputs were finite, when
@@ -32,10 +32,10 @@ import math
 import torch
 
 from nndoctor import Check
-from nndoctor.batching import tensors
-from nndoctor.nantrace import NonFiniteTracer, locate_in_backward
-from nndoctor.params import nonfinite
-from nndoctor.warmup import Ramp
+from nndoctor.probes.batches import tensors
+from nndoctor.probes.nonfinite_trace import NonFiniteTracer, locate_in_backward
+from nndoctor.probes.params import nonfinite
+from nndoctor.probes.lr_warmup import Ramp
 
 
 class NanTracing(Check):

@@ -3,7 +3,7 @@
 What it catches: a copy of the model trained on one small batch (the first `batch_size` samples of the first
 batch) with the user's optimizer and learning rate (and the user's own `train_step` when the config names one),
 for at most `steps` steps, stopping as soon as the loss is near its floor. The floor is the user's own loss on
-ideal outputs (`nndoctor.lossfloor`): zero for hard labels, the entropy of the smoothed target under label
+ideal outputs (`nndoctor.probes.loss_floor`): zero for hard labels, the entropy of the smoothed target under label
 smoothing, zero for regression targets. The target is reached when loss - floor <= fraction * (initial - floor).
 - ND501 cannot-overfit-batch: the target is not reached and the loss curve levels off above it (the level is
   extrapolated from the last three blocks of the curve), and the same batch trained by a reference optimizer
@@ -29,7 +29,7 @@ regularisation off, print the loss every step, and remove what limits the output
 that falls while the predictions get worse wants the sign of the loss checked.
 
 Healthy and silent: label smoothing (the floor is higher), dropout and BatchNorm (the batch holds at least two
-samples), a warm-up from zero (the copy ramps up to the schedule's base rate, `nndoctor.warmup`).
+samples), a warm-up from zero (the copy ramps up to the schedule's base rate, `nndoctor.probes.lr_warmup`).
 """
 from __future__ import annotations
 
@@ -39,9 +39,9 @@ import statistics
 import torch
 
 from nndoctor import Check
-from nndoctor.batching import head
-from nndoctor.lossfloor import closeness, loss_floor
-from nndoctor.warmup import Ramp
+from nndoctor.probes.batches import head
+from nndoctor.probes.loss_floor import closeness, loss_floor
+from nndoctor.probes.lr_warmup import Ramp
 
 
 class OverfitOneBatch(Check):

@@ -34,9 +34,9 @@ from __future__ import annotations
 import torch
 
 from nndoctor import Check
-from nndoctor.batching import Batch, first_tensor, map_tensors, tensors
-from nndoctor.hooks import capture_forward, leaf_modules, module_label
-from nndoctor.modes import batchnorms, dropout_off, eval_noise, refresh_batchnorm, rms, spread
+from nndoctor.probes.batches import Batch, first_tensor, map_tensors, tensors
+from nndoctor.probes.hooks import capture_forward, leaf_modules, module_label
+from nndoctor.probes.train_eval_modes import batchnorms, dropout_off, eval_noise, refresh_batchnorm, rms, spread
 
 
 def blank_values(batches: list[Batch]) -> list:

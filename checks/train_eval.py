@@ -32,9 +32,9 @@ import math
 import torch
 
 from nndoctor import Check
-from nndoctor.batching import first_tensor
-from nndoctor.hooks import module_label, on_forward
-from nndoctor.modes import batchnorms, dropout_off, eval_noise, refresh_batchnorm, rms, spread
+from nndoctor.probes.batches import first_tensor
+from nndoctor.probes.hooks import module_label, on_forward
+from nndoctor.probes.train_eval_modes import batchnorms, dropout_off, eval_noise, refresh_batchnorm, rms, spread
 
 
 def trace(ctx, model, inputs) -> tuple[list, torch.Tensor | None]:

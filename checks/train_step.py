@@ -33,8 +33,8 @@ import math
 import torch
 
 from nndoctor import Check
-from nndoctor.context import exception_line, user_frame
-from nndoctor.steprecord import record_step
+from nndoctor.common.errors import exception_line, user_frame
+from nndoctor.probes.step_recorder import record_step
 
 
 class TrainStep(Check):

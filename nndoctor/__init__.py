@@ -1,8 +1,18 @@
-"""nndoctor: a command-line doctor for PyTorch training runs."""
-__version__ = "0.1.0"
+"""nndoctor: a command-line doctor for PyTorch training runs.
 
-from .check import Check  # noqa: E402
-from .report import ExitCode, Finding, Report  # noqa: E402
+The package, by layer (arrows point one way: entry points -> engine -> probes; engine -> report; curve -> report):
+- entry points: `cli` (the command line), `api` (`diagnose`, `run_config`), `testing` (the pytest helper);
+- `config`: the run config's keys, reading, validation and building;
+- `engine`: the check base, the registry, the context, the runner; `probes`: the mechanics checks share;
+- `curve`: `nndoctor curve`, loss-curve analysers over training logs (no torch);
+- `report`: findings, ranking, the formats (no torch); `catalogue`: the codes and the causal table;
+- `common`: what engine and curve share (the diagnostic base, options, selection, isolation, error text).
+`batching` and `hooks` are the stable plugin API promised in CONTRIBUTING.
+"""
+from ._version import __version__
+from .common.options import Option
+from .engine.check import Check
+from .report import ExitCode, Finding, Report
 
 
 def diagnose(*args, **kwargs):
@@ -12,4 +22,4 @@ def diagnose(*args, **kwargs):
     return _diagnose(*args, **kwargs)
 
 
-__all__ = ["Check", "ExitCode", "Finding", "Report", "diagnose", "__version__"]
+__all__ = ["Check", "ExitCode", "Finding", "Option", "Report", "diagnose", "__version__"]

@@ -9,9 +9,9 @@ from typing import Any, Callable, Iterable
 
 from torch import nn
 
-from .context import Subject, optimizer_factory
+from .engine.subject import Subject, optimizer_factory
 from .report import Report
-from .runner import DEFAULT_TIME_BOX, run
+from .engine.runner import DEFAULT_TIME_BOX, run
 
 
 def diagnose(model: nn.Module, data: Iterable, loss: Callable, optimizer: Any = None, *,
@@ -77,7 +77,7 @@ def run_config(path: str, *, device: str | None = None, seed: int | None = None,
     for a bad config.
     """
     from . import config as cfgmod
-    from .runner import _RNG
+    from .engine.isolation import RNGState
 
     cfg = cfgmod.load(path)
     if device is not None:
@@ -86,7 +86,7 @@ def run_config(path: str, *, device: str | None = None, seed: int | None = None,
     sel = [cfgmod.check_selector(str(s)) for s in list(select) + list(_as_list(section.get("select")))]
     ign = [cfgmod.check_selector(str(s)) for s in list(ignore) + list(_as_list(section.get("ignore")))]
     seed = seed if seed is not None else int(cfg.get("seed", 0))
-    _RNG.seed(seed)  # the model's initialisation is part of the run: the same config gives the same weights
+    RNGState.seed(seed)  # the model's initialisation is part of the run: the same config gives the same weights
     subject = cfgmod.build(cfg)
     options = {k: v for k, v in section.items() if k not in ("select", "ignore")}
     return run(subject, device=device or str(cfg.get("device", "auto")), seed=seed,

@@ -13,7 +13,7 @@ from typing import List, Optional
 import typer
 from rich.console import Console
 
-from . import __version__
+from ._version import __version__
 from .config import ConfigError, check_selector
 from .report import ExitCode, Report
 
@@ -50,7 +50,7 @@ def emit(report: Report, fmt: Format, output: Optional[str], verbose: bool = Fal
     """Write the report in `fmt` to stdout, or to `output` while the terminal shows the text report.
 
     `fail_on` decides which findings fail a JUnit testcase (the same rule as the exit code)."""
-    from .formats import render
+    from .report.router import render
 
     if output:
         try:
@@ -59,12 +59,12 @@ def emit(report: Report, fmt: Format, output: Optional[str], verbose: bool = Fal
         except OSError as exc:
             fail_usage(f"cannot write the report to {output}: {exc.strerror or exc}")
         err.print(f"report written to {output}", style="dim", markup=False, highlight=False, soft_wrap=True)
-        from .render import print_text
+        from .report.text import print_text
 
         print_text(report, Console(), verbose=verbose)
         return
     if fmt == Format.text:
-        from .render import print_text
+        from .report.text import print_text
 
         print_text(report, Console(), verbose=verbose)
     else:
@@ -127,8 +127,7 @@ def curve(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="draw every plot"),
 ) -> None:
     """Diagnose the loss curves of a training log (codes ND601-ND610)."""
-    from .curve import diagnose_file
-    from .curvelog import CurveError
+    from .curve import CurveError, diagnose_file
 
     def items(values: Optional[List[str]]) -> list[str]:  # --select a,b --select c -> [a, b, c]
         return [v.strip() for value in values or [] for v in value.split(",") if v.strip()]
@@ -151,7 +150,7 @@ def list_checks() -> None:
     """List the registered checks with their codes and cost."""
     from rich.table import Table
 
-    from .registry import all_checks, warn_load_errors
+    from .engine.registry import all_checks, warn_load_errors
 
     warn_load_errors()
     table = Table("check", "codes", "cost", "what it catches")
@@ -163,15 +162,13 @@ def list_checks() -> None:
 @app.command()
 def explain(code: str = typer.Argument(..., help="a code (ND201) or its name (initial-loss-off)")) -> None:
     """Print what CODE means, why it matters, how to fix it, and which check emits it."""
-    from .codes import CODES, GROUPS, lookup
-    from .config import did_you_mean
-    from .registry import all_checks, checks_for_code
+    from .catalogue import CODES, GROUPS, lookup
+    from .common.errors import did_you_mean
 
     c = lookup(code)
     if c is None:
         fail_usage(f"unknown code '{code}'{did_you_mean(code.upper(), CODES) or '; `nndoctor checks` lists them'}")
         return
-    emitters = checks_for_code(c.code)
     out = Console()
     out.print(f"[bold]{c.code} {c.name}[/bold] ({GROUPS[c.group]}, default severity {c.severity})")
     out.print(f"\n[bold]What it means[/bold]\n{c.meaning}")
@@ -180,12 +177,14 @@ def explain(code: str = typer.Argument(..., help="a code (ND201) or its name (in
     if c.fix:
         out.print(f"\n[bold]How to fix it[/bold]\n{c.fix}")
     out.print(f"\n[bold]Source[/bold]\n{c.source}")
-    summaries = [(name, all_checks()[name].summary()) for name in emitters]
-    if c.group == 6:  # loss-curve codes come from `nndoctor curve`'s analysers, not from run checks
+    if c.group == 6:  # loss-curve codes come from `nndoctor curve`'s analysers (no torch): not from run checks
         from .curve import ANALYSERS
 
-        summaries = [(f"nndoctor curve: {a.name}", (a.__doc__ or "").strip().split("\n")[0])
-                     for a in ANALYSERS if c.code in a.codes]
+        summaries = [(f"nndoctor curve: {a.name}", a.summary()) for a in ANALYSERS if c.code in a.codes]
+    else:
+        from .engine.registry import all_checks
+
+        summaries = [(name, cls.summary()) for name, cls in all_checks().items() if c.code in cls.codes]
     out.print("\n[bold]Emitted by[/bold]")
     for name, summary in summaries or [("(no registered check)", "")]:
         out.print(f"  {name}: {summary}" if summary else f"  {name}", markup=False, highlight=False)
@@ -203,7 +202,7 @@ def init(
     force: bool = typer.Option(False, "--force", help="overwrite an existing file"),
 ) -> None:
     """Write a commented config template (every key of the contract) to PATH."""
-    from .scaffold import ScaffoldError, write
+    from .config.scaffold import ScaffoldError, write
 
     try:
         written, summary = write(path, force=force, model=model, data=data, loss=loss, optimizer=optimizer,

@@ -30,7 +30,7 @@ def assert_healthy(model: nn.Module, data: Iterable, loss: Callable, optimizer: 
     of nndoctor's own that crashed or ran out of time does not fail the test; it is reported as a warning.
     """
     from .api import diagnose
-    from .formats import render_text
+    from .report.text import render_text
 
     if fail_on not in SEVERITIES:
         raise ValueError(f"fail_on must be one of {', '.join(SEVERITIES)}, not {fail_on!r}")

@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 
 from nndoctor.cli import main
-from nndoctor.codes import CODES
-from nndoctor.curve import (ANALYSERS, autocorrelation, count_swings, diagnose_log, mann_kendall_z,
+from nndoctor.catalogue.codes import CODES
+from nndoctor.curve.analysers import (ANALYSERS, autocorrelation, count_swings, diagnose_log, mann_kendall_z,
                             moving_mean_residual, noise_sigma, theil_sen)
-from nndoctor.curvelog import CurveLog, Series
+from nndoctor.curve.log import CurveLog, Series
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CURVES = os.path.join(ROOT, "examples", "curves")

@@ -11,7 +11,7 @@ import types
 import numpy as np
 import pytest
 
-from nndoctor.curvelog import CurveError, read_log, role_scores, tokens
+from nndoctor.curve.log import CurveError, read_log, role_scores, tokens
 
 
 def write(tmp_path, name: str, text: str) -> str:

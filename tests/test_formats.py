@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from nndoctor.formats import render
+from nndoctor.report.router import render
 from nndoctor.report import SEVERITY_ORDER, CheckResult, Finding, Report
 
 from test_cli import CHEAP, cli, project  # noqa: F401  (project is a fixture)

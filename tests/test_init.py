@@ -204,7 +204,7 @@ CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 def test_shipped_configs_match_the_code():
-    from nndoctor.scaffold import options_reference, template
+    from nndoctor.config.scaffold import options_reference, template
 
     with open(os.path.join(CONFIGS, "template.yaml")) as fh:
         assert fh.read() == template(), "configs/template.yaml is stale: run `make configs`"
@@ -214,7 +214,7 @@ def test_shipped_configs_match_the_code():
 
 def test_option_reference_is_a_valid_checks_section_with_every_default():
     from nndoctor.config import RunConfig, validate_checks_section
-    from nndoctor.registry import all_checks
+    from nndoctor.engine.registry import all_checks
 
     with open(os.path.join(CONFIGS, "checks.yaml")) as fh:
         section = yaml.safe_load(fh)["checks"]

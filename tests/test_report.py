@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from nndoctor.causes import EXPLAINS
-from nndoctor.codes import CODES
+from nndoctor.catalogue.causes import EXPLAINS
+from nndoctor.catalogue.codes import CODES
 from nndoctor.report import CheckResult, ExitCode, Finding, Report, json_safe
 
 

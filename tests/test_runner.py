@@ -10,8 +10,8 @@ from torch import nn
 
 import nndoctor
 from nndoctor import Check
-from nndoctor import registry
-from nndoctor.runner import selected_checks
+from nndoctor.engine import registry
+from nndoctor.engine.runner import selected_checks
 
 from conftest import codes, make_classification, mlp
 

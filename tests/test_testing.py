@@ -5,7 +5,8 @@ import pytest
 import torch
 from torch import nn
 
-from nndoctor import Check, registry
+from nndoctor import Check
+from nndoctor.engine import registry
 from nndoctor.report import Report
 from nndoctor.testing import assert_healthy
 

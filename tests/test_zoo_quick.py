@@ -13,7 +13,7 @@ if ROOT not in sys.path:
 
 from benchmarks.zoo.registry import FAMILIES, load_cases  # noqa: E402
 from benchmarks.zoo.run import run_case  # noqa: E402
-from nndoctor.codes import CODES  # noqa: E402
+from nndoctor.catalogue.codes import CODES  # noqa: E402
 
 # One or two per family, among the cheap cases; `python benchmarks/zoo/run.py --fast` runs the same subset.
 QUICK_BROKEN = ["mlp-softmax-before-ce", "mlp-layers-in-list", "mlp-no-zero-grad", "cnn-raw-pixels",

@@ -37,8 +37,8 @@ import torch  # noqa: E402
 
 from benchmarks.zoo.registry import load_cases  # noqa: E402
 from benchmarks.zoo.run import run_case, select  # noqa: E402
-from nndoctor.batching import unpack  # noqa: E402
-from nndoctor.context import optimizer_factory  # noqa: E402
+from nndoctor.probes.batches import unpack  # noqa: E402
+from nndoctor.engine.subject import optimizer_factory  # noqa: E402
 
 
 def load_torchtest(where: str | None):

@@ -9,7 +9,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import nndoctor
-from nndoctor.lossfloor import loss_floor
+from nndoctor.probes.loss_floor import loss_floor
 
 from conftest import make_classification, mlp, run_example
 

@@ -1,33 +1,20 @@
-"""The run config (contract: ../shared/spec/config.md): read, validate, resolve `module:attr`, build objects.
+"""Reading and validating a run config (the README's "The config" section is the contract, tested against
+`nndoctor.config.schema`). Nothing is imported here: `nndoctor.config.build` does that.
 
 Every problem ends as a `ConfigError`: one line naming the file, the line, the key and the fix, never a
 traceback. YAML is read with the safe loader only.
 """
 from __future__ import annotations
 
-import difflib
-import importlib
 import os
-import sys
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 
-from .basics import TASKS, exception_line, user_frame
-
-if TYPE_CHECKING:  # torch is imported only when the config is built
-    from .context import Subject
-
-KEYS = (
-    "model", "model_kwargs", "data", "data_kwargs", "val_data", "val_data_kwargs", "loss", "loss_kwargs",
-    "optimizer", "optimizer_kwargs", "task", "num_classes", "batch", "train_step", "outputs", "pythonpath",
-    "device", "seed", "checks", "max_batches",
-)
-REQUIRED = ("model", "data", "loss")
-MAPPINGS = ("model_kwargs", "data_kwargs", "val_data_kwargs", "loss_kwargs", "optimizer_kwargs", "batch", "checks")
-DEFAULT_MAX_BATCHES = 8  # batches read from each loader; the run's cost does not grow with the dataset
-
+from ..common import selection
+from ..common.errors import did_you_mean
+from .schema import KEYS, MAPPINGS, REQUIRED, TASKS
 
 class ConfigError(Exception):
     """A usage or config problem: exit 2 with this one line."""
@@ -39,11 +26,6 @@ class ConfigError(Exception):
         if key:
             parts.append(f"key '{key}'")
         super().__init__(": ".join(parts + [message]))
-
-
-def did_you_mean(word: str, choices) -> str:
-    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
-    return f"; did you mean '{close[0]}'?" if close else ""
 
 
 @dataclass
@@ -164,7 +146,7 @@ def validate_device(device: str, cfg: RunConfig | None = None) -> None:
 
 
 def validate_checks_section(cfg: RunConfig) -> None:
-    from .registry import all_checks
+    from ..engine.registry import all_checks
 
     section = cfg.values.get("checks") or {}
     registry = all_checks()
@@ -185,13 +167,13 @@ def validate_checks_section(cfg: RunConfig) -> None:
             continue
         if not isinstance(value, dict):
             raise ConfigError(cfg.path, line, f"checks.{name}", "expected a mapping of options")
-        known = registry[name].options
+        known = registry[name].declared_options()
         for opt, val in value.items():
             oline = cfg.option_lines.get((name, opt), line)
             if opt not in known:
                 raise ConfigError(cfg.path, oline, f"checks.{name}.{opt}", "unknown option"
                                   + (did_you_mean(opt, known) or f"; options: {', '.join(known) or 'none'}"))
-            default = known[opt]
+            default = known[opt].default
             if isinstance(default, (int, float)) and not isinstance(default, bool):
                 if not isinstance(val, (int, float)) or isinstance(val, bool):
                     raise ConfigError(cfg.path, oline, f"checks.{name}.{opt}",
@@ -200,144 +182,11 @@ def validate_checks_section(cfg: RunConfig) -> None:
 
 def check_selector(item: str, err: ConfigError | None = None) -> str:
     """A --select/--ignore item: a code (ND201), a prefix (ND2, ND20) or a check name."""
-    from .codes import CODES
-    from .registry import all_checks
-
-    up = item.upper()
-    if up.startswith("ND") and any(c.startswith(up) for c in CODES):
-        return up
-    if item in all_checks():
-        return item
-    base = str(err).rstrip(": ") if err else "--select/--ignore"
-    raise ConfigError(None, None, None, f"{base}: '{item}' is not a code, code prefix or check name"
-                      + did_you_mean(item, list(CODES) + list(all_checks())))
-
-
-# -- resolving module:attr -------------------------------------------------------------------------------------
-def add_pythonpath(cfg: RunConfig) -> None:
-    pp = cfg.values.get("pythonpath")
-    folders = [pp] if isinstance(pp, str) else (pp or [])
-    paths = [os.path.normpath(os.path.join(cfg.folder, p)) for p in folders] or [cfg.folder]
-    for p in reversed(paths):
-        if p not in sys.path:
-            sys.path.insert(0, p)
-
-
-def resolve(cfg: RunConfig, key: str) -> Any:
-    ref = cfg.values[key]
-    module_name, _, attr_path = ref.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        hint = (f"no module named '{exc.name}'" if exc.name else exception_line(exc))
-        raise cfg.error(key, f"cannot import '{module_name}': {hint}; check the name and `pythonpath` "
-                        f"(searched first: {cfg.values.get('pythonpath') or 'the config folder'})") from None
-    except Exception as exc:
-        raise cfg.error(key, f"importing '{module_name}' raised {exception_line(exc)} at {user_frame(exc)}") from None
-    obj: Any = module
-    for part in attr_path.split("."):
-        if not hasattr(obj, part):
-            names = [n for n in dir(obj) if not n.startswith("_")]
-            raise cfg.error(key, f"'{module_name}' has no attribute '{attr_path}'{did_you_mean(part, names)}")
-        obj = getattr(obj, part)
-    return obj
-
-
-def _call(cfg: RunConfig, key: str, fn: Any, kwargs: dict, *args: Any) -> Any:
-    try:
-        return fn(*args, **kwargs)
-    except Exception as exc:
-        raise cfg.error(key, f"calling {cfg.values[key]}(**{key}_kwargs) raised {exception_line(exc)} "
-                        f"at {user_frame(exc)}") from None
-
-
-def build(cfg: RunConfig) -> "Subject":
-    """Import and call what the config names; every failure is a one-line ConfigError."""
-    import torch
-    from torch import nn
-
-    from .context import Subject, optimizer_factory
-
-    add_pythonpath(cfg)
-    v = cfg.values
-    model_fn = resolve(cfg, "model")
-    model = model_fn if isinstance(model_fn, nn.Module) else _call(cfg, "model", model_fn, v.get("model_kwargs") or {})
-    if not isinstance(model, nn.Module):
-        raise cfg.error("model", f"{v['model']} returned a {type(model).__name__}, not an nn.Module")
-
-    def data_of(key: str):
-        obj = resolve(cfg, key)
-        kwargs = v.get(f"{key}_kwargs") or {}
-        if callable(obj) and not hasattr(obj, "__iter__"):
-            obj = _call(cfg, key, obj, kwargs)
-        elif kwargs:
-            raise cfg.error(f"{key}_kwargs", f"{v[key]} is an iterable, not a callable: it takes no kwargs")
-        if not hasattr(obj, "__iter__"):
-            raise cfg.error(key, f"{v[key]} gave a {type(obj).__name__}, not an iterable of batches (a DataLoader)")
-        return obj
-
-    data = data_of("data")
-    val_data = data_of("val_data") if v.get("val_data") else None
-
-    loss_obj = resolve(cfg, "loss")
-    if isinstance(loss_obj, type):
-        loss = _call(cfg, "loss", loss_obj, v.get("loss_kwargs") or {})
-    elif callable(loss_obj):
-        if v.get("loss_kwargs"):
-            import functools
-
-            loss = functools.partial(loss_obj, **v["loss_kwargs"])
-        else:
-            loss = loss_obj
-    else:
-        raise cfg.error("loss", f"{v['loss']} is a {type(loss_obj).__name__}, not a loss class or function")
-
-    if v.get("optimizer"):
-        opt = resolve(cfg, "optimizer")
-        if not callable(opt):
-            raise cfg.error("optimizer", f"{v['optimizer']} is not an optimizer class or factory")
-        desc = f"{v['optimizer']}({v.get('optimizer_kwargs') or {}})"
-        kwargs = v.get("optimizer_kwargs") or {}
-        factory = optimizer_factory(opt, kwargs)
-        # Fail now, with the config line, rather than inside every check.
-        try:
-            probe = factory(model)
-        except Exception as exc:
-            raise cfg.error("optimizer", f"building it raised {exception_line(exc)}; check optimizer_kwargs") from None
-        if not isinstance(probe, torch.optim.Optimizer):
-            raise cfg.error("optimizer", f"{v['optimizer']} returned a {type(probe).__name__}, not an Optimizer")
-        del probe
-    else:
-        if v.get("optimizer_kwargs"):
-            kwargs = v["optimizer_kwargs"]
-            factory = optimizer_factory(torch.optim.Adam, {"lr": 1e-3, **kwargs})
-            desc = f"torch.optim:Adam({ {'lr': 1e-3, **kwargs} })"
-        else:
-            factory = optimizer_factory(None)
-            desc = "torch.optim:Adam(lr=0.001)"
-
-    train_step = None
-    if v.get("train_step"):
-        train_step = resolve(cfg, "train_step")
-        if not callable(train_step) or isinstance(train_step, type):
-            raise cfg.error("train_step", f"{v['train_step']} is not a function; it is called as "
-                            "fn(model, batch, loss_fn, optimizer)")
-        check_step_signature(cfg, train_step)
-    return Subject(model=model, data=data, loss=loss, optimizer=factory, val_data=val_data,
-                   task=v.get("task", "auto"), num_classes=v.get("num_classes"), batch_spec=v.get("batch") or {},
-                   outputs=v.get("outputs"), train_step=train_step, optimizer_desc=desc)
-
-
-def check_step_signature(cfg: RunConfig, fn: Any) -> None:
-    """The user's `train_step` is called as fn(model, batch, loss_fn, optimizer): it must accept four arguments."""
-    import inspect
+    from ..catalogue import CODES
+    from ..engine.registry import all_checks
 
     try:
-        sig = inspect.signature(fn)
-    except (TypeError, ValueError):  # a builtin or C callable: nothing to check
-        return
-    try:
-        sig.bind(None, None, None, None)
-    except TypeError:
-        raise cfg.error("train_step", f"{cfg.values['train_step']}{sig} cannot be called as "
-                        "fn(model, batch, loss_fn, optimizer); give it these four parameters") from None
+        return selection.normalise(item, CODES, all_checks())
+    except selection.SelectionError as exc:
+        base = str(err).rstrip(": ") if err else "--select/--ignore"
+        raise ConfigError(None, None, None, f"{base}: {exc}") from None

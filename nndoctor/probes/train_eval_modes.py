@@ -107,7 +107,7 @@ def eval_noise(ctx, model: nn.Module, inputs) -> float:
     """How far two eval-mode forwards of the same inputs differ: RMS of the difference over the outputs' spread
     across samples (over their RMS when they do not vary). 0 for a deterministic eval mode; the mode of `model`
     is left as it was."""
-    from .batching import first_tensor
+    from .batches import first_tensor
 
     training = {m: m.training for m in model.modules()}
     model.eval()

@@ -89,10 +89,6 @@ def all_checks(refresh: bool = False) -> dict[str, type[Check]]:
     return registry
 
 
-def checks_for_code(code: str) -> list[str]:
-    return [name for name, cls in all_checks().items() if code in cls.codes]
-
-
 def warn_load_errors() -> None:
     for msg in load_errors:
         print(f"nndoctor: warning: {msg}", file=sys.stderr)

@@ -29,7 +29,7 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 
-from .context import CLASS_LOSSES
+from .losses import class_axis, ignored_target, loss_value
 
 SHARPNESS = (0.0, math.log(200.0))  # range of ln L for the one-hot candidates: L from 1 (label smoothing up to
 # eps = 0.3 has its optimum above it) to 200 (hard labels: C * exp(-200) is zero in float32)
@@ -42,18 +42,6 @@ class Floor:
     sharpness: float | None = None  # L of the best one-hot candidate (None for regression)
 
 
-def class_dim(outputs: torch.Tensor, targets: torch.Tensor, loss: Any = None) -> int | None:
-    """The dimension of `outputs` that holds the classes: the one whose removal leaves the target's shape."""
-    order = (1, -1) if isinstance(loss, CLASS_LOSSES) else (-1, 1)
-    for d in order:
-        if outputs.dim() >= 2 and outputs.dim() == targets.dim() + 1:
-            rest = list(outputs.shape)
-            del rest[d]
-            if rest == list(targets.shape):
-                return d % outputs.dim()
-    return None
-
-
 def output_kind(outputs: torch.Tensor, dim: int) -> str:
     """`probabilities` when every row along `dim` is a distribution, otherwise `logits` (log-probabilities too)."""
     o = outputs.detach().float()
@@ -63,13 +51,9 @@ def output_kind(outputs: torch.Tensor, dim: int) -> str:
 
 
 def _safe(loss_fn: Callable, out: torch.Tensor, targets: Any) -> float:
-    try:
-        with torch.no_grad():
-            v = loss_fn(out, targets)
-        v = float(v.detach().float().mean()) if isinstance(v, torch.Tensor) else float(v)
-    except Exception:  # a candidate of the wrong kind for this loss (BCELoss given logits): not a candidate
-        return math.inf
-    return v if math.isfinite(v) else math.inf
+    """The loss at a candidate output; inf for a candidate of the wrong kind for this loss."""
+    v = loss_value(loss_fn, out, targets)
+    return math.inf if v is None else v
 
 
 def _search(f: Callable[[float], float], lo: float, hi: float, grid: int = 12, rounds: int = 24) -> tuple[float, float]:
@@ -101,11 +85,11 @@ def loss_floor(loss_fn: Callable, outputs: Any, targets: Any, task: str, loss: A
     out = outputs.detach()
     y = targets.detach()
     if not y.is_floating_point():
-        d = class_dim(out, y, loss)
+        d = class_axis(out, y, loss)
         if d is None:
             return None
         C = out.shape[d]
-        ignore = getattr(loss, "ignore_index", -100)
+        ignore = ignored_target(loss)
         t = torch.where(y == ignore, torch.zeros_like(y), y).clamp(0, C - 1)
         onehot = F.one_hot(t.long(), C).to(out.dtype).movedim(-1, d)  # (..., C) -> class dim at d
         kind = output_kind(out, d)
@@ -144,11 +128,11 @@ def closeness(outputs: Any, targets: Any, task: str, loss: Any = None, kind: str
         return None
     out, y = outputs.detach().float(), targets.detach()
     if not y.is_floating_point():
-        d = class_dim(out, y, loss)
+        d = class_axis(out, y, loss)
         if d is None or d == 0:
             return None
         C = out.shape[d]
-        valid = (y != getattr(loss, "ignore_index", -100)).float()
+        valid = (y != ignored_target(loss)).float()
         probs = out if kind == "probabilities" else out.softmax(d)
         t = (y * valid.long()).clamp(0, C - 1).long()
         p = probs.gather(d, t.unsqueeze(d)).squeeze(d) * valid  # same shape as the targets

@@ -31,7 +31,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from .batching import tensors
+from .batches import tensors
 from .hooks import module_label, on_forward
 from .params import nonfinite
 
@@ -163,13 +163,11 @@ class NonFiniteTracer:
 def locate_in_backward(backward: Callable[[], None]) -> dict | None:
     """Run `backward()` (a forward and backward of one batch) under anomaly mode: the autograd op whose backward
     first returned NaN and the user's line in forward that created it, or None when nothing was caught."""
-    import os
     import re
     import warnings
 
-    here = os.path.dirname(os.path.abspath(__file__))
-    checks_dir = os.path.join(os.path.dirname(here), "checks")
-    torch_dir = os.path.dirname(os.path.abspath(torch.__file__))
+    from ..common.errors import is_user_file
+
     op = None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -187,7 +185,6 @@ def locate_in_backward(backward: Callable[[], None]) -> dict | None:
         if "Traceback of forward call" not in text:
             continue
         for f, line, fn, code in re.findall(r'File "([^"]+)", line (\d+), in (\S+)\n\s*(.*)', text):
-            path = os.path.abspath(f)
-            if not path.startswith((here, checks_dir, torch_dir)) and "site-packages" not in path:
+            if is_user_file(f):
                 frame = f"{f}:{line} in {fn}: {code.strip()}"
     return {"op": op, "user_frame": frame}

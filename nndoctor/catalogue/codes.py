@@ -1,4 +1,4 @@
-"""The diagnosis codes: the public, stable catalogue (see ../shared/spec/codes.md).
+"""The diagnosis codes: the public, stable catalogue (the README's catalogue table is tested against it).
 
 A code names a diagnosis, not a check. Codes are never renumbered or reused: a new diagnosis takes a free
 number in the right group. The hundreds follow causal order, root causes first, and the ranking uses that.

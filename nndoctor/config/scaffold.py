@@ -195,7 +195,7 @@ def import_target(target: str) -> tuple[Any, str]:
         root, name = os.getcwd(), target
     if root not in sys.path:
         sys.path.insert(0, root)
-    from .context import exception_line, user_frame
+    from ..common.errors import exception_line, user_frame
 
     try:
         module = importlib.import_module(name)
@@ -392,7 +392,7 @@ def options_reference() -> str:
     section a config can hold (what `configs/checks.yaml` ships; `make configs` rewrites it)."""
     import inspect
 
-    from .registry import all_checks
+    from ..engine.registry import all_checks
 
     out = ["# Every check's options, their defaults and units, as the `checks:` section of a run config takes them:",
            "# copy the lines you want to change into your config. Written by `make configs` from the checks' source;",

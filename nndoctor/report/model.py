@@ -1,8 +1,6 @@
-"""Findings, check results and the ranked report (the contract is ../shared/spec/report.md).
-
-Ranking puts the root cause first: severity (error, warning, info), then causal order (the code's hundreds:
-data, loss wiring, model, gradients, dynamics), then confidence, then the code number. A finding that another
-one explains (nndoctor/causes.py) gets `explained_by` and is placed below its cause.
+"""The report model: findings, check results, the report with its status and exit code (the README's "The
+report" section is the contract, tested against this module). Ranking is `nndoctor.report.ranking`; the formats
+are `nndoctor.report.router`.
 """
 from __future__ import annotations
 
@@ -12,12 +10,10 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
-from . import __version__
-from .causes import explaining_cause
-from .codes import CODES
+from .._version import __version__
+from ..catalogue import CODES
+from .ranking import SEVERITIES, SEVERITY_ORDER, rank_findings
 
-SEVERITIES = ("error", "warning", "info")
-SEVERITY_ORDER = {s: i for i, s in enumerate(SEVERITIES)}
 SCHEMA_VERSION = 1
 
 
@@ -116,39 +112,6 @@ class CheckResult:
         return out
 
 
-def _sort_key(f: Finding) -> tuple:
-    return (SEVERITY_ORDER[f.severity], CODES[f.code].group, -f.confidence, f.code, f.where or "")
-
-
-def rank_findings(findings: list[Finding]) -> list[Finding]:
-    """Order findings root cause first and number them; set `explained_by` from the causal rules."""
-    # Two checks may reach the same diagnosis (ND408 from the standard loop and from the user's step): keep one.
-    unique: dict[tuple, Finding] = {}
-    for f in sorted(findings, key=_sort_key):
-        unique.setdefault((f.code, f.where), f)
-    findings = list(unique.values())
-    # A note (info) explains nothing: a layer frozen on purpose is not why a batch cannot be overfit.
-    present = {f.code for f in findings if f.severity != "info"}
-    for f in findings:
-        f.explained_by = explaining_cause(f.code, present)
-    pending = sorted(findings, key=_sort_key)
-    placed: list[Finding] = []
-    placed_codes: set[str] = set()
-    # Place each finding in sort order, but hold back one whose cause has not been placed yet.
-    while pending:
-        for i, f in enumerate(pending):
-            if f.explained_by is None or f.explained_by in placed_codes:
-                break
-        else:  # only a cycle could leave nothing placeable; fall back to the plain order
-            i = 0
-        f = pending.pop(i)
-        placed.append(f)
-        placed_codes.add(f.code)
-    for rank, f in enumerate(placed, start=1):
-        f.rank = rank
-    return placed
-
-
 @dataclass
 class Report:
     """The ranked diagnosis of one run."""
@@ -202,12 +165,12 @@ class Report:
 
     def __str__(self) -> str:
         """`print(report)`: the plain-text report, as the terminal shows it without colour."""
-        from .formats import render_text
+        from .router import render
 
-        return render_text(self)
+        return render(self, "text")
 
     def _repr_markdown_(self) -> str:
         """A notebook shows a report as its Markdown table."""
-        from .formats import render_markdown
+        from .router import render
 
-        return render_markdown(self)
+        return render(self, "markdown")

@@ -32,9 +32,10 @@ from typing import Iterable, Iterator
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .codes import CODES
-from .curvelog import CurveError, CurveLog, Series, read_log
-from .report import CheckResult, Finding, Report
+from ..catalogue import CODES
+from ..common.diagnostic import Diagnostic
+from .log import CurveError, CurveLog, Series, read_log
+from ..report.model import CheckResult, Finding, Report
 
 GRID = 512  # most bins a curve is summarised into (bin medians)
 SIGNIFICANCE = 4.0  # standard errors a change needs before it counts (one-sided p ~ 3e-5 for Gaussian noise)
@@ -365,17 +366,10 @@ def measure(log: CurveLog) -> Curves:
 # =============================================================================================================
 # Judgement: the analysers
 # =============================================================================================================
-class Analyser:
+class Analyser(Diagnostic):
     """Base: a name, the codes it may emit, named options; `run(curves)` yields findings."""
 
-    name = ""
-    codes: tuple[str, ...] = ()
-    options: dict = {}
     min_points = MIN_POINTS  # finite training-loss points needed
-
-    def __init__(self, opts: dict | None = None) -> None:
-        self.opts = {**self.options, **(opts or {})}
-        self.plots: list[dict] = []
 
     def skip_reason(self, c: Curves) -> str | None:
         if c.train.n_finite < self.min_points:
@@ -387,14 +381,11 @@ class Analyser:
 
     def finding(self, code: str, title: str, evidence: dict, fix: str = "", severity: str = "",
                 where: str | None = None, confidence: float = 1.0) -> Finding:
-        assert code in self.codes, f"{self.name} does not declare {code}"
-        return Finding(code=code, title=title, evidence=evidence, fix=fix or CODES[code].fix, severity=severity,
-                       where=where, check=self.name, confidence=round(min(1.0, max(0.0, confidence)), 3))
+        return super().finding(code, title, evidence, fix, severity, where, round(min(1.0, max(0.0, confidence)), 3))
 
     def plot_curve(self, title: str, values: np.ndarray) -> None:
         points = plot_values(values)
-        self.plots.append({"kind": "curve", "title": title, "values": points, "target": None,
-                           "points": "steps" if len(points) == len(values) else "points (bin medians)"})
+        super().plot_curve(title, points, points="steps" if len(points) == len(values) else "points (bin medians)")
 
 
 class Finite(Analyser):

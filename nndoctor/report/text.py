@@ -1,4 +1,4 @@
-"""Drawing a report for people: a one-line verdict, the ranked table, small terminal plots.
+"""The text format: a report drawn for people (a one-line verdict, the ranked table, small terminal plots).
 
 Rich honours NO_COLOR and falls back to plain text when stdout is not a terminal.
 """
@@ -10,22 +10,15 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .report import Finding, Report
+from typing import TYPE_CHECKING
+
+from .plain import evidence_text
+
+if TYPE_CHECKING:
+    from .model import Report
 
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 BLOCKS = " ▁▂▃▄▅▆▇█"
-
-
-def evidence_text(f: Finding, limit: int = 6) -> str:
-    """The measured numbers, short: `key=value` pairs (lists shortened)."""
-    parts = []
-    for k, v in list(f.evidence.items())[:limit]:
-        if isinstance(v, list):
-            v = "[" + ", ".join(str(x) for x in v[:4]) + (", …]" if len(v) > 4 else "]")
-        elif isinstance(v, dict):
-            v = "{" + ", ".join(f"{a}: {b}" for a, b in list(v.items())[:3]) + (", …}" if len(v) > 3 else "}")
-        parts.append(f"{k}={v}")
-    return "; ".join(parts)
 
 
 def verdict(report: Report) -> Text:
@@ -48,6 +41,10 @@ def verdict(report: Report) -> Text:
         text.append("  [interrupted: partial report]", style="magenta")
     text.append(f"  ({report.seconds:.1f} s)", style="dim")
     return text
+
+
+def verdict_line(report: Report) -> str:
+    return verdict(report).plain.strip()
 
 
 def sparkline(values: list[float], width: int = 60) -> str:
@@ -130,3 +127,12 @@ def print_text(report: Report, console: Console | None = None, verbose: bool = F
     summary = ", ".join(f"{c.name} {c.status} {c.seconds:.1f}s" for c in report.checks
                         if c.status not in ("skipped",))
     console.print(Text(f"checks: {summary}", style="dim"))
+
+
+def render_text(report: Report, fail_on: str = "error") -> str:
+    """The text report without colour, as a string (what `print(report)` and `nndoctor.testing` show)."""
+    import io
+
+    buf = io.StringIO()
+    print_text(report, Console(file=buf, width=120, no_color=True, force_terminal=False))
+    return buf.getvalue()

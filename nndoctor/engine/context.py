@@ -1,4 +1,5 @@
-"""The shared mechanics every check uses: the user's objects (a `Subject`) and a `Context` that hands out copies.
+"""The context every check gets: copies of the user's objects (a `Subject`), bounded batches, and the one
+forward pass, loss and short training loop that every check shares.
 
 Checks never touch the user's objects. `ctx.new_model()` is a deep copy on the run's device, `ctx.new_optimizer`
 builds a fresh optimizer of the user's kind for that copy, `ctx.batches()` is a bounded list of batches read
@@ -8,78 +9,17 @@ training loop that every check shares.
 from __future__ import annotations
 
 import copy
-import inspect
 import math
 import time
-from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 import torch
 from torch import nn
 
-from .basics import TASKS, exception_line, user_frame  # noqa: F401 (re-exported for checks)
-from .batching import Batch, call_model, first_tensor, read_batches, take_output, to_device
-
-REGRESSION_LOSSES = (nn.MSELoss, nn.L1Loss, nn.SmoothL1Loss, nn.HuberLoss)
-BINARY_LOSSES = (nn.BCEWithLogitsLoss, nn.BCELoss)
-CLASS_LOSSES = (nn.CrossEntropyLoss, nn.NLLLoss)
-
-
-class CheckTimeout(Exception):
-    """A check ran past its time box."""
-
-
-@dataclass
-class Subject:
-    """The user's own objects, as the config (or the Python API) names them. Never modified."""
-
-    model: nn.Module
-    data: Iterable
-    loss: Callable
-    optimizer: Callable[[nn.Module], torch.optim.Optimizer]  # builds an optimizer for a given model
-    val_data: Iterable | None = None
-    task: str = "auto"
-    num_classes: int | None = None
-    batch_spec: dict = field(default_factory=dict)
-    outputs: str | None = None
-    train_step: Callable | None = None
-    optimizer_desc: str = "torch.optim.Adam(lr=0.001)"
-
-
-def optimizer_factory(optimizer: Any, kwargs: dict | None = None, model: nn.Module | None = None):
-    """Turn what the user gave into `fn(model) -> Optimizer`.
-
-    - an Optimizer subclass: `cls(model.parameters(), **kwargs)`;
-    - an Optimizer instance built for `model`: the same class and per-group settings, mapped onto the copy's
-      parameters by name (parameters the user left out stay out, so ND403 can see them);
-    - any other callable: a factory `fn(model, **kwargs)`.
-    """
-    kwargs = dict(kwargs or {})
-    if optimizer is None:
-        return lambda m: torch.optim.Adam(m.parameters(), lr=1e-3)
-    if isinstance(optimizer, type) and issubclass(optimizer, torch.optim.Optimizer):
-        return lambda m: optimizer(m.parameters(), **kwargs)
-    if isinstance(optimizer, torch.optim.Optimizer):
-        if model is None:
-            raise ValueError("an optimizer instance needs the model it was built for")
-        names = {id(p): n for n, p in model.named_parameters()}
-        groups = []
-        for g in optimizer.param_groups:
-            settings = {k: v for k, v in g.items() if k != "params"}
-            groups.append((settings, [names[id(p)] for p in g["params"] if id(p) in names]))
-        cls = type(optimizer)
-        # defaults may hold keys the constructor does not take (AdamW's decoupled_weight_decay on torch 2.13)
-        accepted = inspect.signature(cls.__init__).parameters
-        defaults = {k: v for k, v in optimizer.defaults.items() if k in accepted}
-
-        def build(m: nn.Module) -> torch.optim.Optimizer:
-            params = dict(m.named_parameters())
-            return cls([{**s, "params": [params[n] for n in ns if n in params]} for s, ns in groups], **defaults)
-
-        return build
-    if callable(optimizer):
-        return lambda m: optimizer(m, **kwargs)
-    raise TypeError(f"optimizer must be an Optimizer class, instance or factory, not {type(optimizer).__name__}")
+from ..common.isolation import TimeBoxExceeded as CheckTimeout
+from ..probes.batches import Batch, call_model, first_tensor, read_batches, take_output, to_device
+from .subject import Subject
+from .task import CLASS_LOSSES, guess_task
 
 
 class Context:
@@ -236,27 +176,3 @@ class Context:
                 self.num_classes = int(outputs.shape[-1])
             elif self.task in ("multilabel", "binary"):
                 self.num_classes = int(outputs.shape[-1])
-
-
-def guess_task(loss: Any, outputs: Any, targets: torch.Tensor | None) -> str:
-    if isinstance(loss, REGRESSION_LOSSES):
-        return "regression"
-    if isinstance(loss, BINARY_LOSSES):
-        if isinstance(outputs, torch.Tensor) and outputs.dim() >= 2 and outputs.shape[-1] > 1:
-            return "multilabel"
-        return "binary"
-    if isinstance(loss, CLASS_LOSSES):
-        if isinstance(outputs, torch.Tensor) and outputs.dim() == 3 and targets is not None and targets.dim() == 2:
-            return "language-modeling"
-        return "classification"
-    # A plain function: judge from the shapes and dtypes.
-    if targets is None or not isinstance(outputs, torch.Tensor):
-        return "regression"
-    if not targets.is_floating_point():
-        if outputs.dim() == 3 and targets.dim() == 2:
-            return "language-modeling"
-        if outputs.dim() == targets.dim() + 1:
-            return "classification"
-    if outputs.shape == targets.shape and targets.numel() and bool(((targets == 0) | (targets == 1)).all()):
-        return "binary" if outputs.dim() == 1 or outputs.shape[-1] == 1 else "multilabel"
-    return "regression"

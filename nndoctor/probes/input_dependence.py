@@ -18,7 +18,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from .batching import Batch, first_tensor, map_tensors, tensors
+from .batches import Batch, first_tensor, map_tensors, tensors
 from .hooks import on_forward
 
 MAX_CALLS = 400  # module calls kept for localisation (a bound on memory for large models)

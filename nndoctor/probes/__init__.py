@@ -1,0 +1,17 @@
+"""The shared measurement mechanics that checks call (never copy): one home each.
+
+- `batches`: reading and unpacking batches, moving them to the device, calling the model on them.
+- `hooks`: forward hooks registered and removed in one place (`capture_forward`, `on_forward`, `leaf_modules`).
+- `params`: parameters by name and by the modules that hold them; lists grouped by module; non-finite counts.
+- `losses`: the loss families, the target value a loss ignores, the class axis, a loss called safely.
+- `outputs`: the last operation that produced the model's output (through reshapes).
+- `loss_floor`: the lowest loss a batch allows, and how close outputs are to the targets.
+- `train_eval_modes`: dropout off, BatchNorm statistics refreshed, eval-mode noise, output spread.
+- `input_dependence`: which inputs an output depends on (batch mixing, causal leaks), by backprop.
+- `nonfinite_trace`: where NaN and Inf are born, in forward and in backward.
+- `step_recorder`: what one call of a training step does (forwards, backwards, optimizer steps).
+- `lr_warmup`: learning rates under a warm-up from zero.
+
+The short training loop, the forward pass and the loss are `ctx.train`, `ctx.forward`, `ctx.loss`
+(`nndoctor.engine.context`).
+"""
