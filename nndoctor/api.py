@@ -5,13 +5,16 @@
 """
 from __future__ import annotations
 
+import sys
+from contextlib import contextmanager
 from typing import Any, Callable, Iterable
 
 from torch import nn
 
 from .engine.subject import Subject, optimizer_factory
 from .report import Report
-from .engine.runner import DEFAULT_TIME_BOX, run
+from .report import router  # noqa: F401  rich draws from `random` when first imported: never after a run restored it
+from .engine.runner import DEFAULT_TIME_BOX, UsageError, run
 
 
 def diagnose(model: nn.Module, data: Iterable, loss: Callable, optimizer: Any = None, *,
@@ -19,7 +22,8 @@ def diagnose(model: nn.Module, data: Iterable, loss: Callable, optimizer: Any = 
              num_classes: int | None = None, batch: dict | None = None, outputs: str | None = None,
              train_step: Callable | None = None, device: str = "auto", seed: int = 0, max_batches: int = 8,
              select: Iterable[str] = (), ignore: Iterable[str] = (), options: dict | None = None,
-             quick: bool = False, time_box: float = DEFAULT_TIME_BOX) -> Report:
+             quick: bool = False, time_box: float = DEFAULT_TIME_BOX, deadline: float | None = None,
+             fail_on: str = "error") -> Report:
     """Diagnose a model, its data, loss and optimizer. Nothing passed in is modified.
 
     `loss` is a loss module instance (or class, instantiated with no arguments) or a function
@@ -27,7 +31,10 @@ def diagnose(model: nn.Module, data: Iterable, loss: Callable, optimizer: Any = 
     (with `optimizer_kwargs`), a factory `fn(model, **optimizer_kwargs)`, or None for Adam(lr=1e-3).
     `options` holds per-check options by check name, as the config's `checks:` section does. `select` and
     `ignore` take codes, code prefixes (ND4) or check names, as `--select`/`--ignore` do. `quick=True` is the
-    `--quick` profile. A bad selector or option raises ValueError with the closest valid name.
+    `--quick` profile. `deadline` bounds the whole run in seconds (default by profile; checks it leaves no time
+    for are reported `blocked` and the report is `incomplete`); `fail_on` is the severity the report's `status`
+    and `exit_code()` are judged at. A bad selector or option, or a selection that leaves no check, raises
+    ValueError with the closest valid name.
     """
     select, ignore = _selectors(select, "select"), _selectors(ignore, "ignore")
     _validate_options(options)
@@ -38,7 +45,8 @@ def diagnose(model: nn.Module, data: Iterable, loss: Callable, optimizer: Any = 
                       task=task, num_classes=num_classes, batch_spec=dict(batch or {}), outputs=outputs,
                       train_step=train_step, optimizer_desc=repr(optimizer))
     return run(subject, device=device, seed=seed, max_batches=max_batches, select=select, ignore=ignore,
-               options=options, quick=quick, time_box=time_box, title="nndoctor.diagnose")
+               options=options, quick=quick, time_box=time_box, deadline=deadline, title="nndoctor.diagnose",
+               fail_on=fail_on)
 
 
 def _selectors(items: Iterable[str] | str, what: str) -> list[str]:
@@ -70,11 +78,13 @@ def _validate_options(options: dict | None) -> None:
 
 def run_config(path: str, *, device: str | None = None, seed: int | None = None, max_batches: int | None = None,
                select: Iterable[str] = (), ignore: Iterable[str] = (), quick: bool = False,
-               time_box: float = DEFAULT_TIME_BOX, progress=None) -> Report:
+               time_box: float = DEFAULT_TIME_BOX, deadline: float | None = None, fail_on: str = "error",
+               progress=None) -> Report:
     """What `nndoctor run PATH` does, in-process: load and validate the config, seed, build, run.
 
     Arguments override the file as the command-line flags do. Raises `nndoctor.config.ConfigError` (one line)
-    for a bad config.
+    for a bad config, or a selection that leaves no check. While the user's code runs, `sys.argv` holds only the
+    config's path, so a module that parses its arguments at import gets its own defaults, not nndoctor's.
     """
     from . import config as cfgmod
     from .engine.isolation import RNGState
@@ -86,13 +96,28 @@ def run_config(path: str, *, device: str | None = None, seed: int | None = None,
     sel = [cfgmod.check_selector(str(s)) for s in list(select) + list(_as_list(section.get("select")))]
     ign = [cfgmod.check_selector(str(s)) for s in list(ignore) + list(_as_list(section.get("ignore")))]
     seed = seed if seed is not None else int(cfg.get("seed", 0))
-    RNGState.seed(seed)  # the model's initialisation is part of the run: the same config gives the same weights
-    subject = cfgmod.build(cfg)
     options = {k: v for k, v in section.items() if k not in ("select", "ignore")}
-    return run(subject, device=device or str(cfg.get("device", "auto")), seed=seed,
-               max_batches=max_batches or int(cfg.get("max_batches", cfgmod.DEFAULT_MAX_BATCHES)),
-               select=sel, ignore=ign, options=options, quick=quick, time_box=time_box, progress=progress,
-               config_path=path)
+    with _argv([path]):
+        RNGState.seed(seed)  # the model's initialisation is part of the run: the same config gives the same weights
+        subject = cfgmod.build(cfg)
+        try:
+            return run(subject, device=device or str(cfg.get("device", "auto")), seed=seed,
+                       max_batches=max_batches or int(cfg.get("max_batches", cfgmod.DEFAULT_MAX_BATCHES)),
+                       select=sel, ignore=ign, options=options, quick=quick, time_box=time_box, deadline=deadline,
+                       progress=progress, config_path=path, fail_on=fail_on)
+        except UsageError as exc:
+            raise cfgmod.ConfigError(path, None, None, str(exc)) from None
+
+
+@contextmanager
+def _argv(argv: list[str]):
+    """sys.argv as the user's code should see it while nndoctor runs it, restored after."""
+    saved = sys.argv[:]
+    sys.argv[:] = argv
+    try:
+        yield
+    finally:
+        sys.argv[:] = saved
 
 
 def _as_list(value) -> list:

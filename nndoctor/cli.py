@@ -5,6 +5,7 @@ Exit codes are `nndoctor.report.ExitCode`.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from enum import Enum
@@ -86,6 +87,8 @@ def run(
                                "checks' shorter quick settings, a 5 s time box per check"),
     output: Optional[str] = typer.Option(None, "--output", "-o", help="also write the report (in --format) here"),
     time_box: float = typer.Option(60.0, "--time-box", min=1.0, help="seconds one check may run"),
+    deadline: Optional[float] = typer.Option(None, "--deadline", min=1.0, help="seconds the whole run may take "
+                                             "(default 300, 30 with --quick); past it the report is incomplete"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="draw every plot"),
 ) -> None:
     """Diagnose the model, data, loss and optimizer that CONFIG names."""
@@ -102,8 +105,11 @@ def run(
             err.print(f"  {name}: {info['status']} ({info['seconds']:.1f} s)", style="dim", markup=False)
 
     try:
-        report = run_config(config, device=device, seed=seed, max_batches=max_batches, select=split_items(select),
-                            ignore=split_items(ignore), quick=quick, time_box=time_box, progress=progress)
+        # What the user's code prints goes to stderr: stdout carries the report alone (pure JSON with --format json).
+        with contextlib.redirect_stdout(sys.stderr):
+            report = run_config(config, device=device, seed=seed, max_batches=max_batches,
+                                select=split_items(select), ignore=split_items(ignore), quick=quick,
+                                time_box=time_box, deadline=deadline, fail_on=fail_on.value, progress=progress)
     except ConfigError as exc:
         fail_usage(str(exc))
         return

@@ -114,7 +114,7 @@ def expected_from_json(report: dict, fail_on: str) -> dict:
     failing = {f["check"] for f in report["findings"] if SEVERITY_ORDER[f["severity"]] <= limit}
     errors = {n for n in names if status.get(n) in ("crashed", "interrupted")}
     return {"tests": len(names), "errors": len(errors), "failures": len(failing - errors),
-            "skipped": len({n for n in names if status.get(n) in ("skipped", "timeout")} - failing - errors)}
+            "skipped": len({n for n in names if status.get(n) in ("skipped", "timeout", "blocked")} - failing - errors)}
 
 
 @pytest.mark.parametrize("fail_on", ["error", "warning", "info"])

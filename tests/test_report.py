@@ -71,7 +71,7 @@ def test_status_and_exit_codes():
     assert warn.exit_code("warning") == ExitCode.FINDINGS
     assert Report([f("ND401")], []).exit_code() == ExitCode.FINDINGS
     assert Report([], [], interrupted=True).exit_code() == ExitCode.INTERRUPTED
-    assert [int(c) for c in ExitCode] == [0, 1, 2, 3, 130]
+    assert [int(c) for c in ExitCode] == [0, 1, 2, 3, 4, 130]
 
 
 def test_json_shape_matches_contract():

@@ -60,11 +60,16 @@ class _Broken(Check):
         raise RuntimeError("bug inside nndoctor")
 
 
-def test_a_crashed_check_warns_but_does_not_fail_the_users_test():
+def test_a_crashed_check_fails_the_users_test_unless_incomplete_is_allowed():
+    """A run that did not look is not healthy: a crashed check fails assert_healthy, with the check named."""
     reg = registry.all_checks()
     reg[_Broken.name] = _Broken
+    args = (mlp(), make_classification(), nn.CrossEntropyLoss())
     try:
+        with pytest.raises(AssertionError, match="did not finish 1 check.*test-broken-check crashed"):
+            assert_healthy(*args, select=["test-broken-check"])
         with pytest.warns(RuntimeWarning, match="test-broken-check crashed"):
-            assert_healthy(mlp(), make_classification(), nn.CrossEntropyLoss(), select=["test-broken-check"])
+            report = assert_healthy(*args, select=["test-broken-check"], allow_incomplete=True)
+        assert report.status == "incomplete"
     finally:
         reg.pop(_Broken.name, None)

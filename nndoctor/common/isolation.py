@@ -14,8 +14,10 @@ from ..report.model import Finding
 from .errors import exception_line, user_frame
 
 
-class TimeBoxExceeded(Exception):
-    """A diagnostic ran past the time nndoctor gave it: nndoctor's own limit, never the user's fault."""
+class TimeBoxExceeded(BaseException):
+    """A diagnostic ran past the time nndoctor gave it: nndoctor's own limit, never the user's fault. A
+    BaseException, so that no `except Exception` (a check's, a probe's or the user's) can swallow it and report
+    nndoctor's timeout as the user's error."""
 
 
 @dataclass
@@ -40,8 +42,10 @@ def take_turn(run: Callable[[], Iterable[Finding] | None], keep: Callable[[Findi
             got.append(f)
     except TimeBoxExceeded:
         status = "timeout"
-    except KeyboardInterrupt:
-        status, detail = "interrupted", "interrupted"
+    except KeyboardInterrupt as exc:  # the caller tells Ctrl-C from a KeyboardInterrupt raised by user code
+        status, detail = "interrupted", f"KeyboardInterrupt at {user_frame(exc)}"
+    except SystemExit as exc:  # the user's code called sys.exit: that ends its turn, never the run
+        status, detail = "crashed", f"the user's code called sys.exit({exc.code!r}) at {user_frame(exc)}"
     except Exception as exc:  # a diagnostic crashing is a finding about nndoctor, not a dead run
         status, detail = "crashed", f"{exception_line(exc)} at {user_frame(exc)}"
     got = [f for f in got if keep(f)]

@@ -3,19 +3,28 @@
 - Each check runs with the same seed, so its result does not depend on which checks ran before it; the
   caller's RNG state (torch, CUDA, numpy, random) is restored at the end.
 - A check that raises becomes a `crashed` entry; the others still run. One that passes its time box becomes
-  `timeout`, keeping the findings it had already made.
-- Before the checks, one forward pass and loss on a real batch (on a copy) tells the task and catches a forward
-  or loss that fails; then only the checks that need no model run, and `forward-probe` reports ND308.
+  `timeout`, keeping the findings it had already made. The whole run has a deadline: checks it leaves no time
+  for are `blocked`, and the report says so (status `incomplete`, exit 4).
+- Before the checks, a forward pass and loss on every batch read (on a copy, without autograd) tells the task
+  and catches a forward or loss that fails on any of them; then only the checks that need no model run, the
+  others are `blocked`, and `forward-probe` reports ND308.
+- Ctrl-C from the terminal stops the run with a partial report (`interrupted`); a KeyboardInterrupt or a
+  `sys.exit` raised by the user's code ends only the check it happened in (`crashed`).
 """
 from __future__ import annotations
 
+import math
+import signal
+import threading
 import time
+import warnings
+from contextlib import contextmanager
 from typing import Callable, Iterable
 
 import torch
 
 from ..common import selection
-from ..common.isolation import Turn, take_turn
+from ..common.isolation import TimeBoxExceeded, Turn, take_turn
 from ..report.model import CheckResult, Finding, Report
 from .check import COSTS, Check
 from .context import Context, Subject
@@ -23,11 +32,28 @@ from .isolation import RNGState, alarm
 from .registry import all_checks
 
 DEFAULT_TIME_BOX = 60.0  # seconds one check may run before it is stopped
+DEFAULT_DEADLINE = 300.0  # seconds the whole run may take: 5x the time box (a healthy run takes 3-10 s on a CPU)
 QUICK_MAX_BATCHES = 4  # --quick reads at most this many batches per loader
 QUICK_TIME_BOX = 5.0  # seconds one check may run under --quick (the checks' quick_options aim at well under 1 s)
+QUICK_DEADLINE = 30.0  # seconds the whole --quick run may take
 SMALL_MODEL_PARAMS = 5_000_000  # below this many parameters a CPU run uses one thread
 
 Progress = Callable[[str, str, dict], None]  # (event, check name, info)
+
+
+class UsageError(ValueError):
+    """An argument of the run that cannot work (exit 2 on the command line, ValueError in the API)."""
+
+
+class EmptySelection(UsageError):
+    """`--select` / `--ignore` left no check to run: a usage error, never a vacuous `healthy`."""
+
+
+def check_limits(time_box: float, deadline: float | None) -> None:
+    """Time limits are finite positive seconds: an infinite one cannot be armed, and would bound nothing."""
+    for name, value in (("time box (--time-box)", time_box), ("deadline (--deadline)", deadline)):
+        if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+            raise UsageError(f"the {name} must be a finite number of seconds above 0, got {value!r}")
 
 
 def selected_checks(select: Iterable[str] = (), ignore: Iterable[str] = ()) -> list[type[Check]]:
@@ -37,36 +63,63 @@ def selected_checks(select: Iterable[str] = (), ignore: Iterable[str] = ()) -> l
     return sorted(chosen, key=lambda c: (c.order, COSTS.index(c.cost), c.name))
 
 
-def prepare(ctx: Context) -> None:
-    """Read the batches and run one forward pass and loss on a copy: learns the task, or the failure."""
+def prepare(ctx: Context, time_box: float) -> None:
+    """Read the batches, and run a forward pass and the loss on each (on a copy, without autograd): learns the
+    task, or the failure (`ctx.probe_error`), or that the user's forward does not finish in `time_box`."""
     ctx.probe_error = None
+    ctx.probe_timeout = None
+    stage = "data"
     try:
-        batches = ctx.batches()
-    except Exception as exc:
-        ctx.probe_error = ("data", exc)
-        return
-    model = ctx.new_model(train=True)
-    try:
-        with torch.no_grad():
-            outputs = ctx.forward(model, batches[0].inputs)
-    except Exception as exc:
-        ctx.probe_error = ("forward", exc)
-        return
-    try:
-        ctx.infer_task(outputs, batches[0].targets)
-        with torch.no_grad():
-            ctx.loss(outputs, batches[0].targets)
-    except Exception as exc:
-        ctx.probe_error = ("loss", exc)
+        with alarm(time_box):
+            batches = ctx.batches()
+            model = ctx.new_model(train=True)
+            for i, batch in enumerate(batches):
+                stage = "forward"
+                with torch.no_grad():
+                    outputs = ctx.forward(model, batch.inputs)
+                stage = "loss"
+                if i == 0:
+                    ctx.infer_task(outputs, batch.targets)
+                with torch.no_grad():
+                    ctx.loss(outputs, batch.targets)
+    except TimeBoxExceeded:
+        ctx.probe_timeout = f"the {stage} step on a real batch did not finish within {time_box:g} s"
+    except (Exception, SystemExit) as exc:  # the user's code raising (or calling sys.exit) is ND308's finding
+        ctx.probe_error = (stage, exc)
 
 
-def skip_reason(ctx: Context, cls: type[Check]) -> str | None:
-    """Why `cls` does not run: the probe failed at a stage it needs, or the check's own reason."""
+def blocked_reason(ctx: Context, cls: type[Check]) -> str | None:
+    """Why `cls` cannot run: the probe failed or timed out at a stage it needs."""
+    if ctx.probe_timeout:
+        return f"not run: {ctx.probe_timeout} (nndoctor's time box; raise it with --time-box)"
     if ctx.probe_error and cls.name != "forward-probe":
         stage = ctx.probe_error[0]
         if stage == "data" or cls.needs_model:
-            return f"the {stage} step fails on a real batch (see ND308)"
-    return cls.skip_reason(ctx)
+            return f"not run: the {stage} step fails on a real batch (see ND308)"
+    return None
+
+
+class _Interrupts:
+    """Tells Ctrl-C from the terminal (SIGINT) from a KeyboardInterrupt that the user's code raises itself."""
+
+    def __init__(self) -> None:
+        self.from_terminal = False
+
+    @contextmanager
+    def watching(self):
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handler(signum, frame):
+            self.from_terminal = True
+            raise KeyboardInterrupt
+
+        old = signal.signal(signal.SIGINT, handler)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, old)
 
 
 def run_check(ctx: Context, cls: type[Check], *, seed: int, time_box: float, options: dict, quick: bool,
@@ -88,7 +141,7 @@ def run_check(ctx: Context, cls: type[Check], *, seed: int, time_box: float, opt
         torch.set_grad_enabled(grad_enabled)
         ctx.deadline = None
     if turn.status == "timeout":
-        turn.detail = f"stopped after its time box of {time_box:g} s"
+        turn.detail = f"stopped after its time box of {time_box:g} s (nndoctor's limit; raise it with --time-box)"
     result = CheckResult(cls.name, turn.status, turn.seconds, turn.detail, check.plots,
                          step_equivalents=ctx.step_equivalents())
     return turn, result
@@ -96,48 +149,74 @@ def run_check(ctx: Context, cls: type[Check], *, seed: int, time_box: float, opt
 
 def run(subject: Subject, *, device: str = "auto", seed: int = 0, max_batches: int = 8,
         select: Iterable[str] = (), ignore: Iterable[str] = (), options: dict | None = None, quick: bool = False,
-        time_box: float = DEFAULT_TIME_BOX, progress: Progress | None = None, config_path: str | None = None,
-        title: str = "nndoctor run") -> Report:
+        time_box: float = DEFAULT_TIME_BOX, deadline: float | None = None, progress: Progress | None = None,
+        config_path: str | None = None, title: str = "nndoctor run", fail_on: str = "error") -> Report:
+    """Run the selected checks on copies of `subject`; `deadline` bounds the whole run (seconds, default by
+    profile). Raises EmptySelection when `select`/`ignore` leave no check."""
     select, ignore, options = list(select), list(ignore), dict(options or {})
+    check_limits(time_box, deadline)
+    checks = selected_checks(select, ignore)
+    if not checks:
+        raise EmptySelection(f"the selection (select={select or 'all'}, ignore={ignore or 'none'}) leaves no check "
+                             "to run; `nndoctor checks` lists the checks and their codes")
     if quick:  # the few-second profile: fewer batches and a shorter time box, on top of each check's quick_options
         max_batches, time_box = min(max_batches, QUICK_MAX_BATCHES), min(time_box, QUICK_TIME_BOX)
+    if deadline is None:
+        deadline = QUICK_DEADLINE if quick else DEFAULT_DEADLINE
     started = time.monotonic()
+    end = started + deadline
     rng = RNGState()
     grad_enabled = torch.is_grad_enabled()
     threads = torch.get_num_threads()
     findings: list[Finding] = []
     results: list[CheckResult] = []
+    interrupts = _Interrupts()
     interrupted = False
     try:
-        RNGState.seed(seed)
-        ctx = Context(subject, device=device, seed=seed, max_batches=max_batches, quick=quick)
-        if ctx.device.type == "cpu" and sum(p.numel() for p in subject.model.parameters()) <= SMALL_MODEL_PARAMS:
-            # Small models run faster on one thread, and far faster when other processes share the cores
-            # (measured on 2 cores: a 150-step loop went from 0.1 s to over 20 s with two threads under load).
-            torch.set_num_threads(1)
-        prepare(ctx)
-        for cls in selected_checks(select, ignore):
-            reason = skip_reason(ctx, cls)
-            if reason:
-                results.append(CheckResult(cls.name, "skipped", detail=reason))
-                continue
-            if progress:
-                progress("start", cls.name, {})
-            turn, result = run_check(ctx, cls, seed=seed, time_box=time_box, options=options, quick=quick,
-                                     select=select, ignore=ignore)
-            results.append(result)
-            findings += turn.findings
-            if progress:
-                progress("end", cls.name, {"status": turn.status, "seconds": turn.seconds,
-                                           "findings": len(turn.findings)})
-            if turn.interrupted:
-                interrupted = True
-                break
+        with interrupts.watching(), warnings.catch_warnings():
+            warnings.simplefilter("once")  # a warning from the user's loss is shown once, not once per check
+            RNGState.seed(seed)
+            ctx = Context(subject, device=device, seed=seed, max_batches=max_batches, quick=quick)
+            if ctx.device.type == "cpu" and sum(p.numel() for p in subject.model.parameters()) <= SMALL_MODEL_PARAMS:
+                # Small models run faster on one thread, and far faster when other processes share the cores
+                # (measured on 2 cores: a 150-step loop went from 0.1 s to over 20 s with two threads under load).
+                torch.set_num_threads(1)
+            prepare(ctx, min(time_box, deadline))
+            for cls in checks:
+                left = end - time.monotonic()
+                reason = blocked_reason(ctx, cls)
+                if reason is None and left <= 0:
+                    reason = f"not run: the run reached its deadline of {deadline:g} s (raise it with --deadline)"
+                if reason:
+                    results.append(CheckResult(cls.name, "blocked", detail=reason))
+                    continue
+                not_applicable = cls.skip_reason(ctx)
+                if not_applicable:
+                    results.append(CheckResult(cls.name, "skipped", detail=not_applicable))
+                    continue
+                if progress:
+                    progress("start", cls.name, {})
+                turn, result = run_check(ctx, cls, seed=seed, time_box=min(time_box, left), options=options,
+                                         quick=quick, select=select, ignore=ignore)
+                if turn.interrupted and not interrupts.from_terminal:
+                    result.status = "crashed"  # the user's code raised KeyboardInterrupt: a crash, not Ctrl-C
+                    result.detail = f"the user's code raised {result.detail}"
+                results.append(result)
+                findings += turn.findings
+                if progress:
+                    progress("end", cls.name, {"status": result.status, "seconds": turn.seconds,
+                                               "findings": len(turn.findings)})
+                if result.status == "interrupted":
+                    interrupted = True
+                    break
     except KeyboardInterrupt:
         interrupted = True
     finally:
         rng.restore()
         torch.set_num_threads(threads)
         torch.set_grad_enabled(grad_enabled)
+    done = {r.name for r in results}
+    results += [CheckResult(c.name, "blocked", detail="not run: interrupted") for c in checks
+                if c.name not in done and interrupted]
     return Report(findings=findings, checks=results, seconds=time.monotonic() - started, config=config_path,
-                  interrupted=interrupted, title=title)
+                  interrupted=interrupted, title=title, fail_on=fail_on)

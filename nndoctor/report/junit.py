@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")  # not allowed in XML 1.0, even escaped
 ERROR_STATUSES = ("crashed", "interrupted")  # a JUnit <error>: the check itself did not work
-SKIP_STATUSES = ("skipped", "timeout")  # a JUnit <skipped>, unless it left a failing finding behind
+SKIP_STATUSES = ("skipped", "timeout", "blocked")  # a JUnit <skipped>, unless it left a failing finding behind
 
 
 @dataclass

@@ -16,11 +16,13 @@ def _cell(text: str | None) -> str:
 
 
 def render_markdown(report: Report, fail_on: str = "error") -> str:
-    icon = {"healthy": "✅", "warnings": "⚠️", "errors": "❌"}[report.status]
+    icon = {"healthy": "✅", "warnings": "⚠️", "errors": "❌", "incomplete": "⛔"}[report.status]
     counts = {s: sum(f.severity == s for f in report.findings) for s in ("error", "warning", "info")}
+    ran = sum(c.status in ("passed", "failed") for c in report.checks)
     if report.status == "healthy":
-        ran = sum(c.status in ("passed", "failed") for c in report.checks)
         verdict = f"healthy, {ran} checks passed" + (f", {counts['info']} note(s)" if counts["info"] else "")
+    elif report.status == "incomplete":
+        verdict = f"incomplete: {len(report.unfinished)} of {len(report.checks)} checks did not finish ({ran} ran)"
     else:
         verdict = f"{counts['error']} error(s), {counts['warning']} warning(s), {counts['info']} note(s)"
     if report.interrupted:
@@ -43,10 +45,10 @@ def render_markdown(report: Report, fail_on: str = "error") -> str:
             where = f"`{_cell(f.where.replace('`', ''))}`" if f.where else ""
             out.append(f"| {f.rank} | {f.severity} | {f.code} {f.name} | {measured} | {where} | {_cell(f.fix)} |")
         out.append("")
-    for c in report.checks:
-        if c.status in ("crashed", "timeout", "interrupted", "skipped"):
-            out.append(f"- {c.name}: {c.status}: {_cell(c.detail)}")
-    if any(c.status in ("crashed", "timeout", "interrupted", "skipped") for c in report.checks):
+    notes = [c for c in report.checks if c.status not in ("passed", "failed")]
+    for c in notes:
+        out.append(f"- {c.name}: {c.status}: {_cell(c.detail)}")
+    if notes:
         out.append("")
     summary = ", ".join(f"{c.name} {c.status} {c.seconds:.1f} s" for c in report.checks if c.status != "skipped")
     out.append(f"<sub>checks: {_cell(summary) or 'none'}; {report.seconds:.1f} s in all</sub>")

@@ -23,8 +23,16 @@ class ExitCode(IntEnum):
     OK = 0  # no finding at or above --fail-on
     FINDINGS = 1  # at least one finding at or above --fail-on
     USAGE = 2  # usage or config error: one line on stderr
-    INTERNAL = 3  # internal error of nndoctor itself
-    INTERRUPTED = 130  # interrupted; the partial report is still printed
+    INTERNAL = 3  # internal error of nndoctor itself, outside any check
+    INCOMPLETE = 4  # no finding at or above --fail-on, but a selected check did not finish
+    INTERRUPTED = 130  # interrupted from the terminal; the partial report is still printed (status incomplete)
+
+
+# Check statuses. A check that did not finish leaves the run `incomplete`: it crashed, ran out of time, was
+# interrupted, or was blocked (it could not run because an earlier failure made it impossible, or the run's
+# deadline came first). `skipped` is a check that does not apply (a config key it needs is absent).
+STATUSES = ("passed", "failed", "skipped", "crashed", "timeout", "interrupted", "blocked")
+UNFINISHED = ("crashed", "timeout", "interrupted", "blocked")
 
 
 def json_safe(value: Any) -> Any:
@@ -95,12 +103,12 @@ class Finding:
 
 @dataclass
 class CheckResult:
-    """What one check did: passed, failed (it reported warnings or errors), crashed, skipped or timeout."""
+    """What one check did: one of STATUSES (failed: it reported a warning or an error)."""
 
     name: str
     status: str
     seconds: float = 0.0
-    detail: str | None = None  # why it crashed or was skipped
+    detail: str | None = None  # why it crashed, stopped, was blocked or skipped
     plots: list = field(default_factory=list)  # terminal drawings: {"kind": "curve"|"bars", ...}
     step_equivalents: float = 0.0  # cost in training steps over the user's batch (forward + backward)
 
@@ -110,6 +118,10 @@ class CheckResult:
         if self.detail:
             out["detail"] = self.detail
         return out
+
+    @property
+    def finished(self) -> bool:
+        return self.status not in UNFINISHED
 
 
 @dataclass
@@ -122,32 +134,52 @@ class Report:
     config: str | None = None
     interrupted: bool = False
     title: str = "nndoctor run"
+    fail_on: str = "error"  # the severity at which the run fails: decides `status` between a finding and incomplete
 
     def __post_init__(self) -> None:
         self.findings = rank_findings(list(self.findings))
 
     @property
+    def unfinished(self) -> list[CheckResult]:
+        """The selected checks that did not run to their end."""
+        return [c for c in self.checks if not c.finished]
+
+    @property
+    def complete(self) -> bool:
+        """Every selected check ran to its end, and the run was not interrupted."""
+        return not self.interrupted and not self.unfinished
+
+    @property
     def status(self) -> str:
+        """`errors`, `warnings` or `healthy` from the findings; `incomplete` when a selected check did not finish
+        and no finding at or above `fail_on` was made (`healthy` is only said when every check ran)."""
         severities = {f.severity for f in self.findings}
+        failing = bool(self.failing(self.fail_on))
         if "error" in severities:
             return "errors"
+        if not self.complete and not failing:
+            return "incomplete"
         if "warning" in severities:
             return "warnings"
-        return "healthy"
+        return "healthy" if self.complete else "incomplete"
 
     @property
     def ok(self) -> bool:
-        """True when nothing at warning or error was found."""
+        """True when every check ran and nothing at warning or error was found."""
         return self.status == "healthy"
 
-    def failing(self, fail_on: str = "error") -> list[Finding]:
-        limit = SEVERITY_ORDER[fail_on]
+    def failing(self, fail_on: str | None = None) -> list[Finding]:
+        limit = SEVERITY_ORDER[fail_on or self.fail_on]
         return [f for f in self.findings if SEVERITY_ORDER[f.severity] <= limit]
 
-    def exit_code(self, fail_on: str = "error") -> ExitCode:
+    def exit_code(self, fail_on: str | None = None) -> ExitCode:
+        """130 when interrupted from the terminal; else 1 for a finding at or above `fail_on`, then 4 when a
+        selected check did not finish, then 0."""
         if self.interrupted:
             return ExitCode.INTERRUPTED
-        return ExitCode.FINDINGS if self.failing(fail_on) else ExitCode.OK
+        if self.failing(fail_on):
+            return ExitCode.FINDINGS
+        return ExitCode.OK if self.complete else ExitCode.INCOMPLETE
 
     def to_dict(self) -> dict:
         return {

@@ -21,13 +21,43 @@ SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 BLOCKS = " ▁▂▃▄▅▆▇█"
 
 
+def grouped_notes(checks) -> list[str]:
+    """'status: detail: check, check' lines, one per distinct (status, detail): 14 checks blocked for one reason
+    make one line, not fourteen."""
+    groups: dict[tuple, list[str]] = {}
+    for c in checks:
+        groups.setdefault((c.status, c.detail), []).append(c.name)
+    return [f"{', '.join(names)}: {status}" + (f": {detail}" if detail else "")
+            for (status, detail), names in groups.items()]
+
+
+def unfinished_text(report: Report) -> str:
+    """'2 of 13 checks did not finish: gradient-flow: crashed: ZeroDivisionError: ...; ...' or ''."""
+    todo = report.unfinished
+    if not todo and not report.interrupted:
+        return ""
+    head = f"{len(todo)} of {len(report.checks)} checks did not finish"
+    if report.interrupted:
+        head = "interrupted: partial report; " + head
+    return head + (": " + "; ".join(grouped_notes(todo)) if todo else "")
+
+
 def verdict(report: Report) -> Text:
     counts = {s: sum(f.severity == s for f in report.findings) for s in ("error", "warning", "info")}
-    crashed = [c.name for c in report.checks if c.status in ("crashed", "timeout")]
     head = report.findings[0] if report.findings and report.findings[0].severity != "info" else None
-    if report.status == "healthy":
+    ran = len([c for c in report.checks if c.status in ("passed", "failed")])
+    if report.status == "incomplete":
+        # What did not run comes first: a gate must not read this as healthy.
+        text = Text("✗ incomplete", style="bold magenta")
+        text.append(f": {unfinished_text(report)}")
+        text.append(f"; {ran} checks ran")
+        if counts["warning"]:
+            text.append(f", {counts['warning']} warning(s)")
+            if head:
+                text.append(f" — first: {head.code} {head.name}: {head.title}")
+    elif report.status == "healthy":
         text = Text("✓ healthy", style="bold green")
-        text.append(f": {len([c for c in report.checks if c.status in ('passed', 'failed')])} checks passed")
+        text.append(f": {ran} checks passed")
         if counts["info"]:
             text.append(f", {counts['info']} note(s)")
     else:
@@ -35,10 +65,8 @@ def verdict(report: Report) -> Text:
         text = Text(f"✗ {counts['error']} error(s), {counts['warning']} warning(s)", style=style)
         if head:
             text.append(f" — root cause: {head.code} {head.name}: {head.title}")
-    if crashed:
-        text.append(f"  [{len(crashed)} check(s) did not finish: {', '.join(crashed)}]", style="magenta")
-    if report.interrupted:
-        text.append("  [interrupted: partial report]", style="magenta")
+        if report.unfinished or report.interrupted:
+            text.append(f"  [{unfinished_text(report)}]", style="magenta")
     text.append(f"  ({report.seconds:.1f} s)", style="dim")
     return text
 
@@ -121,9 +149,8 @@ def print_text(report: Report, console: Console | None = None, verbose: bool = F
                 draw_curve(console, plot)
             elif plot["kind"] == "bars" and (verbose or c.status == "failed" or len(plot["labels"]) <= 12):
                 draw_bars(console, plot)
-    notes = [c for c in report.checks if c.status in ("crashed", "timeout", "skipped")]
-    for c in notes:
-        console.print(Text(f"{c.name}: {c.status}: {c.detail}", style="magenta" if c.status != "skipped" else "dim"))
+    for line in grouped_notes([c for c in report.checks if c.status not in ("passed", "failed")]):
+        console.print(Text(line, style="dim" if ": skipped" in line else "magenta"))
     summary = ", ".join(f"{c.name} {c.status} {c.seconds:.1f}s" for c in report.checks
                         if c.status not in ("skipped",))
     console.print(Text(f"checks: {summary}", style="dim"))

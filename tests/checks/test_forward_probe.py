@@ -49,4 +49,4 @@ def test_example_ranks_its_code_first(example_path):
     first = report.findings[0]
     assert first.code == "ND308" and report.exit_code() == 1
     assert "flatten_size_mismatch_setup.py:22 in forward" in first.where  # the user's line, not torch's
-    assert [c.status for c in report.checks if c.name == "overfit-one-batch"] == ["skipped"]
+    assert [c.status for c in report.checks if c.name == "overfit-one-batch"] == ["blocked"]
