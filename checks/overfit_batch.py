@@ -35,13 +35,35 @@ from __future__ import annotations
 
 import math
 import statistics
+from dataclasses import dataclass
 
 import torch
 
 from nndoctor import Check
-from nndoctor.probes.batches import head
-from nndoctor.probes.loss_floor import closeness, loss_floor
+from nndoctor.probes.batches import Batch, head
+from nndoctor.probes.loss_floor import Floor, closeness, loss_floor
 from nndoctor.probes.lr_warmup import Ramp
+
+
+@dataclass
+class Fit:
+    """What the measurement left for the judgements: the batch, the copy after training, the curve, the floor."""
+
+    batch: Batch
+    model: torch.nn.Module
+    loss_fn: object
+    initial: float  # the loss before the first step
+    floor: Floor | None  # the lowest loss the batch allows (None: unknown)
+    kind: str  # what the floor's ideal outputs are: logits, probabilities, targets...
+    close0: dict | None  # how close the initial outputs are to the targets, per sample
+    gap0: float  # initial - floor
+    target: float | None  # the loss to reach: floor + fraction * gap0
+    user: bool  # the updates are the user's own train_step
+    losses: list[float]  # per step
+    reached: bool
+    evidence: dict
+    end: float = math.nan  # the median loss over the last window of steps
+    settled: bool = False  # fitted, or no floor below the start: nothing more to judge after gradient ascent
 
 
 class OverfitOneBatch(Check):
@@ -64,18 +86,27 @@ class OverfitOneBatch(Check):
     quick_options = {"steps": 40, "warmup_steps": 4}
 
     def run(self, ctx):
+        fit = self._measure(ctx)
+        if fit is None:
+            return
+        for judge in (self._non_finite, self._gradient_ascent, self._rising, self._not_reached):
+            found = list(judge(ctx, fit))
+            yield from found
+            if found or fit.settled:
+                return
+
+    # -- measure: the floor, the starting point, then one batch trained until it is near the floor -------------
+    def _measure(self, ctx) -> Fit | None:
         o = self.opts
         batch = head(ctx.batches(1)[0], max(2, int(o["batch_size"])))  # (n, ...) every tensor cut to n samples
         model = ctx.new_model(train=True)
         if not any(p.requires_grad for p in model.parameters()):
-            return  # nothing trains: gradient-flow reports the frozen parameters (ND402)
+            return None  # nothing trains: gradient-flow reports the frozen parameters (ND402)
         loss_fn = ctx.new_loss()
-
-        # -- measure: the floor, the starting point, then one batch trained until it is near the floor ------------
         with torch.no_grad():
             outputs0, loss0 = ctx.forward_loss(model, batch, loss_fn)
         if loss0.dim() != 0:
-            return  # a loss that is not a scalar cannot be trained on: forward-probe reports it (ND308)
+            return None  # a loss that is not a scalar cannot be trained on: forward-probe reports it (ND308)
         initial = float(loss0.detach().float())
         floor = loss_floor(loss_fn, outputs0, batch.targets, ctx.task, ctx.subject.loss)
         kind = floor.kind if floor else "logits"
@@ -96,71 +127,82 @@ class OverfitOneBatch(Check):
         self.plot_curve(title, losses, target=target)
         if ramp.groups:
             ev["warmup_ramp_steps"] = o["warmup_steps"]
+        return Fit(batch=batch, model=model, loss_fn=loss_fn, initial=initial, floor=floor, kind=kind, close0=close0,
+                   gap0=gap0, target=target, user=user, losses=losses, reached=reached, evidence=ev)
 
-        # -- judge: NaN or Inf --------------------------------------------------------------------------------
-        if not math.isfinite(losses[-1]):
-            step = len(losses) - 1
-            finite = [v for v in losses if math.isfinite(v)]
-            when = "on the batch before any step" if step == 0 else f"at step {step}"
-            yield self.finding(
-                "ND503", f"the loss becomes {losses[-1]} {when} while training on one batch",
-                {**ev, "step": step, "last_finite_loss": finite[-1] if finite else None}, where="loss",
-                fix="Look for the first module whose output is NaN/Inf (ND306) or a gradient (ND406); lower the "
-                "learning rate and clip gradients if the loss was rising before; add epsilons to log/sqrt/division.")
+    # -- judge: NaN or Inf ------------------------------------------------------------------------------------------
+    def _non_finite(self, ctx, fit: Fit):
+        losses = fit.losses
+        if math.isfinite(losses[-1]):
             return
+        step = len(losses) - 1
+        finite = [v for v in losses if math.isfinite(v)]
+        when = "on the batch before any step" if step == 0 else f"at step {step}"
+        yield self.finding(
+            "ND503", f"the loss becomes {losses[-1]} {when} while training on one batch",
+            {**fit.evidence, "step": step, "last_finite_loss": finite[-1] if finite else None}, where="loss",
+            fix="Look for the first module whose output is NaN/Inf (ND306) or a gradient (ND406); lower the "
+            "learning rate and clip gradients if the loss was rising before; add epsilons to log/sqrt/division.")
 
-        # -- judge: the loss falls while the predictions move away from the targets (gradient ascent) -------------
-        w = max(3, int(o["window"] * o["steps"]))  # the smoothing window (steps)
-        end = statistics.median(losses[-w:])
-        ev["smoothed_final_loss"] = end
-        above_floor = floor and floor.value > initial + 1e-3 * (1 + abs(initial))  # random outputs beat perfect ones
+    # -- judge: the loss falls while the predictions move away from the targets (gradient ascent) -----------------
+    def _gradient_ascent(self, ctx, fit: Fit):
+        o, floor, initial, close0 = self.opts, fit.floor, fit.initial, fit.close0
+        w = self._window()
+        end = statistics.median(fit.losses[-w:])
+        fit.evidence["smoothed_final_loss"] = end
+        fit.end = end
+        above_floor = bool(floor and floor.value > initial + 1e-3 * (1 + abs(initial)))  # random beats perfect
         # A probability of the label is a fair judge for any loss (a proper loss raises it as it falls); a squared
         # error is not (soft targets compared with logits), so it is consulted only when perfect outputs lose.
         fell = initial - end > o["fraction"] * abs(initial)  # clearly, not by dropout noise at a slow learning rate
-        if close0 is not None and fell and (above_floor or close0["better"] == "higher"):
-            with torch.no_grad():
-                outputs1 = ctx.forward(model, batch.inputs)
-            close1 = closeness(outputs1, batch.targets, ctx.task, ctx.subject.loss, kind)
-            away = self._away(close0, close1) if close1 is not None else 0.0
-            if away >= o["away_share"]:
-                m = close0["metric"]
-                before, after = float(close0["values"].mean()), float(close1["values"].mean())
-                why = (f"the loss is higher for perfect outputs ({floor.value:.4g}) than for random ones, so "
-                       "minimising it is gradient ascent" if above_floor else
-                       "what the loss rewards is not the target: a sign error (gradient ascent)")
-                yield self.finding(
-                    "ND502", f"training lowers the loss ({initial:.4g} to {end:.4g}) while the predictions of "
-                    f"{away:.0%} of the samples move away from their targets (mean {m} {before:.3g} to {after:.3g}): "
-                    + why,
-                    {**ev, "metric": m, "metric_before": before, "metric_after": after, "samples_away": away},
-                    where="loss", confidence=1.0,
-                    fix="Check the sign of the loss: a hand-written cross-entropy is -(target * log_softmax).sum(-1)."
-                    "mean(), with its minus sign; a wrapper must return the loss, not -loss.")
-                return
-        if reached or above_floor:
-            return  # fitted; or no floor to aim at below the initial loss: nothing more to judge
+        fit.settled = fit.reached or above_floor  # fitted; or no floor below the initial loss: nothing more to judge
+        if close0 is None or not fell or not (above_floor or close0["better"] == "higher"):
+            return
+        with torch.no_grad():
+            outputs1 = ctx.forward(fit.model, fit.batch.inputs)
+        close1 = closeness(outputs1, fit.batch.targets, ctx.task, ctx.subject.loss, fit.kind)
+        away = self._away(close0, close1) if close1 is not None else 0.0
+        if away < o["away_share"]:
+            return
+        m = close0["metric"]
+        before, after = float(close0["values"].mean()), float(close1["values"].mean())
+        why = (f"the loss is higher for perfect outputs ({floor.value:.4g}) than for random ones, so "
+               "minimising it is gradient ascent" if above_floor else
+               "what the loss rewards is not the target: a sign error (gradient ascent)")
+        yield self.finding(
+            "ND502", f"training lowers the loss ({initial:.4g} to {end:.4g}) while the predictions of "
+            f"{away:.0%} of the samples move away from their targets (mean {m} {before:.3g} to {after:.3g}): " + why,
+            {**fit.evidence, "metric": m, "metric_before": before, "metric_after": after, "samples_away": away},
+            where="loss", confidence=1.0,
+            fix="Check the sign of the loss: a hand-written cross-entropy is -(target * log_softmax).sum(-1)."
+            "mean(), with its minus sign; a wrapper must return the loss, not -loss.")
 
-        # -- judge: the loss rises ----------------------------------------------------------------------------------
-        base = floor.value if floor else 0.0  # without a floor, a positive loss is judged against zero
+    # -- judge: the loss rises ----------------------------------------------------------------------------------------
+    def _rising(self, ctx, fit: Fit):
+        losses, initial, ev = fit.losses, fit.initial, fit.evidence
+        w = self._window()
+        base = fit.floor.value if fit.floor else 0.0  # without a floor, a positive loss is judged against zero
         rolling = [statistics.median(losses[i:i + w]) for i in range(len(losses) - w + 1)]  # (steps - w + 1,)
         peak_at = max(range(len(rolling)), key=rolling.__getitem__) if rolling else 0
         peak = rolling[peak_at] if rolling else initial
         rise = (peak - base) / (initial - base) if initial - base > 0 else math.nan
-        if len(losses) > w and rise > o["rise_factor"]:
-            ev.update({"peak_loss": peak, "peak_step": peak_at + w // 2, "rise": rise})
-            yield self.finding(
-                "ND502", f"the loss rises from {initial:.4g} to {peak:.4g} (median over {w} steps, around step "
-                f"{peak_at + w // 2}) on one batch and ends at {end:.4g}: its gap to the floor {base:.3g} grows "
-                f"{rise:.3g}x", ev, where="optimizer", confidence=min(1.0, math.log10(rise) / 2 + 0.5),
-                fix="Lower the learning rate 3-10x (with a warm-up for Adam), clip gradients, and re-run; if it "
-                "still rises at a tiny learning rate, check the sign of the loss and of any hand-written update.")
+        if not (len(losses) > w and rise > self.opts["rise_factor"]):
             return
+        ev.update({"peak_loss": peak, "peak_step": peak_at + w // 2, "rise": rise})
+        yield self.finding(
+            "ND502", f"the loss rises from {initial:.4g} to {peak:.4g} (median over {w} steps, around step "
+            f"{peak_at + w // 2}) on one batch and ends at {fit.end:.4g}: its gap to the floor {base:.3g} grows "
+            f"{rise:.3g}x", ev, where="optimizer", confidence=min(1.0, math.log10(rise) / 2 + 0.5),
+            fix="Lower the learning rate 3-10x (with a warm-up for Adam), clip gradients, and re-run; if it "
+            "still rises at a tiny learning rate, check the sign of the loss and of any hand-written update.")
 
-        # -- judge: the target is not reached ------------------------------------------------------------------
+    # -- judge: the target is not reached -----------------------------------------------------------------------------
+    def _not_reached(self, ctx, fit: Fit):
+        o, losses, ev, target, floor = self.opts, fit.losses, fit.evidence, fit.target, fit.floor
         if target is None:
             return
         level = self._level(losses, o["window"])
-        ev.update({"target": target, "gap_closed": (initial - ev["best_loss"]) / gap0,
+        ev.update({"target": target, "gap_closed": (fit.initial - ev["best_loss"]) / fit.gap0,
                    "levels_off_at": level if math.isfinite(level) else "still falling"})
         if level <= target:
             return  # still heading below the target: more steps would get there
@@ -168,7 +210,7 @@ class OverfitOneBatch(Check):
         # batch, trained by a reference optimizer without regularisation, tells them apart.
         ref = ctx.new_model(train=True)
         ref_losses = self._fit(ctx, ref, torch.optim.Adam([p for p in ref.parameters() if p.requires_grad],
-                                                          lr=o["reference_lr"]), batch, loss_fn, target)
+                                                          lr=o["reference_lr"]), fit.batch, fit.loss_fn, target)
         ref_level = self._level(ref_losses, o["window"])
         ev.update({"reference": f"Adam(lr={o['reference_lr']:g})", "reference_steps": len(ref_losses),
                    "reference_final_loss": ref_losses[-1],
@@ -176,38 +218,47 @@ class OverfitOneBatch(Check):
         self.plot_curve(f"the same batch with Adam(lr={o['reference_lr']:g}), no weight decay", ref_losses,
                         target=target)
         if math.isfinite(ref_losses[-1]) and ref_losses[-1] <= target:
-            bounced = max(losses[1:]) > initial  # the loss went above its start: steps overshoot
-            ev["loss_above_start"] = bounced
-            who = "the user's train_step" if user else "the user's optimizer"
-            if max(losses) == min(losses):  # not a slow learning rate: nothing moves at all
-                yield self.finding(
-                    "ND501", f"the loss on one batch never changes in {len(losses)} steps of {who} ({initial:.4g}), "
-                    f"while Adam(lr={o['reference_lr']:g}) fits it in {len(ref_losses) - 1}: no weight is updated",
-                    ev, where="train_step" if user else "optimizer",
-                    fix="Check that optimizer.step() runs after loss.backward() (and zero_grad() before backward, "
-                    "not between), on an optimizer built over this model, with a learning rate above 0.")
-                return
-            yield self.finding(
-                "ND501", f"{who} does not fit one batch of {batch.size} samples in {len(losses)} steps (loss "
-                f"{initial:.4g} to {end:.4g}, target {target:.3g}), while Adam(lr={o['reference_lr']:g}) fits it "
-                f"in {len(ref_losses) - 1}: the {'step' if user else 'optimizer'}'s settings hold training back", ev,
-                severity="info", where="optimizer",
-                fix=("The loss bounces above its start: lower the learning rate 3-10x (or add a warm-up)."
-                     if bounced else "Nothing in the model or the loss stops it from learning: try a learning rate "
-                     "3-10x higher (an LR range test finds it) or less weight decay, and compare the loss curves."))
+            yield from self._held_back(fit, ref_losses)
             return
         ref_pace = self._pace(ref_losses, target, o["window"])
         ev["reference_steps_left_at_pace"] = ref_pace if math.isfinite(ref_pace) else "never"
         if not math.isfinite(ref_level) or ref_level <= target or ref_pace <= o["stall_pace"] * len(ref_losses):
             return  # the reference is still heading for the target, still moving fast, or diverged: no conclusion
         yield self.finding(
-            "ND501", f"the loss on one batch of {batch.size} samples levels off: {losses[-1]:.4g} after {len(losses)} "
-            f"steps, heading for {level:.4g} (start {initial:.4g}, floor {floor.value:.3g}, target {target:.3g}); "
-            f"{ref_losses[-1]:.4g} and heading for {ref_level:.4g} with Adam(lr={o['reference_lr']:g})", ev,
-            confidence=min(1.0, (ref_level - floor.value) / gap0 / (2 * o["fraction"])),
+            "ND501", f"the loss on one batch of {fit.batch.size} samples levels off: {losses[-1]:.4g} after "
+            f"{len(losses)} steps, heading for {level:.4g} (start {fit.initial:.4g}, floor {floor.value:.3g}, target "
+            f"{target:.3g}); {ref_losses[-1]:.4g} and heading for {ref_level:.4g} with Adam(lr={o['reference_lr']:g})",
+            ev, confidence=min(1.0, (ref_level - floor.value) / fit.gap0 / (2 * o["fraction"])),
             fix="Read the other findings first. Then look for what bounds the output (tanh, sigmoid or clamp on the "
             "logits, a bottleneck layer) or a branch that gets no gradient: train this batch by hand, print the loss "
             "and the output range per step.")
+
+    def _held_back(self, fit: Fit, ref_losses: list[float]):
+        """The reference optimizer fits the batch: the user's optimizer (or step) is what holds training back."""
+        o, losses, ev, initial = self.opts, fit.losses, fit.evidence, fit.initial
+        bounced = max(losses[1:]) > initial  # the loss went above its start: steps overshoot
+        ev["loss_above_start"] = bounced
+        who = "the user's train_step" if fit.user else "the user's optimizer"
+        if max(losses) == min(losses):  # not a slow learning rate: nothing moves at all
+            yield self.finding(
+                "ND501", f"the loss on one batch never changes in {len(losses)} steps of {who} ({initial:.4g}), "
+                f"while Adam(lr={o['reference_lr']:g}) fits it in {len(ref_losses) - 1}: no weight is updated",
+                ev, where="train_step" if fit.user else "optimizer",
+                fix="Check that optimizer.step() runs after loss.backward() (and zero_grad() before backward, "
+                "not between), on an optimizer built over this model, with a learning rate above 0.")
+            return
+        yield self.finding(
+            "ND501", f"{who} does not fit one batch of {fit.batch.size} samples in {len(losses)} steps (loss "
+            f"{initial:.4g} to {fit.end:.4g}, target {fit.target:.3g}), while Adam(lr={o['reference_lr']:g}) fits "
+            f"it in {len(ref_losses) - 1}: the {'step' if fit.user else 'optimizer'}'s settings hold training back",
+            ev, severity="info", where="optimizer",
+            fix=("The loss bounces above its start: lower the learning rate 3-10x (or add a warm-up)."
+                 if bounced else "Nothing in the model or the loss stops it from learning: try a learning rate "
+                 "3-10x higher (an LR range test finds it) or less weight decay, and compare the loss curves."))
+
+    def _window(self) -> int:
+        """The smoothing window: `window` of the steps, at least 3."""
+        return max(3, int(self.opts["window"] * self.opts["steps"]))
 
     def _fit(self, ctx, model, optimizer, batch, loss_fn, target, ramp=None, floor=None, user_step=False):
         """Train `model` on the one batch for at most `steps` steps, stopping once the loss is at the target, or
