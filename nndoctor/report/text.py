@@ -1,16 +1,20 @@
-"""The text format: a report drawn for people (a one-line verdict, the ranked table, small terminal plots).
+"""The text format: a report drawn for people, made to read in an 80-column terminal and in a CI log.
 
-Rich honours NO_COLOR and falls back to plain text when stdout is not a terminal.
+The verdict and the root cause come first; then each finding as a compact block (code and title on one line,
+then what was measured, where, and the fix), wrapped at word boundaries to the console's width so that no token
+is ever broken (a path longer than the width stands alone on its line); then the small plots that fit, the checks
+that did not run or finish, and one line of check timings. `--verbose` shows every number of the evidence and
+every plot. Rich honours NO_COLOR and falls back to plain text when stdout is not a terminal (80 columns, or
+$COLUMNS).
 """
 from __future__ import annotations
 
 import math
+import textwrap
+from typing import TYPE_CHECKING
 
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
-
-from typing import TYPE_CHECKING
 
 from .plain import evidence_text
 
@@ -18,6 +22,7 @@ if TYPE_CHECKING:
     from .model import Report
 
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
+STATUS_STYLE = {"errors": "bold red", "warnings": "yellow", "incomplete": "bold magenta", "healthy": "bold green"}
 BLOCKS = " ▁▂▃▄▅▆▇█"
 
 
@@ -65,14 +70,28 @@ def verdict(report: Report) -> Text:
         text = Text(f"✗ {counts['error']} error(s), {counts['warning']} warning(s)", style=style)
         if head:
             text.append(f" — root cause: {head.code} {head.name}: {head.title}")
-        if report.unfinished or report.interrupted:
-            text.append(f"  [{unfinished_text(report)}]", style="magenta")
+        if report.unfinished or report.interrupted:  # which ones, and why, is listed under the findings
+            text.append(f"  [{len(report.unfinished)} of {len(report.checks)} checks did not finish"
+                        + ("; interrupted" if report.interrupted else "") + "]", style="magenta")
     text.append(f"  ({report.seconds:.1f} s)", style="dim")
     return text
 
 
 def verdict_line(report: Report) -> str:
     return verdict(report).plain.strip()
+
+
+def wrap(text: str, width: int, indent: str = "", first: str | None = None) -> list[str]:
+    """`text` wrapped to `width` at spaces only: words, paths and numbers are never cut."""
+    first = indent if first is None else first
+    lines = textwrap.wrap(text, width=max(width, len(first) + 10), initial_indent=first, subsequent_indent=indent,
+                          break_long_words=False, break_on_hyphens=False)
+    return lines or [first.rstrip()]
+
+
+def _print(console: Console, lines: list[str], style: str | None = None) -> None:
+    for line in lines:
+        console.print(Text(line, style=style or ""), soft_wrap=True)  # already wrapped: rich must not re-wrap
 
 
 def sparkline(values: list[float], width: int = 60) -> str:
@@ -90,70 +109,82 @@ def sparkline(values: list[float], width: int = 60) -> str:
     return "".join(out)
 
 
-def draw_curve(console: Console, plot: dict) -> None:
+def draw_curve(console: Console, plot: dict, width: int = 80) -> None:
     vals = plot["values"]
     finite = [v for v in vals if math.isfinite(v)]
-    console.print(Text(plot["title"], style="bold"))
+    _print(console, wrap(plot["title"], width), "bold")
     if not finite:
         console.print("  (no finite values)")
         return
     top, bottom = f"{max(finite):.4g}", f"{min(finite):.4g}"
     pad = max(len(top), len(bottom))
-    console.print(f"  {top:>{pad}} ┤{sparkline(vals)}")
-    tail = f"  (target {plot['target']:.3g})" if plot.get("target") is not None else ""
+    console.print(f"  {top:>{pad}} ┤{sparkline(vals, min(60, width - pad - 4))}", soft_wrap=True)
+    tail = f" (target {plot['target']:.3g})" if plot.get("target") is not None else ""
     points = plot.get("points", "steps")  # what one value is: a training step, or a bin of a long log
-    console.print(f"  {bottom:>{pad}} ┘ {len(vals)} {points}, first {vals[0]:.4g}, last {vals[-1]:.4g}{tail}")
+    legend = f"{len(vals)} {points}, first {vals[0]:.4g}, last {vals[-1]:.4g}{tail}"
+    _print(console, wrap(legend, width, " " * (pad + 5), f"  {bottom:>{pad}} ┘ "))
 
 
-def draw_bars(console: Console, plot: dict, width: int = 40) -> None:
+def draw_bars(console: Console, plot: dict, width: int = 80) -> None:
     labels, vals = plot["labels"], plot["values"]
-    console.print(Text(plot["title"] + (f" ({plot['unit']})" if plot.get("unit") else "") + ", log scale",
-                       style="bold"))
+    title = plot["title"] + (f" ({plot['unit']})" if plot.get("unit") else "") + ", log scale"
+    _print(console, wrap(title, width), "bold")
     positive = [v for v in vals if v > 0 and math.isfinite(v)]
     if not positive:
         console.print("  (all zero)")
         return
     lo, hi = math.log10(min(positive)), math.log10(max(positive))
     span = max(hi - lo, 1.0)
-    lw = min(max(len(lab) for lab in labels), 40)
+    lw = min(max(len(lab) for lab in labels), 40, width // 3)  # label column; long names keep their tail
+    bar_width = max(5, min(40, width - lw - 13))  # "  label bar 1.23e-04"
     for lab, v in zip(labels, vals):
         if not math.isfinite(v):
             bar = "NaN/Inf"
         elif v <= 0:
             bar = "· (zero)"
         else:
-            bar = "█" * max(1, int(round((math.log10(v) - lo) / span * width)))
-        console.print(f"  {lab[-lw:]:>{lw}} {bar} {v:.2e}")
+            bar = "█" * max(1, int(round((math.log10(v) - lo) / span * bar_width)))
+        console.print(f"  {lab[-lw:]:>{lw}} {bar} {v:.2e}", soft_wrap=True)
+
+
+def finding_lines(f, width: int, verbose: bool = False) -> list[tuple[str, str | None]]:
+    """One finding as a compact block of (line, style): '#1 error ND202 double-softmax', then the title, what
+    was measured, where, the fix and what explains it, each wrapped under a three-space indent."""
+    ind = "   "
+    out: list[tuple[str, str | None]] = [(f"#{f.rank} {f.severity} {f.code} {f.name}", SEVERITY_STYLE[f.severity])]
+    out += [(line, None) for line in wrap(f.title, width, ind)]
+    ev = evidence_text(f, limit=len(f.evidence) if verbose else 6)
+    if ev:
+        out += [(line, "dim") for line in wrap(ev, width, ind + "  ", ind + "measured: ")]
+    if f.where:
+        out += [(line, None) for line in wrap(f.where, width, ind + "  ", ind + "where: ")]
+    out += [(line, None) for line in wrap(f.fix, width, ind + "  ", ind + "fix: ")]
+    if f.explained_by:
+        out.append((f"{ind}explained by {f.explained_by}", "italic"))
+    return out
 
 
 def print_text(report: Report, console: Console | None = None, verbose: bool = False) -> None:
     console = console or Console()
-    console.print(verdict(report))
-    if report.findings:
-        table = Table(show_lines=False, expand=False, pad_edge=False)
-        for col in ("#", "severity", "code", "what was measured", "where", "fix"):
-            table.add_column(col, overflow="fold")
-        for f in report.findings:
-            measured = Text(f.title)
-            ev = evidence_text(f)
-            if ev:
-                measured.append("\n" + ev, style="dim")
-            if f.explained_by:
-                measured.append(f"\nexplained by {f.explained_by}", style="italic")
-            table.add_row(str(f.rank), Text(f.severity, style=SEVERITY_STYLE[f.severity]),
-                          f"{f.code}\n{f.name}", measured, f.where or "", f.fix)
-        console.print(table)
+    width = max(40, console.width)
+    first, *rest = wrap(verdict(report).plain.strip(), width, "  ", "")
+    _print(console, [first], STATUS_STYLE[report.status])
+    _print(console, rest)
+    for f in report.findings:
+        for line, style in finding_lines(f, width, verbose):
+            console.print(Text(line, style=style or ""), soft_wrap=True)
     for c in report.checks:
         for plot in c.plots:
             if plot["kind"] == "curve":
-                draw_curve(console, plot)
+                draw_curve(console, plot, width)
             elif plot["kind"] == "bars" and (verbose or c.status == "failed" or len(plot["labels"]) <= 12):
-                draw_bars(console, plot)
+                draw_bars(console, plot, width)
     for line in grouped_notes([c for c in report.checks if c.status not in ("passed", "failed")]):
-        console.print(Text(line, style="dim" if ": skipped" in line else "magenta"))
+        _print(console, wrap(line, width, "  ", ""), "dim" if line.endswith(": skipped") or ": skipped:" in line
+               else "magenta")
     summary = ", ".join(f"{c.name} {c.status} {c.seconds:.1f}s" for c in report.checks
                         if c.status not in ("skipped",))
-    console.print(Text(f"checks: {summary}", style="dim"))
+    _print(console, wrap(f"checks: {summary}", width, "  ", ""), "dim")
 
 
 def render_text(report: Report, fail_on: str = "error") -> str:
