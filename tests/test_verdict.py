@@ -288,3 +288,36 @@ def test_torch_grad_mode_and_threads_restored_after_an_interrupt():
     nndoctor.diagnose(SignalsItself(), make_classification(), nn.CrossEntropyLoss(), device="cpu",
                       select=["train-eval"])
     assert torch.get_num_threads() == threads and torch.is_grad_enabled() == grad
+
+
+class _Steps(Check):
+    """Records the number of steps it was given (test double)."""
+    name = "test-verdict-steps"
+    codes = ("ND501",)
+    options = {"steps": nndoctor.Option(150, "training steps at most", unit="steps", low=1)}
+    seen: list = []
+
+    def run(self, ctx):
+        _Steps.seen.append(self.opts["steps"])
+        return ()
+
+
+def test_step_counts_shrink_to_fit_the_deadline_when_a_step_is_slow():
+    """A model whose forward takes 50 ms (a training step ~0.15 s): 300 step-equivalents would take 45 s, so a
+    20 s deadline (half of it for steps) scales every option declared in steps by about 10/45."""
+    reg = registry.all_checks()
+    reg[_Steps.name] = _Steps
+    _Steps.seen.clear()
+    try:
+        r = nndoctor.diagnose(Sleeps(0.05), make_classification(n=64), nn.CrossEntropyLoss(), device="cpu",
+                              select=[_Steps.name], deadline=20)
+        fast = nndoctor.diagnose(mlp(), make_classification(n=64), nn.CrossEntropyLoss(), device="cpu",
+                                 select=[_Steps.name], deadline=20)
+    finally:
+        reg.pop(_Steps.name, None)
+    slow_steps, fast_steps = _Steps.seen
+    assert fast_steps == 150 and 10 <= slow_steps <= 60, _Steps.seen
+    (result,) = r.checks
+    assert result.status == "passed" and "shortened to fit the deadline" in result.detail and "steps 150 ->" in \
+        result.detail
+    assert fast.checks[0].detail is None

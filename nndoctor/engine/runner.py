@@ -36,6 +36,14 @@ DEFAULT_DEADLINE = 300.0  # seconds the whole run may take: 5x the time box (a h
 QUICK_MAX_BATCHES = 4  # --quick reads at most this many batches per loader
 QUICK_TIME_BOX = 5.0  # seconds one check may run under --quick (the checks' quick_options aim at well under 1 s)
 QUICK_DEADLINE = 30.0  # seconds the whole --quick run may take
+# What the checks' step counts are sized for: the default profile costs at most 300 training steps over the user's
+# batch (the --quick profile 60), measured in step-equivalents. When one step of the user's model is so slow that
+# this cost would take more than half of the deadline, every option declared in "steps" is shortened in
+# proportion, so that a large model gets a whole (shorter) diagnosis inside the deadline instead of a few checks.
+NOMINAL_STEP_EQUIVALENTS = 300.0
+QUICK_STEP_EQUIVALENTS = 60.0
+DEADLINE_SHARE_FOR_STEPS = 0.5
+STEP_COST_IN_FORWARDS = 3.0  # a training step costs about three no-grad forwards (forward + a backward of two)
 SMALL_MODEL_PARAMS = 5_000_000  # below this many parameters a CPU run uses one thread
 
 Progress = Callable[[str, str, dict], None]  # (event, check name, info)
@@ -68,11 +76,13 @@ def prepare(ctx: Context, time_box: float) -> None:
     task, or the failure (`ctx.probe_error`), or that the user's forward does not finish in `time_box`."""
     ctx.probe_error = None
     ctx.probe_timeout = None
+    ctx.step_seconds = 0.0
     stage = "data"
     try:
         with alarm(time_box):
             batches = ctx.batches()
             model = ctx.new_model(train=True)
+            t0 = time.monotonic()
             for i, batch in enumerate(batches):
                 stage = "forward"
                 with torch.no_grad():
@@ -82,6 +92,7 @@ def prepare(ctx: Context, time_box: float) -> None:
                     ctx.infer_task(outputs, batch.targets)
                 with torch.no_grad():
                     ctx.loss(outputs, batch.targets)
+            ctx.step_seconds = STEP_COST_IN_FORWARDS * (time.monotonic() - t0) / max(1, len(batches))
     except TimeBoxExceeded:
         ctx.probe_timeout = f"the {stage} step on a real batch did not finish within {time_box:g} s"
     except (Exception, SystemExit) as exc:  # the user's code raising (or calling sys.exit) is ND308's finding
@@ -122,10 +133,36 @@ class _Interrupts:
             signal.signal(signal.SIGINT, old)
 
 
+def step_scale(ctx: Context, deadline: float, quick: bool) -> float:
+    """The factor (at most 1) that fits the checks' step counts into the deadline, from the measured step cost."""
+    nominal = QUICK_STEP_EQUIVALENTS if quick else NOMINAL_STEP_EQUIVALENTS
+    needed = nominal * getattr(ctx, "step_seconds", 0.0)
+    return min(1.0, DEADLINE_SHARE_FOR_STEPS * deadline / needed) if needed > 0 else 1.0
+
+
+def shorten(check: Check, given: dict, scale: float) -> str | None:
+    """Scale the check's options declared in steps (those the user did not set) by `scale`; say what changed."""
+    if scale >= 1.0:
+        return None
+    changes = []
+    for name, opt in check.declared_options().items():
+        value = check.opts.get(name)
+        if opt.unit != "steps" or name in given or not isinstance(value, int) or isinstance(value, bool):
+            continue
+        new = max(int(opt.low if opt.low is not None else 1), int(value * scale))
+        if new < value:
+            check.opts[name] = new
+            changes.append(f"{name} {value} -> {new}")
+    return ("shortened to fit the deadline (one training step takes about {:.2g} s): " + ", ".join(changes)
+            if changes else None)
+
+
 def run_check(ctx: Context, cls: type[Check], *, seed: int, time_box: float, options: dict, quick: bool,
-              select: list[str], ignore: list[str]) -> tuple[Turn, CheckResult]:
-    """One check's turn: seeded, time-boxed, its cost counted, its findings filtered by the selection."""
+              select: list[str], ignore: list[str], scale: float = 1.0) -> tuple[Turn, CheckResult]:
+    """One check's turn: seeded, time-boxed, its cost counted, its findings filtered by the selection; its step
+    counts scaled by `scale` when a step of the user's model is too slow for the deadline."""
     check = cls(options.get(cls.name), quick=quick)
+    shortened = shorten(check, options.get(cls.name) or {}, scale)
     RNGState.seed(seed)
     ctx.cost = {"grad_samples": 0, "nograd_samples": 0}
     ctx.deadline = time.monotonic() + time_box
@@ -142,6 +179,8 @@ def run_check(ctx: Context, cls: type[Check], *, seed: int, time_box: float, opt
         ctx.deadline = None
     if turn.status == "timeout":
         turn.detail = f"stopped after its time box of {time_box:g} s (nndoctor's limit; raise it with --time-box)"
+    elif shortened and turn.detail is None:
+        turn.detail = shortened.format(getattr(ctx, "step_seconds", 0.0))
     result = CheckResult(cls.name, turn.status, turn.seconds, turn.detail, check.plots,
                          step_equivalents=ctx.step_equivalents())
     return turn, result
@@ -182,6 +221,7 @@ def run(subject: Subject, *, device: str = "auto", seed: int = 0, max_batches: i
                 # (measured on 2 cores: a 150-step loop went from 0.1 s to over 20 s with two threads under load).
                 torch.set_num_threads(1)
             prepare(ctx, min(time_box, deadline))
+            scale = step_scale(ctx, deadline, quick)
             for cls in checks:
                 left = end - time.monotonic()
                 reason = blocked_reason(ctx, cls)
@@ -197,7 +237,7 @@ def run(subject: Subject, *, device: str = "auto", seed: int = 0, max_batches: i
                 if progress:
                     progress("start", cls.name, {})
                 turn, result = run_check(ctx, cls, seed=seed, time_box=min(time_box, left), options=options,
-                                         quick=quick, select=select, ignore=ignore)
+                                         quick=quick, select=select, ignore=ignore, scale=scale)
                 if turn.interrupted and not interrupts.from_terminal:
                     result.status = "crashed"  # the user's code raised KeyboardInterrupt: a crash, not Ctrl-C
                     result.detail = f"the user's code raised {result.detail}"

@@ -179,7 +179,7 @@ def print_text(report: Report, console: Console | None = None, verbose: bool = F
                 draw_curve(console, plot, width)
             elif plot["kind"] == "bars" and (verbose or c.status == "failed" or len(plot["labels"]) <= 12):
                 draw_bars(console, plot, width)
-    for line in grouped_notes([c for c in report.checks if c.status not in ("passed", "failed")]):
+    for line in grouped_notes([c for c in report.checks if c.status not in ("passed", "failed") or c.detail]):
         _print(console, wrap(line, width, "  ", ""), "dim" if line.endswith(": skipped") or ": skipped:" in line
                else "magenta")
     summary = ", ".join(f"{c.name} {c.status} {c.seconds:.1f}s" for c in report.checks
