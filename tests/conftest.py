@@ -1,16 +1,23 @@
-"""Shared fixtures: tiny models and data built in memory."""
+"""Shared fixtures: tiny models and data built in memory; `assert_silent`, what every "stays silent on a healthy
+setup" test asserts; and the NNDOCTOR_TEST_BREAK_CHECKS switch that makes checks crash, to prove those tests see it.
+"""
 from __future__ import annotations
 
 import os
 import sys
+from typing import Iterable
 
 import pytest
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from nndoctor.report import SEVERITIES, SEVERITY_ORDER
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLES = os.path.join(ROOT, "examples")
+BREAK_CHECKS = "NNDOCTOR_TEST_BREAK_CHECKS"  # "1" (every built-in check) or check names, comma-separated
+FINISHED = ("passed", "failed")  # a check that ran to its end ("failed": it reported a warning or an error)
 
 
 def make_classification(n=256, features=8, classes=3, seed=0, batch_size=32, shuffle=True):
@@ -79,3 +86,96 @@ def run_example(path, quick=False):
     from nndoctor.api import run_config
 
     return run_config(path, device="cpu", quick=quick)
+
+
+# -- silence that means something -------------------------------------------------------------------------------
+def assert_silent(report, *checks: str, codes: Iterable[str] | None = None, fail_on: str | None = None,
+                  skipped: dict[str, str] | None = None):
+    """Assert a healthy setup was found healthy by checks that ran: a finding's absence means nothing when the
+    check that would have made it crashed.
+
+    - `checks`: the checks the test is about; each must be in the report and have run to its end, not skipped.
+    - Every check in the report, named or not (the whole suite, where the test runs it), must have run to its end
+      (passed, or failed on a finding the rule below lets through), or be one of `skipped`: {check name: a part
+      of the reason it is expected to be skipped for}; each of those must be skipped, for that reason. A crashed,
+      timed-out or interrupted check fails the test with its detail.
+    - No finding at `fail_on` or above ("warning" by default, as `assert_healthy`; "info": no finding at all);
+      or, with `codes`, no finding of those codes at any severity (the others are then the test's business).
+    Returns the report.
+    """
+    __tracebackhide__ = True  # pytest shows the test's line
+    skipped = dict(skipped or {})
+    if codes is not None and fail_on is not None:
+        raise TypeError("assert_silent: give `codes` or `fail_on`, not both")
+    if fail_on is not None and fail_on not in SEVERITIES:
+        raise ValueError(f"assert_silent: fail_on must be one of {SEVERITIES}, not {fail_on!r}")
+    if set(checks) & set(skipped):
+        raise TypeError(f"assert_silent: {sorted(set(checks) & set(skipped))} both required to run and skipped")
+    problems = _unfinished(report, checks, skipped)
+    noisy = _noisy(report.findings, codes, fail_on or "warning")
+    if noisy:
+        problems.append("findings on a healthy setup: " + "; ".join(
+            f"{f.code} {f.severity} from {f.check} at {f.where}: {f.title}" for f in noisy))
+    if problems:
+        raise AssertionError("not silent, or silent without having looked:\n  " + "\n  ".join(problems))
+    return report
+
+
+def _unfinished(report, required: tuple[str, ...], skipped: dict[str, str]) -> list[str]:
+    """What keeps a report's silence from counting: checks missing, skipped unexpectedly, or not run to the end."""
+    results = {c.name: c for c in report.checks}
+    problems = [f"{name}: not in the report (select it)" for name in [*required, *skipped] if name not in results]
+    if not report.checks:
+        problems.append("no check ran")
+    if report.interrupted:
+        problems.append("the run was interrupted")
+    for c in report.checks:
+        reason = skipped.get(c.name)
+        if reason is not None and c.status != "skipped":
+            problems.append(f"{c.name}: expected to be skipped ({reason!r}), but it {c.status}")
+        elif reason is not None and reason not in (c.detail or ""):
+            problems.append(f"{c.name}: skipped, but not because {reason!r}: {c.detail}")
+        elif reason is None and c.status == "skipped":
+            problems.append(f"{c.name} skipped unexpectedly: {c.detail}")
+        elif reason is None and c.status not in FINISHED:
+            problems.append(f"{c.name} {c.status}: {c.detail}")
+    return problems
+
+
+def _noisy(findings, codes: Iterable[str] | None, fail_on: str) -> list:
+    if codes is not None:
+        banned = set([codes] if isinstance(codes, str) else codes)
+        return [f for f in findings if f.code in banned]
+    return [f for f in findings if SEVERITY_ORDER[f.severity] <= SEVERITY_ORDER[fail_on]]
+
+
+class BrokenOnPurpose(RuntimeError):
+    """What a check raises under NNDOCTOR_TEST_BREAK_CHECKS."""
+
+
+def _crash(self, ctx):
+    raise BrokenOnPurpose(f"{self.name} broken on purpose by {BREAK_CHECKS}")
+
+
+def broken_checks(value: str) -> list[type]:
+    """The built-in checks NNDOCTOR_TEST_BREAK_CHECKS names: "1" or "all" for every one, else names by comma."""
+    from nndoctor.engine.registry import all_checks
+
+    builtin = {name: cls for name, cls in all_checks().items() if cls.__module__.startswith("nndoctor.checks.")}
+    if value.strip() in ("1", "all"):
+        return list(builtin.values())
+    names = [n.strip() for n in value.split(",") if n.strip()]
+    unknown = [n for n in names if n not in builtin]
+    if unknown:
+        raise pytest.UsageError(f"{BREAK_CHECKS}: no built-in check {unknown}; one of {', '.join(builtin)}")
+    return [builtin[n] for n in names]
+
+
+@pytest.fixture(autouse=True)
+def _break_checks(monkeypatch):
+    """Under NNDOCTOR_TEST_BREAK_CHECKS, the named checks' `run` raises: every silence test of theirs must fail
+    (tests/test_silence_sees_crashes.py runs a few so; the whole suite can be run so by hand)."""
+    value = os.environ.get(BREAK_CHECKS, "")
+    if value:
+        for cls in broken_checks(value):
+            monkeypatch.setattr(cls, "run", _crash)

@@ -10,14 +10,17 @@ from torch.utils.data import DataLoader, TensorDataset
 
 import nndoctor
 
-from conftest import codes, make_classification, mlp, run_example as run_config_example
+from conftest import assert_silent, codes, make_classification, mlp, run_example as run_config_example
 
 
 V, T, D = 20, 12, 32  # vocabulary, sequence length, width
 
 
+CHECK = "batch-independence"
+
+
 def diagnose(model, data, loss, **kw):
-    return nndoctor.diagnose(model, data, loss, select=["batch-independence"], device="cpu", **kw)
+    return nndoctor.diagnose(model, data, loss, select=[CHECK], device="cpu", **kw)
 
 
 def sequences(n=128, seed=0):
@@ -136,16 +139,17 @@ def test_nd309_bidirectional_rnn_lm():
 
 # -- silent ------------------------------------------------------------------------------------------------------
 def test_silent_on_per_sample_models():
-    assert codes(diagnose(mlp(), make_classification(), nn.CrossEntropyLoss())) == []
+    assert_silent(diagnose(mlp(), make_classification(), nn.CrossEntropyLoss()), CHECK, fail_on="info")
     torch.manual_seed(0)
     bn = nn.Sequential(nn.Linear(8, 32), nn.BatchNorm1d(32), nn.ReLU(), nn.Dropout(0.2), nn.Linear(32, 3))
-    assert codes(diagnose(bn, make_classification(), nn.CrossEntropyLoss())) == []  # BatchNorm: eval mode
-    assert codes(diagnose(SeqClassifier(batch_first=True), sequences(), nn.CrossEntropyLoss())) == []
+    assert_silent(diagnose(bn, make_classification(), nn.CrossEntropyLoss()), CHECK, fail_on="info")  # eval mode
+    assert_silent(diagnose(SeqClassifier(batch_first=True), sequences(), nn.CrossEntropyLoss()), CHECK,
+                  fail_on="info")
 
 
 def test_silent_on_causal_language_models():
-    assert codes(diagnose(GruLM(batch_first=True), tokens(), lm_loss)) == []
-    assert codes(diagnose(TransformerLM(causal=True), tokens(), lm_loss)) == []
+    assert_silent(diagnose(GruLM(batch_first=True), tokens(), lm_loss), CHECK, fail_on="info")
+    assert_silent(diagnose(TransformerLM(causal=True), tokens(), lm_loss), CHECK, fail_on="info")
 
 
 def test_silent_on_bidirectional_encoder_for_classification():
@@ -160,7 +164,7 @@ def test_silent_on_bidirectional_encoder_for_classification():
             out, _ = self.rnn(x)
             return self.head(out.mean(dim=1))
 
-    assert codes(diagnose(BiEncoder(), sequences(), nn.CrossEntropyLoss())) == []
+    assert_silent(diagnose(BiEncoder(), sequences(), nn.CrossEntropyLoss()), CHECK, fail_on="info")
 
 
 def test_silent_on_in_batch_negatives():
@@ -176,7 +180,7 @@ def test_silent_on_in_batch_negatives():
         logits = F.normalize(za, dim=1) @ F.normalize(zp, dim=1).T / 0.1  # (B, B)
         return F.cross_entropy(logits, torch.arange(za.shape[0]))
 
-    assert codes(diagnose(tower, pairs, info_nce)) == []
+    assert_silent(diagnose(tower, pairs, info_nce), CHECK, fail_on="info")
 
 
 def test_silent_on_pairwise_scores_computed_in_the_model():
@@ -193,7 +197,7 @@ def test_silent_on_pairwise_scores_computed_in_the_model():
     g = torch.Generator().manual_seed(0)
     x = torch.randn(64, 8, generator=g)
     data = DataLoader(TensorDataset(x, torch.arange(32).repeat(2)), batch_size=32)
-    assert codes(diagnose(Clip(), data, nn.CrossEntropyLoss())) == []
+    assert_silent(diagnose(Clip(), data, nn.CrossEntropyLoss()), CHECK, fail_on="info")
 
 
 def test_silent_on_graph_batches():
@@ -211,7 +215,7 @@ def test_silent_on_graph_batches():
     g = torch.Generator().manual_seed(0)
     x, y = torch.randn(32, 8, generator=g), torch.randint(0, 3, (32,), generator=g)
     edges = torch.randint(0, 32, (2, 64), generator=g)
-    assert codes(diagnose(MessagePassing(), [((x, edges), y)], nn.CrossEntropyLoss())) == []
+    assert_silent(diagnose(MessagePassing(), [((x, edges), y)], nn.CrossEntropyLoss()), CHECK, fail_on="info")
 
 
 # -- examples ----------------------------------------------------------------------------------------------------

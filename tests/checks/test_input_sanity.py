@@ -8,11 +8,14 @@ from torch.utils.data import DataLoader, TensorDataset, WeightedRandomSampler
 
 import nndoctor
 
-from conftest import codes, mlp, run_example
+from conftest import assert_silent, codes, mlp, run_example
+
+
+CHECK = "input-sanity"
 
 
 def diagnose(model, data, loss, **kw):
-    return nndoctor.diagnose(model, data, loss, select=["input-sanity"], device="cpu", **kw)
+    return nndoctor.diagnose(model, data, loss, select=[CHECK], device="cpu", **kw)
 
 
 def loader(x, y, batch_size=32, shuffle=True, **kw):
@@ -105,7 +108,7 @@ def test_nd108_weighted_sampler_given_one_weight_per_class():
 
 # -- silent ----------------------------------------------------------------------------------------------------
 def test_silent_on_healthy_classification(cls_model, cls_loader):
-    assert codes(diagnose(cls_model, cls_loader, nn.CrossEntropyLoss()), "warning") == []
+    assert_silent(diagnose(cls_model, cls_loader, nn.CrossEntropyLoss()), CHECK)
 
 
 def test_silent_on_weighted_sampler_with_one_weight_per_sample_and_on_low_cardinality_data():
@@ -114,14 +117,14 @@ def test_silent_on_weighted_sampler_with_one_weight_per_sample_and_on_low_cardin
     sampler = WeightedRandomSampler(w, num_samples=len(y), replacement=True)
     report = diagnose(mlp(classes=4), DataLoader(TensorDataset(x, y), batch_size=32, sampler=sampler),
                       nn.CrossEntropyLoss())
-    assert "ND108" not in codes(report)
+    assert_silent(report, CHECK, codes=["ND108"])
     # Three binary features hold at most 8 distinct rows: repeats are the data, not the loader.
     g = torch.Generator().manual_seed(1)
     xb = torch.randint(0, 2, (2000, 3), generator=g).float()
     yb = (xb.sum(dim=1) > 1).long()
     for quick in (False, True):
         report = diagnose(nn.Linear(3, 2), loader(xb, yb), nn.CrossEntropyLoss(), quick=quick)
-        assert "ND108" not in codes(report)
+        assert_silent(report, CHECK, codes=["ND108"])
 
 
 def test_silent_on_tokens_and_imbalance_handled_by_weights():
@@ -129,18 +132,18 @@ def test_silent_on_tokens_and_imbalance_handled_by_weights():
     ids = torch.randint(0, 50, (64, 9), generator=g)  # (N, T+1) integer token ids: no scale to judge
     lm = nn.Sequential(nn.Embedding(50, 8), nn.Linear(8, 50))
     loss = lambda out, y: nn.functional.cross_entropy(out.reshape(-1, 50), y.reshape(-1))  # noqa: E731
-    assert codes(diagnose(lm, loader(ids[:, :-1], ids[:, 1:], batch_size=16), loss), "warning") == []
+    assert_silent(diagnose(lm, loader(ids[:, :-1], ids[:, 1:], batch_size=16), loss), CHECK)
     x, _ = data()
     y = torch.zeros(len(x), dtype=torch.long)
     y[:8] = 1
     weighted = nn.CrossEntropyLoss(weight=torch.tensor([0.03, 0.97]))
-    assert codes(diagnose(mlp(classes=2), loader(x, y), weighted), "warning") == []
+    assert_silent(diagnose(mlp(classes=2), loader(x, y), weighted), CHECK)
 
 
 @pytest.mark.parametrize("n", [40, 256])
 def test_silent_on_a_small_or_large_healthy_dataset(n):
     x, y = data(n)
-    assert codes(diagnose(mlp(), loader(x, y, batch_size=16), nn.CrossEntropyLoss()), "warning") == []
+    assert_silent(diagnose(mlp(), loader(x, y, batch_size=16), nn.CrossEntropyLoss()), CHECK)
 
 
 def test_example_weighted_sampler_per_class_ranks_nd108_first(example_path):
@@ -170,9 +173,8 @@ def test_nd106_silent_on_shuffled_imbalanced_batches():
     x = torch.randn(512, 4, generator=g)  # (N, F)
     y = (torch.rand(512, generator=g) < 0.2).long()  # (N,) 20 % positives, shuffled
     data = [(x[i:i + 32], y[i:i + 32]) for i in range(0, 512, 32)]
-    r = nndoctor.diagnose(nn.Sequential(nn.Linear(4, 2)), data, nn.CrossEntropyLoss(), device="cpu",
-                          select=["input-sanity"])
-    assert "ND106" not in [f.code for f in r.findings]
+    r = nndoctor.diagnose(nn.Sequential(nn.Linear(4, 2)), data, nn.CrossEntropyLoss(), device="cpu", select=[CHECK])
+    assert_silent(r, CHECK, codes=["ND106"])
 
 
 def test_nd106_every_batch_read_holds_one_class_of_a_sorted_dataset():
@@ -188,7 +190,7 @@ def test_nd106_silent_on_data_shuffled_once_and_read_in_order():
     x, y = data(n=1024, classes=4)
     order = torch.randperm(len(y), generator=torch.Generator().manual_seed(1))
     report = diagnose(mlp(classes=4), loader(x[order], y[order], shuffle=False), nn.CrossEntropyLoss())
-    assert "ND106" not in [f.code for f in report.findings]
+    assert_silent(report, CHECK, codes=["ND106"])
 
 
 def test_one_class_from_a_shuffling_loader_is_imbalance_not_sorting():

@@ -8,7 +8,10 @@ from torch import nn
 import nndoctor
 from nndoctor import config
 
-from conftest import codes, make_classification, mlp, run_example
+from conftest import assert_silent, codes, make_classification, mlp, run_example
+
+
+CHECK = "train-step"
 
 
 def model_with_dropout_and_bn():
@@ -18,7 +21,7 @@ def model_with_dropout_and_bn():
 
 def diagnose(step, model=None, **kw):
     model = model if model is not None else model_with_dropout_and_bn()
-    return nndoctor.diagnose(model, make_classification(), nn.CrossEntropyLoss(), select=["train-step"],
+    return nndoctor.diagnose(model, make_classification(), nn.CrossEntropyLoss(), select=[CHECK],
                              train_step=step, device="cpu", **kw)
 
 
@@ -169,23 +172,20 @@ def test_step_that_raises_is_nd308_with_the_user_frame():
 # -- silent --------------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("step", [correct, zero_at_the_end, eval_metrics_then_train, accumulation(4)])
 def test_silent_on_correct_steps(step):
-    report = diagnose(step)
-    assert codes(report) == []
-    assert [c.status for c in report.checks] == ["passed"]
+    assert_silent(diagnose(step), CHECK, fail_on="info")
 
 
 def test_silent_on_eval_factory_when_the_step_calls_train():
-    assert codes(diagnose(correct, model=model_with_dropout_and_bn().eval())) == []
+    assert_silent(diagnose(correct, model=model_with_dropout_and_bn().eval()), CHECK, fail_on="info")
 
 
 def test_skipped_without_train_step_and_silent_when_the_optimizer_cannot_move_either():
-    report = diagnose(None)
-    assert report.checks[0].status == "skipped" and codes(report) == []
+    assert_silent(diagnose(None), skipped={CHECK: "no train_step given"}, fail_on="info")
     # lr = 0: the standard step does not update either, so the step is not to blame (another check's finding).
     report = nndoctor.diagnose(model_with_dropout_and_bn(), make_classification(), nn.CrossEntropyLoss(),
-                               torch.optim.SGD, optimizer_kwargs={"lr": 0.0}, select=["train-step"],
+                               torch.optim.SGD, optimizer_kwargs={"lr": 0.0}, select=[CHECK],
                                train_step=no_optimizer_step, device="cpu")
-    assert codes(report) == []
+    assert_silent(report, CHECK, fail_on="info")
 
 
 @pytest.mark.parametrize("name,code", [("no_zero_grad", "ND409"), ("no_optimizer_step", "ND408"),
@@ -202,8 +202,8 @@ def test_silent_on_a_layer_left_out_of_the_optimizer_on_purpose():
     def optimizer(m):
         return torch.optim.Adam(m[-1].parameters(), lr=1e-3)  # only the head is trained
     report = nndoctor.diagnose(model_with_dropout_and_bn(), make_classification(), nn.CrossEntropyLoss(), optimizer,
-                               select=["train-step"], train_step=correct, device="cpu")
-    assert codes(report) == []
+                               select=[CHECK], train_step=correct, device="cpu")
+    assert_silent(report, CHECK, fail_on="info")
 
 
 def test_config_train_step_must_take_four_arguments(tmp_path):
