@@ -51,19 +51,33 @@ def _call(cfg: RunConfig, key: str, fn: Any, kwargs: dict, *args: Any) -> Any:
                         f"at {user_frame(exc)}") from None
 
 
+def build_model(cfg: RunConfig) -> Any:
+    """The config's `model`: an nn.Module instance, or what its factory returns, that can be deep-copied."""
+    from torch import nn
+
+    from ..engine.subject import ModelCopyError, check_copyable
+
+    model_fn = resolve(cfg, "model")
+    kwargs = cfg.values.get("model_kwargs") or {}
+    model = model_fn if isinstance(model_fn, nn.Module) else _call(cfg, "model", model_fn, kwargs)
+    if not isinstance(model, nn.Module):
+        raise cfg.error("model", f"{cfg.values['model']} returned a {type(model).__name__}, not an nn.Module")
+    try:  # every check runs on a deep copy: a model that cannot be copied is a config-level error
+        check_copyable(model)
+    except ModelCopyError as exc:
+        raise cfg.error("model", str(exc)) from None
+    return model
+
+
 def build(cfg: RunConfig) -> "Subject":
     """Import and call what the config names; every failure is a one-line ConfigError."""
     import torch
-    from torch import nn
 
     from ..engine.subject import Subject, optimizer_factory
 
     add_pythonpath(cfg)
     v = cfg.values
-    model_fn = resolve(cfg, "model")
-    model = model_fn if isinstance(model_fn, nn.Module) else _call(cfg, "model", model_fn, v.get("model_kwargs") or {})
-    if not isinstance(model, nn.Module):
-        raise cfg.error("model", f"{v['model']} returned a {type(model).__name__}, not an nn.Module")
+    model = build_model(cfg)
 
     def data_of(key: str):
         obj = resolve(cfg, key)

@@ -127,6 +127,15 @@ def validate(cfg: RunConfig) -> None:
     for k in batch:
         if k not in ("inputs", "targets"):
             raise cfg.error("batch", f"unknown batch key '{k}'{did_you_mean(k, ('inputs', 'targets'))}")
+    inputs = batch.get("inputs")
+    items = inputs if isinstance(inputs, list) else [inputs]
+    if "inputs" in batch and not (items and all(isinstance(i, (int, str)) and not isinstance(i, bool) for i in items)):
+        raise cfg.error("batch", "`inputs` must be a position, a key or a list of them "
+                        f"(e.g. `batch: {{inputs: [0, 1], targets: 2}}`), got {inputs!r}")
+    targets = batch.get("targets")
+    if targets is not None and (not isinstance(targets, (int, str)) or isinstance(targets, bool)):
+        raise cfg.error("batch", f"`targets` must be a position or a key (e.g. `targets: 2`), or null for none, "
+                        f"got {targets!r}")
     pp = v.get("pythonpath")
     if pp is not None and not (isinstance(pp, str) or (isinstance(pp, list) and all(isinstance(p, str) for p in pp))):
         raise cfg.error("pythonpath", "must be a folder or a list of folders, relative to the config file")

@@ -1,10 +1,11 @@
 """The context every check gets: copies of the user's objects (a `Subject`), bounded batches, and the one
 forward pass, loss and short training loop that every check shares.
 
-Checks never touch the user's objects. `ctx.new_model()` is a deep copy on the run's device, `ctx.new_optimizer`
-builds a fresh optimizer of the user's kind for that copy, `ctx.batches()` is a bounded list of batches read
-once and copied to the device. `ctx.forward`, `ctx.loss`, `ctx.train` are the one forward pass, loss and short
-training loop that every check shares.
+Checks never touch the user's objects. `ctx.new_model()` is a deep copy on the run's device (without the user's
+hooks; a lazy model's copy is materialised by one forward pass on the first batch), `ctx.new_optimizer` builds a
+fresh optimizer of the user's kind for that copy, `ctx.batches()` is a bounded list of batches read once and
+copied to the device (the loader's generators are left as they were). `ctx.forward`, `ctx.loss`, `ctx.train`
+are the one forward pass, loss and short training loop that every check shares.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from torch import nn
 
 from ..common.isolation import TimeBoxExceeded as CheckTimeout
 from ..probes.batches import Batch, call_model, first_tensor, read_batches, take_output, to_device
-from .subject import Subject
+from .subject import Subject, copy_module, defined_in_torch, strip_user_hooks
 from .task import CLASS_LOSSES, guess_task
 
 
@@ -28,16 +29,16 @@ class Context:
     def __init__(self, subject: Subject, device: str = "auto", seed: int = 0, max_batches: int = 8,
                  quick: bool = False) -> None:
         self.subject = subject
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.device = torch.device(device)
+        self.device = torch.device(available_device(str(device)))
         self.seed = seed
         self.max_batches = max_batches
         self.quick = quick
         self.deadline: float | None = None
         self._batches: list[Batch] | None = None
         self._val_batches: list[Batch] | None = None
-        self._pristine = copy.deepcopy(subject.model).to(self.device)  # copies come from here, not the user's
+        # Copies come from here, not from the user's model (which is never run, materialised or moved).
+        self._pristine = copy_module(subject.model).to(self.device)
+        self._lazy = has_uninitialized_params(self._pristine)
         # The modes the user's model came in (a factory may return it in eval mode): recorded before train().
         self.user_training = bool(subject.model.training)
         self.user_modes = {name: m.training for name, m in self._pristine.named_modules()}
@@ -80,6 +81,7 @@ class Context:
     # -- copies of the user's objects ------------------------------------------------------------------------
     def new_model(self, train: bool | None = True) -> nn.Module:
         """A fresh copy in train mode (True), eval mode (False), or in the modes the user's model came in (None)."""
+        self._materialise()
         model = copy.deepcopy(self._pristine)
         model.register_forward_pre_hook(self._count_forward)
         if train is None:
@@ -87,6 +89,30 @@ class Context:
                 m.training = self.user_modes.get(name, m.training)
             return model
         return model.train(train)
+
+    def _materialise(self) -> None:
+        """A lazy model (LazyLinear...) gets its shapes from one eval-mode, no-grad forward pass of the pristine copy
+        on the first batch, so every copy starts from the same initialised weights. A batch or forward that fails
+        leaves it lazy: the runner's probe meets the same error and reports it (ND308)."""
+        if not self._lazy:
+            return
+        self._lazy = False  # tried once
+        try:
+            inputs = self.batches(1)[0].inputs
+        except Exception:
+            return
+        self._pristine.eval()
+        try:
+            with torch.no_grad():
+                call_model(self._pristine, inputs)
+        except Exception:
+            pass
+        finally:
+            self._pristine.train()
+
+    def parameter_count(self) -> int:
+        """Parameters of the model (its copy), not counting a lazy module's uninitialised ones."""
+        return sum(p.numel() for p in self._pristine.parameters() if not nn.parameter.is_lazy(p))
 
     def _count_forward(self, module: nn.Module, args: tuple, kwargs: dict | None = None) -> None:
         """Cost accounting: samples through the root module, with and without autograd."""
@@ -105,11 +131,13 @@ class Context:
 
     def new_loss(self) -> Callable:
         loss = self.subject.loss
-        return copy.deepcopy(loss).to(self.device) if isinstance(loss, nn.Module) else loss
+        return strip_user_hooks(copy.deepcopy(loss)).to(self.device) if isinstance(loss, nn.Module) else loss
 
     # -- one forward pass, one loss, a short training loop -------------------------------------------------
     def forward(self, model: nn.Module, inputs: Any) -> torch.Tensor:
-        return take_output(call_model(model, inputs), self.subject.outputs)
+        # torch's losses take a tensor: an output no rule maps to one is a wiring error, not a crash in torch
+        return take_output(call_model(model, inputs), self.subject.outputs,
+                           need_tensor=defined_in_torch(self.subject.loss))
 
     def loss(self, outputs: torch.Tensor, targets: Any, loss_fn: Callable | None = None) -> torch.Tensor:
         fn = loss_fn if loss_fn is not None else self.new_loss()
@@ -176,3 +204,22 @@ class Context:
                 self.num_classes = int(outputs.shape[-1])
             elif self.task in ("multilabel", "binary"):
                 self.num_classes = int(outputs.shape[-1])
+
+
+def available_device(device: str) -> str:
+    """`auto` resolved (cuda when available, else cpu); a CUDA device this machine lacks is a ValueError."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {device!r} asked for but CUDA is not available here; use device='auto' or 'cpu'")
+        index, count = device.partition(":")[2], torch.cuda.device_count()
+        if index.isdigit() and int(index) >= count:
+            raise ValueError(f"device {device!r} asked for but this machine has {count} CUDA device(s) "
+                             f"(cuda:0 to cuda:{count - 1}); use device='cuda' or 'auto'")
+    return device
+
+
+def has_uninitialized_params(model: nn.Module) -> bool:
+    return any(nn.parameter.is_lazy(p) for p in model.parameters()) or \
+        any(nn.parameter.is_lazy(b) for b in model.buffers())
