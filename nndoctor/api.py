@@ -106,7 +106,8 @@ def run_config(path: str, *, device: str | None = None, seed: int | None = None,
                        select=sel, ignore=ign, options=options, quick=quick, time_box=time_box, deadline=deadline,
                        progress=progress, config_path=path, fail_on=fail_on)
         except UsageError as exc:
-            raise cfgmod.ConfigError(path, None, None, str(exc)) from None
+            key = getattr(exc, "key", None)  # a wiring problem names the config key to set
+            raise cfgmod.ConfigError(path, cfg.lines.get(key) if key else None, key, str(exc)) from None
 
 
 @contextmanager

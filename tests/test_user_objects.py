@@ -250,8 +250,6 @@ def test_a_lazy_model_copy_is_materialised_from_the_first_batch_and_the_users_st
     assert ctx.cost == {"grad_samples": 0, "nograd_samples": 0}  # the materialising pass is not a check's cost
 
 
-@pytest.mark.xfail(strict=True, reason="the runner counts the parameters of the user's (lazy) model; it should "
-                   "call ctx.parameter_count() (remove this mark when it does)")
 def test_a_lazy_model_is_diagnosed():
     model = lazy_model()
     report = nndoctor.diagnose(model, loader(), nn.CrossEntropyLoss(), **QUICK)

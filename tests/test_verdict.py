@@ -321,3 +321,47 @@ def test_step_counts_shrink_to_fit_the_deadline_when_a_step_is_slow():
     assert result.status == "passed" and "shortened to fit the deadline" in result.detail and "steps 150 ->" in \
         result.detail
     assert fast.checks[0].detail is None
+
+
+# -- the user's code cannot hijack the process ------------------------------------------------------------------
+EXITS_AT_IMPORT = NOISY + "\nimport sys\nsys.exit(0)\n"
+ARGPARSE_DEFAULTS = NOISY + textwrap.dedent("""
+    import argparse
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--hidden", type=int, default=16)
+    args = parser.parse_args()
+""")
+ARGPARSE_REQUIRED = NOISY + textwrap.dedent("""
+    import argparse
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--data-dir", required=True)
+    args = parser.parse_args()
+""")
+DICT_OUTPUT = NOISY + textwrap.dedent("""
+    class DictNet(Net):
+        def forward(self, x):
+            return {"out": self.lin(x), "aux": x.mean()}
+""")
+BASE_CONFIG = "model: {m}:{attr}\ndata: {m}:data\nloss: torch.nn:CrossEntropyLoss\n"
+
+
+@pytest.mark.parametrize("source,attr,words", [
+    (EXITS_AT_IMPORT, "model", "called sys.exit(0) at"),
+    (ARGPARSE_REQUIRED, "model", "called sys.exit(2) at"),
+    (DICT_OUTPUT, "DictNet", "set `outputs: out`"),
+])
+def test_user_code_ending_the_process_or_miswired_is_a_one_line_config_error(tmp_path, source, attr, words):
+    (tmp_path / "user_mod.py").write_text(source)
+    p = _cli(tmp_path, BASE_CONFIG.format(m="user_mod", attr=attr), "--format", "json")
+    assert p.returncode == ExitCode.USAGE, (p.returncode, p.stderr[-2000:])
+    last = p.stderr.strip().splitlines()[-1]
+    assert last.startswith("nndoctor: error: ") and words in last and "Traceback" not in p.stderr, last
+    assert p.stdout == ""
+
+
+def test_argparse_at_import_gets_its_own_defaults_not_nndoctors_arguments(tmp_path):
+    (tmp_path / "user_mod.py").write_text(ARGPARSE_DEFAULTS)
+    p = _cli(tmp_path, BASE_CONFIG.format(m="user_mod", attr="model"), "--format", "json", "--select",
+             "forward-probe")
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert json.loads(p.stdout)["status"] == "healthy"

@@ -32,6 +32,9 @@ def resolve(cfg: RunConfig, key: str) -> Any:
         hint = (f"no module named '{exc.name}'" if exc.name else exception_line(exc))
         raise cfg.error(key, f"cannot import '{module_name}': {hint}; check the name and `pythonpath` "
                         f"(searched first: {cfg.values.get('pythonpath') or 'the config folder'})") from None
+    except SystemExit as exc:  # argparse at import, or a script body that ends with sys.exit
+        raise cfg.error(key, f"importing '{module_name}' {_exit_text(exc)}; nndoctor imports your module: guard "
+                        "the script's code (argument parsing, training) with `if __name__ == '__main__':`") from None
     except Exception as exc:
         raise cfg.error(key, f"importing '{module_name}' raised {exception_line(exc)} at {user_frame(exc)}") from None
     obj: Any = module
@@ -43,9 +46,17 @@ def resolve(cfg: RunConfig, key: str) -> Any:
     return obj
 
 
+def _exit_text(exc: SystemExit) -> str:
+    """'called sys.exit(2) at train.py:12 in <module>: args = parser.parse_args()'."""
+    return f"called sys.exit({exc.code!r}) at {user_frame(exc)}"
+
+
 def _call(cfg: RunConfig, key: str, fn: Any, kwargs: dict, *args: Any) -> Any:
     try:
         return fn(*args, **kwargs)
+    except SystemExit as exc:
+        raise cfg.error(key, f"calling {cfg.values[key]}(**{key}_kwargs) {_exit_text(exc)}; a factory must return "
+                        "its object, not end the process") from None
     except Exception as exc:
         raise cfg.error(key, f"calling {cfg.values[key]}(**{key}_kwargs) raised {exception_line(exc)} "
                         f"at {user_frame(exc)}") from None

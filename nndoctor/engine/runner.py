@@ -25,6 +25,7 @@ import torch
 
 from ..common import selection
 from ..common.isolation import TimeBoxExceeded, Turn, take_turn
+from ..probes.batches import WiringError
 from ..report.model import CheckResult, Finding, Report
 from .check import COSTS, Check
 from .context import Context, Subject
@@ -57,6 +58,15 @@ class EmptySelection(UsageError):
     """`--select` / `--ignore` left no check to run: a usage error, never a vacuous `healthy`."""
 
 
+class Miswired(UsageError):
+    """The batch or the model's output cannot be mapped to inputs, targets and logits: the config key `key` must
+    say how (a usage error naming the key, not ND308 pointing into torch)."""
+
+    def __init__(self, exc: WiringError) -> None:
+        super().__init__(str(exc))
+        self.key = exc.key
+
+
 def check_limits(time_box: float, deadline: float | None) -> None:
     """Time limits are finite positive seconds: an infinite one cannot be armed, and would bound nothing."""
     for name, value in (("time box (--time-box)", time_box), ("deadline (--deadline)", deadline)):
@@ -71,7 +81,7 @@ def selected_checks(select: Iterable[str] = (), ignore: Iterable[str] = ()) -> l
     return sorted(chosen, key=lambda c: (c.order, COSTS.index(c.cost), c.name))
 
 
-def prepare(ctx: Context, time_box: float) -> None:
+def prepare(ctx: Context, time_box: float = DEFAULT_TIME_BOX) -> None:
     """Read the batches, and run a forward pass and the loss on each (on a copy, without autograd): learns the
     task, or the failure (`ctx.probe_error`), or that the user's forward does not finish in `time_box`."""
     ctx.probe_error = None
@@ -216,11 +226,13 @@ def run(subject: Subject, *, device: str = "auto", seed: int = 0, max_batches: i
             warnings.simplefilter("once")  # a warning from the user's loss is shown once, not once per check
             RNGState.seed(seed)
             ctx = Context(subject, device=device, seed=seed, max_batches=max_batches, quick=quick)
-            if ctx.device.type == "cpu" and sum(p.numel() for p in subject.model.parameters()) <= SMALL_MODEL_PARAMS:
+            if ctx.device.type == "cpu" and ctx.parameter_count() <= SMALL_MODEL_PARAMS:
                 # Small models run faster on one thread, and far faster when other processes share the cores
                 # (measured on 2 cores: a 150-step loop went from 0.1 s to over 20 s with two threads under load).
                 torch.set_num_threads(1)
             prepare(ctx, min(time_box, deadline))
+            if ctx.probe_error and isinstance(ctx.probe_error[1], WiringError):
+                raise Miswired(ctx.probe_error[1])
             scale = step_scale(ctx, deadline, quick)
             for cls in checks:
                 left = end - time.monotonic()
