@@ -31,6 +31,7 @@ import statistics
 import subprocess
 import sys
 import time
+from functools import partial
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 if ROOT not in sys.path:
@@ -181,7 +182,7 @@ def dataset_scaling(sizes=(1_000, 1_000_000)) -> list[dict]:
             t_build = time.perf_counter()
             data = synthetic_loader(n, shuffle=shuffle)
             build = time.perf_counter() - t_build
-            seconds, report = best_of(lambda: diagnose(model, data))
+            seconds, report = best_of(partial(diagnose, model, data))
             out.append({"samples": n, "shuffle": shuffle, "seconds": seconds, "build_s": build,
                         "step_eq": sum(c.step_equivalents for c in report.checks),
                         "per_check_step_eq": {c.name: round(c.step_equivalents, 1) for c in report.checks},
@@ -202,8 +203,8 @@ def model_scaling(widths=(32, 256, 1024)) -> list[dict]:
         model = mlp(w)
         params = sum(p.numel() for p in model.parameters())
         step = plain_step_seconds(mlp(w), data)
-        seconds, report = best_of(lambda: diagnose(model, data))
-        q_seconds, q_report = best_of(lambda: diagnose(model, data, quick=True))
+        seconds, report = best_of(partial(diagnose, model, data))
+        q_seconds, q_report = best_of(partial(diagnose, model, data, quick=True))
         out.append({"width": w, "params": params, "plain_step_ms": 1000 * step, "seconds": seconds,
                     "step_eq": sum(c.step_equivalents for c in report.checks), "quick_seconds": q_seconds,
                     "quick_step_eq": sum(c.step_equivalents for c in q_report.checks),
@@ -322,6 +323,85 @@ def example_targets(records: list[dict]) -> dict:
     return s
 
 
+def measure_examples(out: dict, only: str | None) -> None:
+    """(a) and (b): every bundled example in a fresh process, default and --quick; the figures go into `out`."""
+    names = examples_list(only.split(",") if only else None)
+    out["startup_s"] = startup_seconds()
+    records = [run_example(n, quick) for n in names for quick in (False, True)]
+    out["examples"] = records
+    print_examples(out["startup_s"], records)
+    out["example_targets"] = t = example_targets(records)
+    if "default_met" in t:
+        print(f"default: max wall {t['default_max_wall_s']:.2f} s (target <= {TARGETS['default_wall_s']:g}), max "
+              f"{t['default_max_step_eq']:.1f} step-eq (target <= {TARGETS['default_step_eq']:g}): "
+              f"{'met' if t['default_met'] else 'MISSED'}")
+    if "quick_met" in t:
+        print(f"--quick: max checks {t['quick_max_checks_s']:.2f} s (target <= {TARGETS['quick_checks_s']:g}), max "
+              f"{t['quick_max_step_eq']:.1f} step-eq (target <= {TARGETS['quick_step_eq']:g}): "
+              f"{'met' if t['quick_met'] else 'MISSED'}; max wall with start-up {t['quick_max_wall_s']:.2f} s "
+              f"(target <= {TARGETS['quick_wall_s']:g}): {'met' if t['quick_wall_met'] else 'MISSED'} "
+              f"(start-up alone {out['startup_s']:.2f} s)")
+    for profile in ("default", "quick"):
+        table = per_check([r for r in records if r["profile"] == profile])
+        out[f"per_check_{profile}"] = table
+        print(f"\n(b) per check, {profile} profile, over the examples it ran on")
+        print(f"{'check':<24} {'runs':>4} {'mean s':>7} {'max s':>7} {'mean step-eq':>12} {'max step-eq':>11}")
+        for name, c in table.items():
+            print(f"{name:<24} {c['runs']:4d} {c['mean_s']:7.3f} {c['max_s']:7.3f} {c['mean_step_eq']:12.1f} "
+                  f"{c['max_step_eq']:11.1f}" + (f"  ({c['crashed_or_timeout']} crashed/timeout)"
+                                                 if c["crashed_or_timeout"] else ""))
+
+
+def measure_dataset(out: dict) -> None:
+    """(c): the cost against dataset size; the figures go into `out`."""
+    rows = dataset_scaling()
+    out["dataset_scaling"] = rows
+    print("\n(c) cost against dataset size (same MLP, width 64; in-process, best of 3)")
+    print(f"{'samples':>10} {'loader':>9} {'seconds':>8} {'step-eq':>8}  findings")
+    for r in rows:
+        print(f"{r['samples']:>10,} {'shuffled' if r['shuffle'] else 'in order':>9} {r['seconds']:8.2f} "
+              f"{r['step_eq']:8.1f}  {' '.join(r['findings']) or '-'}")
+    ordered = [r for r in rows if not r["shuffle"]]
+    shuffled = [r for r in rows if r["shuffle"]]
+    flat = ordered[0]["per_check_step_eq"] == ordered[-1]["per_check_step_eq"]
+    ratio = max(r["seconds"] for r in rows if r["samples"] == sizes_max(rows)) / max(
+        min(r["seconds"] for r in rows if r["samples"] != sizes_max(rows)), 1e-9)
+    out["dataset_flat"] = {"same_step_eq_same_batches": flat, "time_ratio_max": ratio,
+                           "step_eq_shuffled": [r["step_eq"] for r in shuffled]}
+    print(f"same first batches (in order): step-equivalents identical per check: {flat}; "
+          f"slowest 1e6 run / fastest 1e3 run: {ratio:.2f}x")
+
+
+def measure_models(out: dict) -> None:
+    """(d): the cost against model size; the figures go into `out`."""
+    rows = model_scaling()
+    out["model_scaling"] = rows
+    print("\n(d) cost against model size (MLP 16 -> w -> w -> 4, batch 32; in-process)")
+    print(f"{'width':>6} {'params':>10} {'plain step':>10} {'seconds':>8} {'step-eq':>8} {'= plain steps':>13} "
+          f"{'quick s':>8} {'quick step-eq':>13}")
+    for r in rows:
+        print(f"{r['width']:>6} {r['params']:>10,} {r['plain_step_ms']:8.2f}ms {r['seconds']:8.2f} "
+              f"{r['step_eq']:8.1f} {r['seconds_in_plain_steps']:13.0f} {r['quick_seconds']:8.2f} "
+              f"{r['quick_step_eq']:13.1f}")
+
+
+def measure_memory(out: dict) -> None:
+    """(e): peak memory against one plain training step; the figures go into `out`."""
+    rows = memory()
+    out["memory"] = rows
+    print("\n(e) peak memory added: one default run against one plain training step (fresh subprocess each)")
+    print(f"{'width':>6} {'params':>10} {'plain step MiB':>14} {'nndoctor MiB':>12} {'ratio':>6}")
+    for r in rows:
+        p, d = r.get("plain", {}), r.get("diagnose", {})
+        if "error" in p or "error" in d:
+            print(f"{r['width']:>6} error: {p.get('error') or d.get('error')}")
+            continue
+        print(f"{r['width']:>6} {p['params']:>10,} {p['peak_added_mib']:14.1f} {d['peak_added_mib']:12.1f} "
+              f"{r['ratio']:6.1f}")
+    if rows and "method" in rows[0].get("plain", {}):
+        print(f"(resident set, {rows[0]['plain']['method']})")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--examples", help="comma-separated example names (default: all bundled examples)")
@@ -346,75 +426,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"nndoctor {nndoctor.__version__} speed benchmark: torch {torch.__version__}, {out['machine']}")
 
     if "examples" not in skip:
-        names = examples_list(args.examples.split(",") if args.examples else None)
-        out["startup_s"] = startup_seconds()
-        records = [run_example(n, quick) for n in names for quick in (False, True)]
-        out["examples"] = records
-        print_examples(out["startup_s"], records)
-        out["example_targets"] = t = example_targets(records)
-        if "default_met" in t:
-            print(f"default: max wall {t['default_max_wall_s']:.2f} s (target <= {TARGETS['default_wall_s']:g}), max "
-                  f"{t['default_max_step_eq']:.1f} step-eq (target <= {TARGETS['default_step_eq']:g}): "
-                  f"{'met' if t['default_met'] else 'MISSED'}")
-        if "quick_met" in t:
-            print(f"--quick: max checks {t['quick_max_checks_s']:.2f} s (target <= {TARGETS['quick_checks_s']:g}), max "
-                  f"{t['quick_max_step_eq']:.1f} step-eq (target <= {TARGETS['quick_step_eq']:g}): "
-                  f"{'met' if t['quick_met'] else 'MISSED'}; max wall with start-up {t['quick_max_wall_s']:.2f} s "
-                  f"(target <= {TARGETS['quick_wall_s']:g}): {'met' if t['quick_wall_met'] else 'MISSED'} "
-                  f"(start-up alone {out['startup_s']:.2f} s)")
-        for profile in ("default", "quick"):
-            table = per_check([r for r in records if r["profile"] == profile])
-            out[f"per_check_{profile}"] = table
-            print(f"\n(b) per check, {profile} profile, over the examples it ran on")
-            print(f"{'check':<24} {'runs':>4} {'mean s':>7} {'max s':>7} {'mean step-eq':>12} {'max step-eq':>11}")
-            for name, c in table.items():
-                print(f"{name:<24} {c['runs']:4d} {c['mean_s']:7.3f} {c['max_s']:7.3f} {c['mean_step_eq']:12.1f} "
-                      f"{c['max_step_eq']:11.1f}" + (f"  ({c['crashed_or_timeout']} crashed/timeout)"
-                                                     if c["crashed_or_timeout"] else ""))
-
+        measure_examples(out, args.examples)
     if "dataset" not in skip:
-        rows = dataset_scaling()
-        out["dataset_scaling"] = rows
-        print("\n(c) cost against dataset size (same MLP, width 64; in-process, best of 3)")
-        print(f"{'samples':>10} {'loader':>9} {'seconds':>8} {'step-eq':>8}  findings")
-        for r in rows:
-            print(f"{r['samples']:>10,} {'shuffled' if r['shuffle'] else 'in order':>9} {r['seconds']:8.2f} "
-                  f"{r['step_eq']:8.1f}  {' '.join(r['findings']) or '-'}")
-        ordered = [r for r in rows if not r["shuffle"]]
-        shuffled = [r for r in rows if r["shuffle"]]
-        flat = ordered[0]["per_check_step_eq"] == ordered[-1]["per_check_step_eq"]
-        ratio = max(r["seconds"] for r in rows if r["samples"] == sizes_max(rows)) / max(
-            min(r["seconds"] for r in rows if r["samples"] != sizes_max(rows)), 1e-9)
-        out["dataset_flat"] = {"same_step_eq_same_batches": flat, "time_ratio_max": ratio,
-                               "step_eq_shuffled": [r["step_eq"] for r in shuffled]}
-        print(f"same first batches (in order): step-equivalents identical per check: {flat}; "
-              f"slowest 1e6 run / fastest 1e3 run: {ratio:.2f}x")
-
+        measure_dataset(out)
     if "model" not in skip:
-        rows = model_scaling()
-        out["model_scaling"] = rows
-        print("\n(d) cost against model size (MLP 16 -> w -> w -> 4, batch 32; in-process)")
-        print(f"{'width':>6} {'params':>10} {'plain step':>10} {'seconds':>8} {'step-eq':>8} {'= plain steps':>13} "
-              f"{'quick s':>8} {'quick step-eq':>13}")
-        for r in rows:
-            print(f"{r['width']:>6} {r['params']:>10,} {r['plain_step_ms']:8.2f}ms {r['seconds']:8.2f} "
-                  f"{r['step_eq']:8.1f} {r['seconds_in_plain_steps']:13.0f} {r['quick_seconds']:8.2f} "
-                  f"{r['quick_step_eq']:13.1f}")
-
+        measure_models(out)
     if "memory" not in skip:
-        rows = memory()
-        out["memory"] = rows
-        print("\n(e) peak memory added: one default run against one plain training step (fresh subprocess each)")
-        print(f"{'width':>6} {'params':>10} {'plain step MiB':>14} {'nndoctor MiB':>12} {'ratio':>6}")
-        for r in rows:
-            p, d = r.get("plain", {}), r.get("diagnose", {})
-            if "error" in p or "error" in d:
-                print(f"{r['width']:>6} error: {p.get('error') or d.get('error')}")
-                continue
-            print(f"{r['width']:>6} {p['params']:>10,} {p['peak_added_mib']:14.1f} {d['peak_added_mib']:12.1f} "
-                  f"{r['ratio']:6.1f}")
-        if rows and "method" in rows[0].get("plain", {}):
-            print(f"(resident set, {rows[0]['plain']['method']})")
+        measure_memory(out)
 
     if args.json:
         with open(args.json, "w") as fh:

@@ -8,6 +8,7 @@ from torch.utils.data import DataLoader, Dataset
 TEXT = ("the quick brown fox jumps over the lazy dog while the cat sleeps by the warm fire and the rain "
         "falls softly on the old roof of the house at the end of the long and winding road ") * 20
 VOCAB = sorted(set(TEXT))
+VOCAB_SIZE = len(VOCAB)
 BLOCK = 32
 
 
@@ -27,7 +28,7 @@ class CharChunks(Dataset):
 class CausalConvLM(nn.Module):
     """Each position sees itself and the `context - 1` positions before it (left padding only)."""
 
-    def __init__(self, vocab=len(VOCAB), dim=32, hidden=64, context=4):
+    def __init__(self, vocab=VOCAB_SIZE, dim=32, hidden=64, context=4):
         super().__init__()
         self.emb = nn.Embedding(vocab, dim)
         self.pad = nn.ConstantPad1d((context - 1, 0), 0.0)

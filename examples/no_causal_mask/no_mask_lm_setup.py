@@ -9,6 +9,7 @@ from torch.utils.data import DataLoader, Dataset
 TEXT = ("it was the best of times, it was the worst of times, it was the age of wisdom, it was the age of "
         "foolishness, it was the epoch of belief, it was the epoch of incredulity, it was the season of light ") * 10
 VOCAB = sorted(set(TEXT))
+VOCAB_SIZE = len(VOCAB)
 BLOCK = 16
 
 
@@ -26,7 +27,7 @@ class CharChunks(Dataset):
 
 
 class CharTransformer(nn.Module):
-    def __init__(self, vocab=len(VOCAB), dim=32, heads=4, layers=2):
+    def __init__(self, vocab=VOCAB_SIZE, dim=32, heads=4, layers=2):
         super().__init__()
         self.tok = nn.Embedding(vocab, dim)
         self.pos = nn.Embedding(BLOCK, dim)
