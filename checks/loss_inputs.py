@@ -133,7 +133,8 @@ class LossInputs(Check):
             return
         if math.prod(wide) <= out.numel():
             return
-        as_is, matched = loss_value(loss, out, y), loss_value(loss, out.reshape(y.shape), y)  # (N, 1) vs (N,) and reshaped
+        # (N, 1) against (N,) as given, and with the output reshaped to the target's shape
+        as_is, matched = loss_value(loss, out, y), loss_value(loss, out.reshape(y.shape), y)
         same = as_is is not None and matched is not None and \
             abs(as_is - matched) <= self.opts["match_tol"] * max(1.0, abs(matched))
         if matched is None or same:

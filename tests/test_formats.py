@@ -132,7 +132,8 @@ def test_junit_testcases_carry_findings():
     assert all(c.get("classname") == f"nndoctor.{n}" for n, c in cases.items())
     # ND308 makes forward-probe fail; the failure text is the ranked findings, with the fix
     fail = cases["forward-probe"].find("failure")
-    assert fail.get("message").startswith("ND308 forward-fails: the forward step raises") and fail.get("type") == "error"
+    assert fail.get("message").startswith("ND308 forward-fails: the forward step raises")
+    assert fail.get("type") == "error"
     assert "#1 error ND308" in fail.text and "fix: the fix" in fail.text and "train.py:12" in fail.text
     # below --fail-on error: the warning and the note are in system-out and the testcase passes
     sanity = cases["input-sanity"]

@@ -80,7 +80,9 @@ _CATALOGUE = [
              "bad rows before training; clamp or add an epsilon where targets come from a log or a "
              "division. If missing labels are legitimate, mask them out of the loss (loss[mask].mean(), "
              "reduction='none') or use ignore_index for classification."),
-    Code('ND105', 'bad-targets', 'targets out of range for the loss (class index >= C or < 0, BCE target outside [0,1]), wrong dtype, or regression targets on a scale that the output layer cannot reach',
+    Code('ND105', 'bad-targets',
+         'targets out of range for the loss (class index >= C or < 0, BCE target outside [0,1]), wrong dtype, '
+         'or regression targets on a scale that the output layer cannot reach',
          source='37R #6, #19; Recipe "init well"',
          severity='error',
          why="Class indices >= C or < 0 make CrossEntropyLoss fail with a cryptic device-side assert on "
@@ -125,7 +127,9 @@ _CATALOGUE = [
          fix="Iterate the loader once per epoch (for x, y in loader:) instead of calling next(iter(loader)) "
              "in each step, and check that __getitem__ actually uses idx. Confirm by comparing a few "
              "samples, or their hashes, across consecutive batches."),
-    Code('ND109', 'uninformative-inputs', 'the model learns as well from zeroed or random inputs as from the real ones: inputs and targets are not linked (shuffled apart, wrong pairing)',
+    Code('ND109', 'uninformative-inputs',
+         'the model learns as well from zeroed or random inputs as from the real ones: inputs and targets are '
+         'not linked (shuffled apart, wrong pairing)',
          source='37R #2, #4, #5; Recipe "input-independent baseline"',
          severity='error',
          why="If the model does as well on zeroed or random inputs as on the real ones, it is learning only "
@@ -136,7 +140,8 @@ _CATALOGUE = [
              "inputs and labels together: one index permutation (perm = torch.randperm(n); x, y = x[perm], "
              "y[perm]) or a single Dataset that returns both. Keep the zeroed-input baseline as a test: the "
              "loss on real inputs must beat it clearly."),
-    Code('ND110', 'train-val-shift', 'training and validation inputs are preprocessed differently (statistics far apart)',
+    Code('ND110', 'train-val-shift',
+         'training and validation inputs are preprocessed differently (statistics far apart)',
          source='37R #15',
          severity='warning',
          why="When validation data goes through a different pipeline (other normalisation constants, a "
@@ -148,7 +153,9 @@ _CATALOGUE = [
              "apply the same frozen transform to validation and test: share one transforms.Normalize or "
              "fitted scaler between the datasets, with augmentation only on the training side. Compare "
              "per-feature mean and std of a training and a validation batch after preprocessing."),
-    Code('ND111', 'target-leak', 'the targets are a copy of the inputs (or of part of them): a sequence target not shifted, a label column left among the features',
+    Code('ND111', 'target-leak',
+         'the targets are a copy of the inputs (or of part of them): a sequence target not shifted, a label '
+         'column left among the features',
          source='Recipe "become one with the data"',
          severity='warning',
          why="If the target is a copy of the input or of part of it, the model learns the identity "
@@ -159,7 +166,9 @@ _CATALOGUE = [
          fix="For next-token prediction use inputs = seq[:, :-1] and targets = seq[:, 1:]; for tabular data "
              "drop the label and every column derived from it from the feature matrix before building "
              "tensors. Check that no input feature matches or correlates perfectly with the target."),
-    Code('ND201', 'initial-loss-off', 'loss at initialisation far from chance level (-ln(1/C) for C classes, ln 2 for binary, target variance for MSE)',
+    Code('ND201', 'initial-loss-off',
+         'loss at initialisation far from chance level (-ln(1/C) for C classes, ln 2 for binary, target '
+         'variance for MSE)',
          source='37R #17; Recipe "verify loss @ init"',
          severity='warning',
          why="At initialisation a healthy network is maximally uncertain, so the loss should sit at chance "
@@ -171,7 +180,9 @@ _CATALOGUE = [
              "set its bias to the class-prior log-odds or the target mean, then check the loss on the first "
              "batch before training. If it is still off, check the loss function, its reduction, and the "
              "targets passed to it."),
-    Code('ND202', 'double-softmax', 'probabilities fed to a loss that applies its own softmax/sigmoid (softmax before CrossEntropyLoss, sigmoid before BCEWithLogitsLoss)',
+    Code('ND202', 'double-softmax',
+         'probabilities fed to a loss that applies its own softmax/sigmoid (softmax before CrossEntropyLoss, '
+         'sigmoid before BCEWithLogitsLoss)',
          source='37R #19',
          severity='error',
          why="CrossEntropyLoss applies log_softmax itself and BCEWithLogitsLoss applies sigmoid, so feeding "
@@ -181,7 +192,9 @@ _CATALOGUE = [
          fix="Return raw logits from forward and remove the final nn.Softmax or torch.sigmoid; apply "
              "softmax or sigmoid only at inference time when you need probabilities. Alternatively end the "
              "model with F.log_softmax and use NLLLoss, but never stack the two."),
-    Code('ND203', 'loss-expects-probabilities', 'raw logits fed to a loss that expects (log-)probabilities (NLLLoss without log_softmax, BCELoss without sigmoid)',
+    Code('ND203', 'loss-expects-probabilities',
+         'raw logits fed to a loss that expects (log-)probabilities (NLLLoss without log_softmax, BCELoss '
+         'without sigmoid)',
          source='37R #19',
          severity='error',
          why="NLLLoss just picks -input[target], so on raw logits it rewards pushing the true logit up "
@@ -191,7 +204,8 @@ _CATALOGUE = [
          fix="Use the fused losses on logits: nn.CrossEntropyLoss instead of NLLLoss, nn.BCEWithLogitsLoss "
              "instead of BCELoss; they are also numerically stable. If you must keep NLLLoss or BCELoss, "
              "apply F.log_softmax(logits, dim=1) or torch.sigmoid(logits) first."),
-    Code('ND204', 'shape-broadcast', 'output and target shapes differ and the loss broadcasts them ((N,1) vs (N,) in MSELoss)',
+    Code('ND204', 'shape-broadcast',
+         'output and target shapes differ and the loss broadcasts them ((N,1) vs (N,) in MSELoss)',
          source='37R #25',
          severity='error',
          why="MSELoss on an output of shape (N, 1) and a target of shape (N,) broadcasts to an (N, N) "
@@ -212,7 +226,8 @@ _CATALOGUE = [
              "(CrossEntropyLoss, BCEWithLogitsLoss) do the squashing; in nn.Sequential, drop the trailing "
              "nn.ReLU(). For a bounded regression output use a suitable transform instead (e.g. softplus "
              "for positive targets)."),
-    Code('ND301', 'output-ignores-input', 'the output hardly changes when the input changes: a constant or dead network',
+    Code('ND301', 'output-ignores-input',
+         'the output hardly changes when the input changes: a constant or dead network',
          source='37R #2',
          severity='error',
          why="If the output barely moves when the input changes, the network has collapsed to a constant: "
@@ -255,7 +270,8 @@ _CATALOGUE = [
              "(nn.init.xavier_uniform_(w, gain=nn.init.calculate_gain('tanh'))), and add LayerNorm or "
              "BatchNorm before the nonlinearity. In hidden layers prefer ReLU or GELU; keep a sigmoid only "
              "at the output, folded into the loss (BCEWithLogitsLoss)."),
-    Code('ND305', 'activation-scale', 'activation std grows or shrinks layer after layer at initialisation (outside about 0.5 to 2)',
+    Code('ND305', 'activation-scale',
+         'activation std grows or shrinks layer after layer at initialisation (outside about 0.5 to 2)',
          source='37R #28, #35',
          severity='warning',
          why="If each layer multiplies the activation std by a constant factor, the scale grows or shrinks "
@@ -278,7 +294,9 @@ _CATALOGUE = [
              "eps)), clamp before exp or log, and prefer stable fused ops (F.log_softmax, torch.logsumexp, "
              "BCEWithLogitsLoss) to their naive forms. Under mixed precision, switch autocast to bfloat16 "
              "or run that module in float32."),
-    Code('ND307', 'train-eval-discrepancy', 'eval-mode outputs differ sharply from train-mode outputs, or eval mode is not deterministic (stale BatchNorm statistics, dropout without `training=self.training`)',
+    Code('ND307', 'train-eval-discrepancy',
+         'eval-mode outputs differ sharply from train-mode outputs, or eval mode is not deterministic (stale '
+         'BatchNorm statistics, dropout without `training=self.training`)',
          source='37R #32',
          severity='warning',
          why="In eval mode BatchNorm uses its running statistics and dropout is off; if those statistics "
@@ -290,7 +308,8 @@ _CATALOGUE = [
              "training and model.eval() with torch.no_grad() for evaluation. For BatchNorm use larger "
              "batches (or GroupNorm or LayerNorm for small ones), give the running statistics enough "
              "training-mode steps, and check momentum and track_running_stats."),
-    Code('ND308', 'forward-fails', "the model or the loss raises on a real batch (shape or dtype mismatch); the user's frame is shown",
+    Code('ND308', 'forward-fails',
+         "the model or the loss raises on a real batch (shape or dtype mismatch); the user's frame is shown",
          source='37R #25',
          severity='error',
          why="A model or loss that raises on a real batch means model and data disagree about shapes or "
@@ -312,7 +331,9 @@ _CATALOGUE = [
              "attn_mask = torch.triu(torch.ones(T, T, dtype=torch.bool), diagonal=1) for "
              "nn.MultiheadAttention), pad convolutions on the left only, and use unidirectional RNNs. "
              "Verify by backpropagating from output t and checking that inputs after t get zero gradient."),
-    Code('ND310', 'stuck-in-eval-mode', "the model trains in eval mode: the user's step or factory leaves `model.training` False, so dropout is off and BatchNorm statistics never update",
+    Code('ND310', 'stuck-in-eval-mode',
+         "the model trains in eval mode: the user's step or factory leaves `model.training` False, so dropout "
+         "is off and BatchNorm statistics never update",
          source='37R #32',
          severity='error',
          why="With model.training False, dropout is disabled and BatchNorm normalises with running "
@@ -322,7 +343,8 @@ _CATALOGUE = [
          fix="Call model.train() at the start of every training epoch (and leave the model in train mode in "
              "the factory that builds it), and model.eval() only around evaluation, switching back "
              "afterwards. An assert model.training in the training step catches a regression."),
-    Code('ND401', 'disconnected-params', 'trainable parameters get no gradient (detach, unused module, no_grad in forward)',
+    Code('ND401', 'disconnected-params',
+         'trainable parameters get no gradient (detach, unused module, no_grad in forward)',
          source='37R #23',
          severity='error',
          why="A parameter that never receives a gradient is never trained: it stays at its random initial "
@@ -388,7 +410,8 @@ _CATALOGUE = [
              "backward produced the NaN, then make that op safe (sqrt(x + eps), clamp before log, a "
              "torch.where that masks the inputs and not just the output). Under fp16 use "
              "torch.amp.GradScaler, which skips non-finite steps, or bfloat16, and clip gradients."),
-    Code('ND407', 'update-ratio', 'update-to-weight ratio per step far from about 1e-3: learning rate too high or too low',
+    Code('ND407', 'update-ratio',
+         'update-to-weight ratio per step far from about 1e-3: learning rate too high or too low',
          source='37R #33, #36',
          severity='warning',
          why="The per-step ratio of update size to weight size, ||lr * update|| / ||w||, should be around "
@@ -420,7 +443,9 @@ _CATALOGUE = [
          fix="Call optimizer.zero_grad(set_to_none=True) once per step, before loss.backward(). If "
              "accumulation is intended, divide the loss by the number of accumulation steps and zero the "
              "gradients right after each optimizer.step()."),
-    Code('ND410', 'unregistered-params', 'tensors that receive gradients but are not parameters of the model (layers kept in a plain Python list or dict), so no optimizer sees them',
+    Code('ND410', 'unregistered-params',
+         'tensors that receive gradients but are not parameters of the model (layers kept in a plain Python '
+         'list or dict), so no optimizer sees them',
          source='37R #23',
          severity='error',
          why="Submodules held in a plain Python list or dict, or tensors stored as plain attributes, are "
@@ -527,7 +552,8 @@ _CATALOGUE = [
              "sampler.set_epoch(epoch) every epoch so the order changes), shuffling inputs and labels "
              "together. For streaming or sharded data, shuffle the shard order each epoch and use a shuffle "
              "buffer."),
-    Code('ND607', 'curve-overfitting', 'training loss falls while validation loss rises; the step where the gap opens is named',
+    Code('ND607', 'curve-overfitting',
+         'training loss falls while validation loss rises; the step where the gap opens is named',
          source='37R #30; Recipe "regularize"',
          severity='warning',
          why="When training loss keeps falling while validation loss rises, the model is memorising the "

@@ -78,6 +78,6 @@ class Diagnostic:
             raise ValueError(f"{where}: unknown codes {unknown}")
         if not cls.doc():
             raise ValueError(f"{where}: the docstring is its documentation and is missing")
-        for key, value in cls.quick_options.items():
+        for key in cls.quick_options:
             if key not in cls.options:
                 raise ValueError(f"{where}: quick option {key!r} is not one of its options")

@@ -3,5 +3,5 @@ format behind one router (`render(report, fmt)`). Imports neither the run engine
 from .model import SCHEMA_VERSION, STATUSES, UNFINISHED, CheckResult, ExitCode, Finding, Report, json_safe
 from .ranking import SEVERITIES, SEVERITY_ORDER, rank_findings
 
-__all__ = ["SCHEMA_VERSION", "STATUSES", "UNFINISHED", "SEVERITIES", "SEVERITY_ORDER", "CheckResult", "ExitCode", "Finding", "Report",
-           "json_safe", "rank_findings"]
+__all__ = ["SCHEMA_VERSION", "STATUSES", "UNFINISHED", "SEVERITIES", "SEVERITY_ORDER", "CheckResult", "ExitCode",
+           "Finding", "Report", "json_safe", "rank_findings"]

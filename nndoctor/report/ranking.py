@@ -33,11 +33,8 @@ def rank_findings(findings: list) -> list:
     placed_codes: set[str] = set()
     # Place each finding in sort order, but hold back one whose cause has not been placed yet.
     while pending:
-        for i, f in enumerate(pending):
-            if f.explained_by is None or f.explained_by in placed_codes:
-                break
-        else:  # only a cycle could leave nothing placeable; fall back to the plain order
-            i = 0
+        # (only a cycle could leave nothing placeable: then fall back to the plain order)
+        i = next((k for k, f in enumerate(pending) if f.explained_by is None or f.explained_by in placed_codes), 0)
         f = pending.pop(i)
         placed.append(f)
         placed_codes.add(f.code)
