@@ -77,8 +77,11 @@ def run_config(path: str, *, device: str | None = None, seed: int | None = None,
     for a bad config.
     """
     from . import config as cfgmod
+    from .config.loader import validate_seed
     from .engine.isolation import RNGState
 
+    if seed is not None:
+        validate_seed(seed)  # --seed: the config's range, before anything is read
     cfg = cfgmod.load(path)
     if device is not None:
         cfgmod.validate_device(device)
