@@ -33,7 +33,7 @@ import math
 import torch
 from torch import nn
 
-from nndoctor import Check
+from nndoctor import Check, Option
 from nndoctor.probes.hooks import module_label, on_forward
 
 RELUS = (nn.ReLU, nn.ReLU6)
@@ -51,19 +51,29 @@ class Activations(Check):
     codes = ("ND303", "ND304", "ND305")
     cost = "low"
     options = {
-        "batches": 8,  # batches read (no gradient; a forward pass each)
-        "min_samples": 32,  # fewer samples than this: dead units are not judged (a unit could fire on the next)
-        "dead_share": 0.5,  # share of a layer's ReLU units that never fire above this: warning
-        "dead_error": 0.9,  # ... at or above this: error (nearly all units dead)
-        "sat_eps": 0.01,  # distance to the limit counted as saturated (tanh in +-1, sigmoid in 0 and 1)
-        "sat_share": 0.5,  # a sample is saturated in a layer when more than this share of its units are
-        "sat_samples": 0.5,  # the layer is saturated when more than this share of samples are
-        "sat_error_gain": 0.1,  # mean derivative / its maximum below this: error (gradient cut >= 10x)
-        "scale_ratio": 1e2,  # last / first hidden-layer std above this or below its inverse: warning
-        "scale_error": 1e4,  # ... beyond this (four orders of magnitude): error
-        "gain_band": (0.5, 2.0),  # a healthy per-layer std gain; most gains outside it, in one direction
-        "min_layers": 4,  # hidden weight layers needed before speaking of compounding over depth
-        "min_time_steps": 8,  # sequence length a recurrent layer needs before speaking of compounding over time
+        "batches": Option(8, "batches read (no gradient; a forward pass each)", unit="batches", low=1),
+        "min_samples": Option(32, "fewer samples than this: dead units are not judged (a unit could fire on the next)",
+                              unit="samples", low=1),
+        "dead_share": Option(0.5, "share of a layer's ReLU units that never fire above this: warning", unit="share",
+                             low=0, high=1),
+        "dead_error": Option(0.9, "... at or above this: error (nearly all units dead)", unit="share", low=0, high=1),
+        "sat_eps": Option(0.01, "distance to the limit counted as saturated (tanh in +-1, sigmoid in 0 and 1)",
+                          low=0, high=1),
+        "sat_share": Option(0.5, "a sample is saturated in a layer when more than this share of its units are",
+                            unit="share", low=0, high=1),
+        "sat_samples": Option(0.5, "the layer is saturated when more than this share of samples are", unit="share",
+                              low=0, high=1),
+        "sat_error_gain": Option(0.1, "mean derivative / its maximum below this: error (gradient cut >= 10x)",
+                                 unit="share", low=0, high=1),
+        "scale_ratio": Option(1e2, "last / first hidden-layer std above this or below its inverse: warning",
+                              unit="ratio", low=1),
+        "scale_error": Option(1e4, "... beyond this (four orders of magnitude): error", unit="ratio", low=1.001),
+        "gain_band": Option((0.5, 2.0), "a healthy per-layer std gain; most gains outside it, in one direction",
+                            unit="ratio per layer", low=0),
+        "min_layers": Option(4, "hidden weight layers needed before speaking of compounding over depth",
+                             unit="layers", low=2),
+        "min_time_steps": Option(8, "sequence length a recurrent layer needs before speaking of compounding over time",
+                                 unit="time steps", low=2),
     }
     quick_options = {"batches": 3}
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from nndoctor import Check
+from nndoctor import Check, Option
 from nndoctor.probes.batches import tensors
 from nndoctor.probes.input_dependence import DependenceProbe, batch_share, future_share
 from nndoctor.probes.hooks import module_label
@@ -44,9 +44,11 @@ class BatchIndependence(Check):
     codes = ("ND302", "ND309")
     cost = "low"
     options = {
-        "tol": 1e-4,  # share of |gradient| on other samples (or later positions) above this: a dependency
-                      # (an independent sample gets exactly 0; float32 noise would be ~1e-7)
-        "samples": 3,  # samples i backpropagated one at a time (first, middle, last of the batch)
+        "tol": Option(1e-4, "share of |gradient| on other samples (or later positions) above this: a dependency "
+                      "(an independent sample gets exactly 0; float32 noise would be ~1e-7)", unit="share",
+                      low=1e-12, high=1),
+        "samples": Option(3, "samples i backpropagated one at a time (first, middle, last of the batch)",
+                          unit="samples", low=1, high=3),
     }
     quick_options = {"samples": 2}
 

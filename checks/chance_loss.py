@@ -37,7 +37,7 @@ import math
 import torch
 from torch import nn
 
-from nndoctor import Check
+from nndoctor import Check, Option
 from nndoctor.probes.batches import first_tensor
 from nndoctor.probes.losses import CLASS_LOSSES, class_axis
 from nndoctor.probes.outputs import final_op
@@ -73,14 +73,20 @@ class ChanceLoss(Check):
     codes = ("ND105", "ND201")
     cost = "low"
     options = {
-        "batches": 4,  # batches whose initial loss is averaged (train mode, no gradient)
-        "rel_tol": 1.0,  # initial loss above (1 + this) x the highest chance level: warning, unless it recovers (2x)
-        "error_ratio": 10.0,  # initial loss at this many times the highest level or more: error (an order of magnitude)
-        "recover_steps": 30,  # training steps that may bring a high initial loss back under the warning level:
-                              # if they do, the initialisation costs a few steps and the finding is a note (info)
-        "below_ratio": 0.5,  # initial loss below this share of the lowest level: a note (info)
-        "outside_share": 0.1,  # regression: share of targets beyond a bounded final activation's range (ND105)
-        "reach_ratio": 100.0,  # regression: RMS of the targets over RMS of the initial outputs above this (ND105)
+        "batches": Option(4, "batches whose initial loss is averaged (train mode, no gradient)", unit="batches", low=1),
+        "rel_tol": Option(1.0, "initial loss above (1 + this) x the highest chance level: warning, unless it recovers "
+                          "(2x)", low=-1),
+        "error_ratio": Option(10.0, "initial loss at this many times the highest level or more: error (an order of "
+                              "magnitude)", unit="ratio", low=1.001),
+        "recover_steps": Option(30, "training steps that may bring a high initial loss back under the warning level: "
+                                "if they do, the initialisation costs a few steps and the finding is a note (info)",
+                                unit="steps", low=0),
+        "below_ratio": Option(0.5, "initial loss below this share of the lowest level: a note (info)", unit="share",
+                              low=0, high=1),
+        "outside_share": Option(0.1, "regression: share of targets beyond a bounded final activation's range (ND105)",
+                                unit="share", low=0, high=1),
+        "reach_ratio": Option(100.0, "regression: RMS of the targets over RMS of the initial outputs above this "
+                              "(ND105)", unit="ratio", low=1),
     }
     quick_options = {"batches": 2}
 

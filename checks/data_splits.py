@@ -35,7 +35,7 @@ import math
 
 import torch
 
-from nndoctor import Check
+from nndoctor import Check, Option
 from nndoctor.probes.batches import tensors
 from nndoctor.probes.losses import ignored_target
 
@@ -126,14 +126,19 @@ class DataSplits(Check):
     cost = "low"
     needs_model = False
     options = {
-        "mean_shift": 1.0,  # |mean_val - mean_train| in training stds (lower confidence bound): warning
-        "error_mean_shift": 3.0,  # ... above this: error
-        "std_ratio": 2.0,  # val std / train std (or its inverse), lower confidence bound: warning
-        "error_std_ratio": 3.0,  # ... above this: error
-        "false_alarm": 1e-3,  # chance of a noise-only ND110 on one run (sets z from the number of features)
-        "copy_share": 0.99,  # share of (non-ignored) token positions where targets equal inputs: an unshifted copy
-        "leak_corr": 0.9999,  # |Pearson r| of a feature column with a target column: a copy of the label
-        "min_rows": 16,  # rows needed before a perfect correlation means anything
+        "mean_shift": Option(1.0, "|mean_val - mean_train| in training stds (lower confidence bound): warning",
+                             unit="stds", low=1e-12),
+        "error_mean_shift": Option(3.0, "... above this: error", unit="stds", low=0),
+        "std_ratio": Option(2.0, "val std / train std (or its inverse), lower confidence bound: warning", unit="ratio",
+                            low=1),
+        "error_std_ratio": Option(3.0, "... above this: error", unit="ratio", low=1),
+        "false_alarm": Option(1e-3, "chance of a noise-only ND110 on one run (sets z from the number of features)",
+                              unit="probability", low=1e-12, high=1),
+        "copy_share": Option(0.99, "share of (non-ignored) token positions where targets equal inputs: an unshifted "
+                             "copy", unit="share", low=0, high=1),
+        "leak_corr": Option(0.9999, "|Pearson r| of a feature column with a target column: a copy of the label",
+                            low=0, high=1),
+        "min_rows": Option(16, "rows needed before a perfect correlation means anything", unit="rows", low=3),
     }
 
     def run(self, ctx):

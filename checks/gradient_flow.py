@@ -41,7 +41,7 @@ import statistics
 
 import torch
 
-from nndoctor import Check
+from nndoctor import Check, Option
 from nndoctor.probes.hooks import on_forward
 from nndoctor.probes.params import describe_groups, group_by_module, nonfinite, split_name
 from nndoctor.probes.lr_warmup import use_base_lr
@@ -54,13 +54,19 @@ class GradientFlow(Check):
     codes = ("ND401", "ND402", "ND403", "ND404", "ND405", "ND407", "ND408")
     cost = "medium"
     options = {
-        "batches": 4,  # real batches read for the gradients (one forward and backward each)
-        "vanishing_ratio": 1e-4,  # (grad/weight of the first layer) / (grad/weight of the last layer) below this
-        "exploding_ratio": 100.0,  # a layer's gradient norm at or above this many times its weight norm
-        "growth_steps": 5,  # optimizer steps after the first one, watching the gradient norm
-        "growth_factor": 100.0,  # total gradient norm growing at every step and by this factor in all: exploding
-        "update_high": 1e-1,  # median ||dw|| / ||w|| after one step above this: learning rate too high
-        "update_low": 1e-6,  # ... below this: learning rate too low (1e-3 is healthy)
+        "batches": Option(4, "real batches read for the gradients (one forward and backward each)", unit="batches",
+                          low=1),
+        "vanishing_ratio": Option(1e-4, "(grad/weight of the first layer) / (grad/weight of the last layer) below "
+                                  "this", unit="ratio", low=0, high=1),
+        "exploding_ratio": Option(100.0, "a layer's gradient norm at or above this many times its weight norm",
+                                  unit="ratio", low=1e-12),
+        "growth_steps": Option(5, "optimizer steps after the first one, watching the gradient norm (0: none)",
+                               unit="steps", low=0),
+        "growth_factor": Option(100.0, "total gradient norm growing at every step and by this factor in all: "
+                                "exploding", unit="ratio", low=1),
+        "update_high": Option(1e-1, "median ||dw|| / ||w|| after one step above this: learning rate too high",
+                              unit="ratio", low=0),
+        "update_low": Option(1e-6, "... below this: learning rate too low (1e-3 is healthy)", unit="ratio", low=0),
     }
     quick_options = {"batches": 2, "growth_steps": 3}
 

@@ -23,7 +23,7 @@ from collections import Counter
 
 import torch
 
-from nndoctor import Check
+from nndoctor import Check, Option
 from nndoctor.probes.batches import tensors
 from nndoctor.probes.losses import ignored_target
 
@@ -43,16 +43,23 @@ class InputSanity(Check):
     cost = "low"
     needs_model = False
     options = {
-        "warn_scale": 10.0,  # mean |x| or std of float inputs above this: warning (unit scale is ~1)
-        "error_scale": 100.0,  # ... above this: error (raw 0-255 pixels have a mean near 120)
-        "min_scale": 1e-3,  # std of non-constant inputs below this: warning
-        "feature_spread": 1e3,  # ratio of largest to smallest per-feature std in (N, F) inputs: warning
-        "sorted_ratio": 0.5,  # distinct classes per batch / expected under shuffling below this: sorted data
-        "batch_class_v": 0.5,  # Cramer's V between batch and class above this (0 shuffled, 1 sorted): sorted data
-        "majority_share": 0.95,  # one class above this share of the targets: warning (info from 2x the fair share)
-        "distinct_ratio": 0.5,  # distinct samples read / expected when drawing from the dataset, below this: ND108
-        "distinct_error_ratio": 0.1,  # ... below this: error (a sampler stuck on a handful of indices)
-        "min_expected_samples": 8,  # expected distinct samples needed before the ratio means anything
+        "warn_scale": Option(10.0, "mean |x| or std of float inputs above this: warning (unit scale is ~1)", low=0),
+        "error_scale": Option(100.0, "... above this: error (raw 0-255 pixels have a mean near 120)", low=1e-12),
+        "min_scale": Option(1e-3, "std of non-constant inputs below this: warning", low=0),
+        "feature_spread": Option(1e3, "ratio of largest to smallest per-feature std in (N, F) inputs: warning",
+                                 unit="ratio", low=1),
+        "sorted_ratio": Option(0.5, "distinct classes per batch / expected under shuffling below this: sorted data",
+                               unit="share", low=0, high=1),
+        "batch_class_v": Option(0.5, "Cramer's V between batch and class above this (0 shuffled, 1 sorted): sorted "
+                                "data", low=0, high=1),
+        "majority_share": Option(0.95, "one class above this share of the targets: warning (info from 2x the fair "
+                                 "share)", unit="share", low=0, high=1),
+        "distinct_ratio": Option(0.5, "distinct samples read / expected when drawing from the dataset, below this: "
+                                 "ND108", unit="share", low=0, high=1),
+        "distinct_error_ratio": Option(0.1, "... below this: error (a sampler stuck on a handful of indices)",
+                                       unit="share", low=0, high=1),
+        "min_expected_samples": Option(8, "expected distinct samples needed before the ratio means anything",
+                                       unit="samples", low=1),
     }
 
     def run(self, ctx):

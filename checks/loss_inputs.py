@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nndoctor import Check
+from nndoctor import Check, Option
 from nndoctor.probes.losses import REGRESSION_LOSSES, loss_value
 from nndoctor.probes.outputs import final_op
 from nndoctor.probes.hooks import module_label, on_forward
@@ -56,13 +56,17 @@ class LossInputs(Check):
     # runs anyway (it returns at once when the data or the forward itself fails).
     needs_model = False
     options = {
-        "batches": 4,  # batches whose outputs are read
-        "sum_tol": 1e-3,  # |row sum - 1| below this on every row: the rows are probability distributions
-        "lse_tol": 0.1,  # median |logsumexp over classes| above this (nats): not log-probabilities
-        "zero_share": 0.1,  # share of outputs exactly 0 (all >= 0): clipped logits without a gradient; error
-                            # (continuous logits are never exactly 0; a ReLU zeroes about half of them)
-        "match_tol": 1e-4,  # relative gap below which a function loss equals a known loss
-        "negative_targets": 0.1,  # regression: share of targets < 0 from which a non-negative output is clipped
+        "batches": Option(4, "batches whose outputs are read", unit="batches", low=1),
+        "sum_tol": Option(1e-3, "|row sum - 1| below this on every row: the rows are probability distributions",
+                          low=1e-12),
+        "lse_tol": Option(0.1, "median |logsumexp over classes| above this (nats): not log-probabilities",
+                          unit="nats", low=1e-12),
+        "zero_share": Option(0.1, "share of outputs exactly 0 (all >= 0): clipped logits without a gradient; error "
+                             "(continuous logits are never exactly 0; a ReLU zeroes about half of them)",
+                             unit="share", low=0, high=1),
+        "match_tol": Option(1e-4, "relative gap below which a function loss equals a known loss", low=0),
+        "negative_targets": Option(0.1, "regression: share of targets < 0 from which a non-negative output is clipped",
+                                   unit="share", low=0, high=1),
     }
     quick_options = {"batches": 2}
 

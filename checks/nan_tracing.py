@@ -31,7 +31,7 @@ import math
 
 import torch
 
-from nndoctor import Check
+from nndoctor import Check, Option
 from nndoctor.probes.batches import tensors
 from nndoctor.probes.nonfinite_trace import NonFiniteTracer, locate_in_backward
 from nndoctor.probes.params import nonfinite
@@ -45,9 +45,12 @@ class NanTracing(Check):
     codes = ("ND306", "ND406")
     cost = "medium"
     options = {
-        "steps": 30,  # training steps on a copy with the hooks on (stops at the first NaN/Inf)
-        "diverged_growth": 10.0,  # weight norm at the NaN over its initial norm above this: the run diverged
-        "warmup_steps": 10,  # steps of the ramp to the base lr when the user's scheduler starts from lr 0
+        "steps": Option(30, "training steps on a copy with the hooks on (stops at the first NaN/Inf; 0: the first "
+                        "forward and backward only)", unit="steps", low=0),
+        "diverged_growth": Option(10.0, "weight norm at the NaN over its initial norm above this: the run diverged",
+                                  unit="ratio", low=1),
+        "warmup_steps": Option(10, "steps of the ramp to the base lr when the user's scheduler starts from lr 0",
+                               unit="steps", low=0),
     }
     quick_options = {"steps": 10, "warmup_steps": 4}
 

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 
 import torch
 
-from nndoctor import Check
+from nndoctor import Check, Option
 from nndoctor.probes.batches import Batch, head
 from nndoctor.probes.loss_floor import Floor, closeness, loss_floor
 from nndoctor.probes.lr_warmup import Ramp
@@ -73,15 +73,23 @@ class OverfitOneBatch(Check):
     codes = ("ND501", "ND502", "ND503")
     cost = "high"
     options = {
-        "batch_size": 8,  # samples in the batch (the Recipe and 37 reasons say 2-20)
-        "steps": 150,  # training steps at most; the run stops as soon as the target is reached
-        "fraction": 0.1,  # target: loss - floor <= fraction * (initial loss - floor), 90% of the way down
-        "rise_factor": 2.0,  # diverges: final gap to the floor above this many times the initial gap
-        "window": 0.1,  # share of the steps in each median that smooths the curve (at least 3 steps)
-        "warmup_steps": 10,  # steps of the ramp to the base lr when the user's scheduler starts from lr 0
-        "reference_lr": 3e-3,  # when the curve levels off: the same batch with Adam at this lr, no weight decay
-        "away_share": 0.75,  # gradient ascent: share of samples whose prediction moves away from its target
-        "stall_pace": 3.0,  # a stall: at its last pace the reference needs more than this many times its steps
+        "batch_size": Option(8, "samples in the batch (the Recipe and 37 reasons say 2-20)", unit="samples", low=2),
+        "steps": Option(150, "training steps at most; the run stops as soon as the target is reached", unit="steps",
+                        low=1),
+        "fraction": Option(0.1, "target: loss - floor <= fraction * (initial loss - floor), 90% of the way down",
+                           unit="share", low=0, high=1),
+        "rise_factor": Option(2.0, "diverges: final gap to the floor above this many times the initial gap",
+                              unit="ratio", low=1),
+        "window": Option(0.1, "share of the steps in each median that smooths the curve (at least 3 steps)",
+                         unit="share", low=0, high=1),
+        "warmup_steps": Option(10, "steps of the ramp to the base lr when the user's scheduler starts from lr 0",
+                               unit="steps", low=0),
+        "reference_lr": Option(3e-3, "when the curve levels off: the same batch with Adam at this lr, no weight decay",
+                               unit="lr", low=1e-12),
+        "away_share": Option(0.75, "gradient ascent: share of samples whose prediction moves away from its target",
+                             unit="share", low=0, high=1),
+        "stall_pace": Option(3.0, "a stall: at its last pace the reference needs more than this many times its steps",
+                             unit="ratio", low=0),
     }
     quick_options = {"steps": 40, "warmup_steps": 4}
 

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import torch
 
-from nndoctor import Check
+from nndoctor import Check, Option
 from nndoctor.probes.batches import Batch, first_tensor, map_tensors, tensors
 from nndoctor.probes.hooks import capture_forward, leaf_modules, module_label
 from nndoctor.probes.train_eval_modes import batchnorms, dropout_off, eval_noise, refresh_batchnorm, rms, spread
@@ -88,20 +88,29 @@ class RandomInput(Check):
     codes = ("ND109", "ND301")
     cost = "medium"
     options = {
-        "batches": 4,  # batches whose eval outputs are compared (ND301)
-        "rel_tol": 1e-5,  # output spread across samples / output RMS below this: constant (float32 rounds at
-                          # 1.2e-7 of a value, so this is about a hundred rounding steps)
-        "confirm_steps": 3,  # training steps before a constant output is measured again (ND301)
-        "train_baseline": True,  # run ND109's two short training runs (the costliest part: up to 2 x `steps` steps)
-        "steps": 48,  # most training steps of each copy, real and zeroed inputs (ND109)
-        "train_batches": 2,  # batches trained on: few, so that memorising them shows within the steps
-        "chunk": 8,  # steps between two judgements on the held-out batches (stops once the real inputs transfer)
-        "min_gain": 0.05,  # real copy's loss on its training samples below the baseline's by this share: it learned
-        "min_transfer": 0.25,  # held-out gain below this share of the training gain (z standard errors above
-                               # it included): what the real copy learned does not carry over to new samples
-        "z": 2.0,  # standard errors of the per-sample gains that make a judgement conclusive
-        "min_heldout": 128,  # held-out samples needed to judge (the standard error shrinks as 1 / sqrt(n))
-        "eval_noise_tol": 1e-4,  # two eval passes differing by this share of the outputs' spread: not judged (ND307)
+        "batches": Option(4, "batches whose eval outputs are compared (ND301)", unit="batches", low=1),
+        "rel_tol": Option(1e-5, "output spread across samples / output RMS below this: constant (float32 rounds at "
+                          "1.2e-7 of a value, so this is about a hundred rounding steps)", low=1e-12),
+        "confirm_steps": Option(3, "training steps before a constant output is measured again (ND301)", unit="steps",
+                                low=0),
+        "train_baseline": Option(True, "run ND109's two short training runs (the costliest part: up to 2 x `steps` "
+                                 "steps)"),
+        "steps": Option(48, "most training steps of each copy, real and zeroed inputs (ND109)", unit="steps", low=1),
+        "train_batches": Option(2, "batches trained on: few, so that memorising them shows within the steps",
+                                unit="batches", low=1),
+        "chunk": Option(8, "steps between two judgements on the held-out batches (stops once the real inputs "
+                        "transfer)", unit="steps", low=1),
+        "min_gain": Option(0.05, "real copy's loss on its training samples below the baseline's by this share: it "
+                           "learned", unit="share", low=0, high=1),
+        "min_transfer": Option(0.25, "held-out gain below this share of the training gain (z standard errors above "
+                               "it included): what the real copy learned does not carry over to new samples",
+                               unit="share", low=0, high=1),
+        "z": Option(2.0, "standard errors of the per-sample gains that make a judgement conclusive",
+                    unit="standard errors", low=0),
+        "min_heldout": Option(128, "held-out samples needed to judge (the standard error shrinks as 1 / sqrt(n))",
+                              unit="samples", low=2),
+        "eval_noise_tol": Option(1e-4, "two eval passes differing by this share of the outputs' spread: not judged "
+                                 "(ND307)", unit="share", low=0),
     }
     quick_options = {"batches": 2, "train_baseline": False}  # --quick: ND301 only (4 batches: too few held out)
 

@@ -31,7 +31,7 @@ import math
 
 import torch
 
-from nndoctor import Check
+from nndoctor import Check, Option
 from nndoctor.probes.batches import first_tensor
 from nndoctor.probes.hooks import module_label, on_forward
 from nndoctor.probes.train_eval_modes import batchnorms, dropout_off, eval_noise, refresh_batchnorm, rms, spread
@@ -65,13 +65,19 @@ class TrainEval(Check):
     codes = ("ND307",)
     cost = "low"
     options = {
-        "batches": 4,  # batches compared
-        "det_tol": 1e-4,  # two eval passes differing by more than this share of the outputs' spread: not deterministic
-        "det_error": 0.05,  # ... by this share or more: error (eval predictions are visibly random)
-        "sharp": 4.0,  # eval-train gap above this many times the batch-statistics noise sqrt(1.5 L / B): flagged
-        "min_gap": 0.1,  # ... and above this share of the outputs' spread (the floor, without BatchNorm)
-        "gap_error": 1.0,  # a gap as large as the outputs' own spread across samples: error
-        "refresh_passes": 1,  # train-mode passes over the batches that set the BatchNorm statistics
+        "batches": Option(4, "batches compared", unit="batches", low=1),
+        "det_tol": Option(1e-4, "two eval passes differing by more than this share of the outputs' spread: not "
+                          "deterministic", unit="share", low=0),
+        "det_error": Option(0.05, "... by this share or more: error (eval predictions are visibly random)",
+                            unit="share", low=0),
+        "sharp": Option(4.0, "eval-train gap above this many times the batch-statistics noise sqrt(1.5 L / B): "
+                        "flagged", unit="ratio", low=0),
+        "min_gap": Option(0.1, "... and above this share of the outputs' spread (the floor, without BatchNorm)",
+                          unit="share", low=1e-12),
+        "gap_error": Option(1.0, "a gap as large as the outputs' own spread across samples: error", unit="share",
+                            low=0),
+        "refresh_passes": Option(1, "train-mode passes over the batches that set the BatchNorm statistics",
+                                 unit="passes", low=1),
     }
     quick_options = {"batches": 2}
 

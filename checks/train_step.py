@@ -32,7 +32,7 @@ import math
 
 import torch
 
-from nndoctor import Check
+from nndoctor import Check, Option
 from nndoctor.common.errors import exception_line, user_frame
 from nndoctor.probes.step_recorder import record_step
 
@@ -44,10 +44,14 @@ class TrainStep(Check):
     codes = ("ND409", "ND408", "ND310", "ND308")
     cost = "low"
     options = {
-        "steps": 4,  # calls of the user's step (each is one forward, backward and update on one batch)
-        "max_steps": 16,  # calls allowed while gradients pile up with no optimizer.step() yet (accumulation)
-        "stale_ratio": 0.01,  # |gradient left in .grad after a step| / |new gradient| above this: stale
-        "mode_tolerance": 1e-5,  # relative change of the output between train and eval mode: modes matter above
+        "steps": Option(4, "calls of the user's step (each is one forward, backward and update on one batch)",
+                        unit="calls", low=1),
+        "max_steps": Option(16, "calls allowed while gradients pile up with no optimizer.step() yet (accumulation)",
+                            unit="calls", low=1),
+        "stale_ratio": Option(0.01, "|gradient left in .grad after a step| / |new gradient| above this: stale",
+                              unit="ratio", low=0),
+        "mode_tolerance": Option(1e-5, "relative change of the output between train and eval mode: modes matter "
+                                 "above", low=0),
     }
     quick_options = {"steps": 3, "max_steps": 8}
 

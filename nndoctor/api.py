@@ -38,6 +38,10 @@ def diagnose(model: nn.Module, data: Iterable, loss: Callable, optimizer: Any = 
     """
     select, ignore = _selectors(select, "select"), _selectors(ignore, "ignore")
     _validate_options(options)
+    from .config.loader import seed_problem
+
+    if seed_problem(seed):
+        raise ValueError(f"nndoctor.diagnose(seed=...): {seed_problem(seed)}")
     if isinstance(loss, type):
         loss = loss()
     subject = Subject(model=model, data=data, loss=loss,
@@ -87,8 +91,11 @@ def run_config(path: str, *, device: str | None = None, seed: int | None = None,
     config's path, so a module that parses its arguments at import gets its own defaults, not nndoctor's.
     """
     from . import config as cfgmod
+    from .config.loader import validate_seed
     from .engine.isolation import RNGState
 
+    if seed is not None:
+        validate_seed(seed)  # --seed: the config's range, before anything is read
     cfg = cfgmod.load(path)
     if device is not None:
         cfgmod.validate_device(device)

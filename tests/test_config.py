@@ -5,7 +5,10 @@ import os
 import textwrap
 
 import pytest
+import torch
+from torch import nn
 
+import nndoctor
 from nndoctor import config as cfgmod
 from nndoctor.config import ConfigError
 
@@ -160,3 +163,125 @@ def test_missing_file():
     with pytest.raises(ConfigError) as info:
         cfgmod.load(os.path.join("nowhere", "config.yaml"))
     assert "no such file" in str(info.value)
+
+
+# -- options: declared once, validated against their declared range ---------------------------------------------------
+BASE = "model: cfgmod_user:net\ndata: cfgmod_user:loader\nloss: torch.nn:MSELoss\n"
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "2.5", ".inf", ".nan", "'150'", "true", "null", "[150]"])
+def test_out_of_range_or_mistyped_option_is_one_line_naming_it_and_its_range(project, value):
+    path = project(BASE + f"checks:\n  overfit-one-batch:\n    fraction: 0.2\n    steps: {value}\n")
+    msg = error_of(path)
+    assert f"{path}:7:" in msg and "checks.overfit-one-batch.steps" in msg
+    assert "an integer of at least 1 (default 150)" in msg
+
+
+def test_each_declared_range_is_enforced(project):
+    """A value just past each bound is refused, the bound itself is taken (bounds are inclusive)."""
+    from nndoctor.engine.registry import all_checks
+
+    for name, cls in all_checks().items():
+        for opt, option in cls.declared_options().items():
+            if option.kind not in ("int", "float"):
+                continue
+            for bound, step in ((option.low, -1), (option.high, 1)):
+                if bound is None:
+                    continue
+                past = bound + step if option.kind == "int" else bound + step * max(abs(bound), 1e-3)
+                ok = int(bound) if option.kind == "int" else float(bound)
+                cfgmod.validate_checks_section(cfgmod.RunConfig(None, {"checks": {name: {opt: ok}}}))
+                with pytest.raises(ConfigError, match=f"checks.{name}.{opt}"):
+                    cfgmod.validate_checks_section(cfgmod.RunConfig(None, {"checks": {name: {opt: past}}}))
+
+
+def test_every_default_and_quick_option_is_in_its_declared_range():
+    from nndoctor.config.loader import option_problem
+    from nndoctor.engine.registry import all_checks
+
+    for name, cls in all_checks().items():
+        declared = cls.declared_options()
+        assert all(isinstance(o, nndoctor.Option) and o.help for o in cls.options.values()), name
+        for opt, option in declared.items():
+            assert option_problem(option, option.default) is None, (name, opt)
+        for opt, value in cls.quick_options.items():
+            assert option_problem(declared[opt], value) is None, (name, opt, value)
+
+
+def test_a_band_option_takes_an_ordered_pair_in_range(project):
+    assert cfgmod.load(project(BASE + "checks:\n  activations: {gain_band: [0.25, 4]}\n"))
+    for bad in ("[2.0, 0.5]", "[-1, 2]", "[0.5]", "0.5", "[a, b]"):
+        msg = error_of(project(BASE + f"checks:\n  activations: {{gain_band: {bad}}}\n"))
+        assert "checks.activations.gain_band" in msg and "a list of 2 values in increasing order" in msg
+
+
+def test_yaml_text_number_gets_a_hint(project):
+    msg = error_of(project(BASE + "checks:\n  batch-independence: {tol: 1e-5}\n"))
+    assert "got '1e-5'" in msg and "write 1.0e-5" in msg
+    assert "remove the quotes" in error_of(project(BASE + "checks:\n  batch-independence: {samples: '2'}\n"))
+    assert cfgmod.load(project(BASE + "checks:\n  batch-independence: {tol: 1.0e-5}\n"))
+
+
+def test_python_api_refuses_the_same_values_with_the_same_text(project):
+    from nndoctor.api import _validate_options
+
+    msg = error_of(project(BASE + "checks:\n  overfit-one-batch: {batch_size: 1}\n"))
+    with pytest.raises(ValueError) as info:
+        _validate_options({"overfit-one-batch": {"batch_size": 1}})
+    assert str(info.value) == "nndoctor.diagnose(options=...): " + msg.split(": ", 1)[1]
+    with pytest.raises(ValueError, match="checks.train-eval.batches"):
+        nndoctor.diagnose(nn.Linear(2, 2), [(torch.zeros(2, 2), torch.zeros(2, 2))], nn.MSELoss(),
+                          options={"train-eval": {"batches": 0}})
+
+
+# -- seeds ---------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("seed", ["-1", str(2**64), "1.5", "true", "'3'", "null"])
+def test_seed_outside_torchs_range_is_one_line(project, seed):
+    msg = error_of(project(BASE + f"seed: {seed}\n"))
+    assert ":4:" in msg and "key 'seed'" in msg and f"0 to {2**64 - 1}" in msg
+
+
+def test_seed_flag_outside_the_range_fails_before_the_file_is_read(project):
+    from nndoctor.api import run_config
+
+    path = project(BASE + f"seed: {2**64 - 1}\n")
+    assert cfgmod.load(path).get("seed") == 2**64 - 1
+    for seed in (2**64, -1):
+        with pytest.raises(ConfigError, match=f"--seed must be an integer from 0 to {2**64 - 1}"):
+            run_config(path, seed=seed)
+
+
+# -- the file, within bounds ---------------------------------------------------------------------------------------
+def test_billion_laughs_fails_fast_and_modest_reuse_loads(project):
+    import time
+
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 10)]  # 10**10 values expanded
+    start = time.perf_counter()
+    msg = error_of(project(BASE + "\n".join(lines) + "\n"))
+    assert time.perf_counter() - start < 0.5
+    assert "aliases expand the document past" in msg
+    shared = project("model: cfgmod_user:net\ndata: cfgmod_user:loader\nloss: torch.nn:CrossEntropyLoss\n"
+                     "data_kwargs: &kw {batch_size: 8}\nval_data: cfgmod_user:loader\nval_data_kwargs: *kw\n"
+                     "optimizer_kwargs: &opt {lr: 0.01}\nmodel_kwargs: {<<: {width: 4}, width: 6}\n")
+    cfg = cfgmod.load(shared)
+    assert cfg.get("val_data_kwargs") == {"batch_size": 8} and cfg.get("model_kwargs") == {"width": 6}
+
+
+def test_nesting_size_and_key_bounds(project, tmp_path):
+    assert "nested more than 32 levels" in error_of(project(BASE + "model_kwargs: " + "[" * 5000 + "\n"))
+    assert cfgmod.load(project(BASE + "model_kwargs: {a: " + "[" * 20 + "]" * 20 + "}\n"))
+    big = tmp_path / "big.yaml"
+    big.write_text(BASE + "#" * (1 << 20) + "\n")
+    assert "larger than 1024 KiB" in error_of(str(big))
+    msg = error_of(project(BASE + "1: x\n"))
+    assert ":4:" in msg and "the key '1' is not a name" in msg
+    msg = error_of(project(BASE + "loss: torch.nn:L1Loss\n"))
+    assert ":4:" in msg and "duplicate key 'loss' (first on line 3)" in msg
+
+
+def test_huge_values_are_cut_in_the_message(project):
+    msg = error_of(project(BASE + "task: " + "x" * 300_000 + "\n"))
+    assert "key 'task'" in msg and len(msg) < 300
+    msg = error_of(project(BASE + "checks:\n  overfit-one-batch: {steps: '" + "9" * 300_000 + "'}\n"))
+    assert "checks.overfit-one-batch.steps" in msg and "..." in msg and len(msg) < 400

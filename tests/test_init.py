@@ -221,4 +221,18 @@ def test_option_reference_is_a_valid_checks_section_with_every_default():
     validate_checks_section(RunConfig(path=os.path.join(CONFIGS, "checks.yaml"), values={"checks": section}))
     for name, cls in all_checks().items():
         shipped = section[name] or {}
-        assert {k: list(v) if isinstance(v, tuple) else v for k, v in cls.options.items()} == shipped, name
+        defaults = {k: o.default for k, o in cls.declared_options().items()}
+        assert {k: list(v) if isinstance(v, tuple) else v for k, v in defaults.items()} == shipped, name
+
+
+def test_option_reference_states_each_declared_unit_and_range():
+    """configs/checks.yaml is written from the Option declarations: each line carries the help, unit and range."""
+    from nndoctor.config.loader import allowed
+    from nndoctor.engine.registry import all_checks
+
+    with open(os.path.join(CONFIGS, "checks.yaml")) as fh:
+        text = fh.read()
+    for cls in all_checks().values():
+        for name, option in cls.declared_options().items():
+            facts = "; ".join(p for p in (option.unit, allowed(option)) if p)
+            assert f"    {name}: " in text and f"{option.help} [{facts}]" in text, (cls.name, name)

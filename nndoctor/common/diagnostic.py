@@ -78,6 +78,10 @@ class Diagnostic:
             raise ValueError(f"{where}: unknown codes {unknown}")
         if not cls.doc():
             raise ValueError(f"{where}: the docstring is its documentation and is missing")
-        for key in cls.quick_options:
-            if key not in cls.options:
+        options = cls.declared_options()
+        for key, value in cls.quick_options.items():
+            if key not in options:
                 raise ValueError(f"{where}: quick option {key!r} is not one of its options")
+            problem = options[key].problem(value)
+            if problem:
+                raise ValueError(f"{where}: quick option {key!r}: {problem}")

@@ -371,41 +371,28 @@ def write(path: str, force: bool = False, model: str | None = None, data: str | 
     return path, found.summary
 
 
-def _option_comment(lines: list[str], option: str) -> str:
-    """The comment on the line that sets `option` in a check's options dict, with the comment lines continuing it."""
-    import re
+def _option_line(name: str, option) -> str:
+    """`    name: default  # help [unit; allowed values]`, from the option's declaration."""
+    from .loader import allowed
 
-    for i, line in enumerate(lines):
-        m = re.match(rf'\s*"{re.escape(option)}":.*?#\s*(.+)$', line)
-        if m:
-            more = []
-            for following in lines[i + 1:]:
-                if not re.match(r"\s*#", following):
-                    break
-                more.append(following.strip().lstrip("#").strip())
-            return " ".join([m.group(1).strip(), *more])
-    return ""
+    value = list(option.default) if isinstance(option.default, tuple) else option.default
+    facts = "; ".join(part for part in (option.unit, allowed(option)) if part)
+    comment = " ".join(part for part in (option.help, f"[{facts}]") if part)
+    return f"    {name}: {_yaml_value(value)}  # {comment}"
 
 
 def options_reference() -> str:
-    """Every registered check's options with their defaults and the comment their source gives them, as a `checks:`
-    section a config can hold (what `configs/checks.yaml` ships; `make configs` rewrites it)."""
-    import inspect
-
+    """Every registered check's options as declared (default, help, unit, allowed range), as a `checks:` section a
+    config can hold (what `configs/checks.yaml` ships; `make configs` rewrites it)."""
     from ..engine.registry import all_checks
 
-    out = ["# Every check's options, their defaults and units, as the `checks:` section of a run config takes them:",
-           "# copy the lines you want to change into your config. Written by `make configs` from the checks' source;",
-           "# `nndoctor checks` lists the checks, and each check's docstring says what its options measure.",
+    out = ["# Every check's options: default, what it sets, then [unit; allowed values], as the `checks:` section of a",
+           "# run config takes them: copy the lines you want to change into your config. Written by `make configs`",
+           "# from the checks' Option declarations; `nndoctor checks` lists the checks, and each check's docstring",
+           "# says what its options measure.",
            "checks:"]
     for name, cls in sorted(all_checks().items()):
-        out.append(f"  {name}:" + ("" if cls.options else " {}  # no options"))
-        try:
-            lines = inspect.getsource(cls).splitlines()
-        except (OSError, TypeError):
-            lines = []
-        for option, value in cls.options.items():
-            comment = _option_comment(lines, option)
-            value = list(value) if isinstance(value, tuple) else value
-            out.append(f"    {option}: {_yaml_value(value)}" + (f"  # {comment}" if comment else ""))
+        declared = cls.declared_options()
+        out.append(f"  {name}:" + ("" if declared else " {}  # no options"))
+        out += [_option_line(option, decl) for option, decl in declared.items()]
     return "\n".join(out) + "\n"

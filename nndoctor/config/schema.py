@@ -11,3 +11,11 @@ KEYS = (
 REQUIRED = ("model", "data", "loss")
 MAPPINGS = ("model_kwargs", "data_kwargs", "val_data_kwargs", "loss_kwargs", "optimizer_kwargs", "batch", "checks")
 DEFAULT_MAX_BATCHES = 8  # batches read from each loader; the run's cost does not grow with the dataset
+
+# Bounds on the file itself: a run config is a few dozen lines, so these only stop a wrong file (a dataset, a
+# binary, /dev/zero) or a hostile one from taking minutes or gigabytes before the one-line error.
+MAX_BYTES = 1 << 20  # 1 MiB
+MAX_DEPTH = 32  # nested mappings and lists (a config needs about five: checks -> name -> option -> list)
+MAX_NODES = 100_000  # values once aliases are expanded: shared kwargs reuse a few, a "billion laughs" 10**9
+SHOW_CHARS = 80  # a value echoed in an error is cut to this many characters
+SEED_RANGE = (0, 2**64 - 1)  # torch.manual_seed's range (numpy takes the seed modulo 2**32)
