@@ -99,7 +99,7 @@ class RandomInput(Check):
         "train_batches": Option(2, "batches trained on: few, so that memorising them shows within the steps",
                                 unit="batches", low=1),
         "chunk": Option(8, "steps between two judgements on the held-out batches (stops once the real inputs "
-                        "transfer)", unit="steps", low=1),
+                        "transfer)", unit="steps per judgement", low=1),
         "min_gain": Option(0.05, "real copy's loss on its training samples below the baseline's by this share: it "
                            "learned", unit="share", low=0, high=1),
         "min_transfer": Option(0.25, "held-out gain below this share of the training gain (z standard errors above "
