@@ -109,11 +109,18 @@ def test_time_limits_must_be_finite(kwargs):
         nndoctor.diagnose(mlp(), make_classification(), nn.CrossEntropyLoss(), device="cpu", **kwargs)
 
 
-@pytest.mark.parametrize("select,ignore", [(["ND6"], []), ([], ["ND"]), (["ND601"], [])])
-def test_an_empty_selection_is_a_usage_error(select, ignore):
-    with pytest.raises(ValueError, match="leaves no check to run"):
+@pytest.mark.parametrize("select,ignore,words", [(["ND6"], [], "loss-curve code"), (["ND601"], [], "loss-curve code"),
+                                                ([], ["ND"], "leaves no check to run"),
+                                                (["input-sanity"], ["input-sanity"], "leaves no check to run")])
+def test_an_empty_selection_is_a_usage_error(select, ignore, words):
+    with pytest.raises(ValueError, match=words):
         nndoctor.diagnose(mlp(), make_classification(), nn.CrossEntropyLoss(), device="cpu", select=select,
                           ignore=ignore)
+
+
+def test_a_run_selector_suggests_only_codes_a_check_emits():
+    with pytest.raises(ValueError, match="did you mean 'ND409'"):
+        nndoctor.diagnose(mlp(), make_classification(), nn.CrossEntropyLoss(), device="cpu", select=["ND999"])
 
 
 class Sleeps(nn.Module):
@@ -238,7 +245,7 @@ def test_stdout_is_pure_json_whatever_the_users_code_prints(tmp_path):
     assert report["status"] in ("healthy", "warnings") and "forward!" in p.stderr and "hello" in p.stderr
 
 
-@pytest.mark.parametrize("args,words", [(["--select", "ND6"], "leaves no check"),
+@pytest.mark.parametrize("args,words", [(["--select", "ND6"], "loss-curve code"),
                                         (["--ignore", "ND"], "leaves no check"),
                                         (["--time-box", "inf"], "finite number of seconds"),
                                         (["--deadline", "inf"], "finite number of seconds")])

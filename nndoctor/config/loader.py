@@ -448,14 +448,19 @@ def _number_text(text: str) -> bool:
 
 
 def check_selector(item: str, err: ConfigError | None = None) -> str:
-    """A --select/--ignore item: a code (ND201), a prefix (ND2, ND20) or a check name."""
-    from ..catalogue import CODES
+    """A --select/--ignore item: a code (ND201), a prefix (ND2, ND20) or a check name. Only the codes that a
+    registered check emits count (and are suggested): the loss-curve codes ND6xx are `nndoctor curve`'s."""
     from ..engine.registry import all_checks
 
     base = str(err).rstrip(": ") if err else "--select/--ignore"
     if len(item) > SHOW_CHARS:  # no code or name is this long: say so without echoing all of it
         raise ConfigError(None, None, None, f"{base}: {show(item)} is not a code, code prefix or check name")
+    checks = all_checks()
+    codes = sorted({code for cls in checks.values() for code in cls.codes})
     try:
-        return selection.normalise(item, CODES, all_checks())
+        return selection.normalise(item, codes, checks)
     except selection.SelectionError as exc:
-        raise ConfigError(None, None, None, f"{base}: {exc}") from None
+        problem = str(exc)
+        if item.upper().startswith("ND6"):
+            problem = f"'{item}' is a loss-curve code: `nndoctor curve LOG` diagnoses those, no run check emits it"
+        raise ConfigError(None, None, None, f"{base}: {problem}") from None
