@@ -372,3 +372,20 @@ def test_argparse_at_import_gets_its_own_defaults_not_nndoctors_arguments(tmp_pa
              "forward-probe")
     assert p.returncode == 0, p.stderr[-2000:]
     assert json.loads(p.stdout)["status"] == "healthy"
+
+
+def test_a_warning_from_the_users_loss_is_shown_once(capfd):
+    """MSELoss on (N, 1) against (N,) warns on every call: once per distinct message during a run, not per check."""
+    def loss(out, y):
+        return nn.functional.mse_loss(out, y)  # (N, 1) vs (N,): torch warns about broadcasting
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 8, generator=g)
+    data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, x.sum(1)), batch_size=32)
+    model = nn.Sequential(nn.Linear(8, 1))
+    import warnings as w
+    with w.catch_warnings(record=True) as caught:
+        w.simplefilter("default")
+        nndoctor.diagnose(model, data, loss, device="cpu", select=["loss-inputs", "chance-loss", "forward-probe"])
+    texts = [str(c.message) for c in caught if "target size" in str(c.message)]
+    assert texts and len(texts) == len(set(texts)), texts

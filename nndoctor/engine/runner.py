@@ -120,6 +120,25 @@ def blocked_reason(ctx: Context, cls: type[Check]) -> str | None:
     return None
 
 
+@contextmanager
+def warnings_once():
+    """Each distinct warning (category and text) shown once during the run: a warning from the user's loss would
+    otherwise print once per check that calls it."""
+    seen: set[tuple] = set()
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")  # decided here, by text, whatever module or line it comes from
+        show = warnings.showwarning
+
+        def show_once(message, category, filename, lineno, file=None, line=None):
+            key = (category, str(message))
+            if key not in seen:
+                seen.add(key)
+                show(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = show_once
+        yield
+
+
 class _Interrupts:
     """Tells Ctrl-C from the terminal (SIGINT) from a KeyboardInterrupt that the user's code raises itself."""
 
@@ -222,8 +241,7 @@ def run(subject: Subject, *, device: str = "auto", seed: int = 0, max_batches: i
     interrupts = _Interrupts()
     interrupted = False
     try:
-        with interrupts.watching(), warnings.catch_warnings():
-            warnings.simplefilter("once")  # a warning from the user's loss is shown once, not once per check
+        with interrupts.watching(), warnings_once():
             RNGState.seed(seed)
             ctx = Context(subject, device=device, seed=seed, max_batches=max_batches, quick=quick)
             if ctx.device.type == "cpu" and ctx.parameter_count() <= SMALL_MODEL_PARAMS:
