@@ -41,7 +41,7 @@ import torch
 
 from nndoctor import Check, Option
 from nndoctor.probes.batches import Batch, head
-from nndoctor.probes.loss_floor import Floor, closeness, loss_floor
+from nndoctor.probes.loss_floor import Closeness, Floor, closeness, loss_floor
 from nndoctor.probes.lr_warmup import Ramp
 
 
@@ -55,7 +55,7 @@ class Fit:
     initial: float  # the loss before the first step
     floor: Floor | None  # the lowest loss the batch allows (None: unknown)
     kind: str  # what the floor's ideal outputs are: logits, probabilities, targets...
-    close0: dict | None  # how close the initial outputs are to the targets, per sample
+    close0: Closeness | None  # how close the initial outputs are to the targets, per sample
     gap0: float  # initial - floor
     target: float | None  # the loss to reach: floor + fraction * gap0
     user: bool  # the updates are the user's own train_step
@@ -164,7 +164,7 @@ class OverfitOneBatch(Check):
         # error is not (soft targets compared with logits), so it is consulted only when perfect outputs lose.
         fell = initial - end > o["fraction"] * abs(initial)  # clearly, not by dropout noise at a slow learning rate
         fit.settled = fit.reached or above_floor  # fitted; or no floor below the initial loss: nothing more to judge
-        if close0 is None or not fell or not (above_floor or close0["better"] == "higher"):
+        if close0 is None or not fell or not (above_floor or close0.better == "higher"):
             return
         with torch.no_grad():
             outputs1 = ctx.forward(fit.model, fit.batch.inputs)
@@ -172,8 +172,8 @@ class OverfitOneBatch(Check):
         away = self._away(close0, close1) if close1 is not None else 0.0
         if away < o["away_share"]:
             return
-        m = close0["metric"]
-        before, after = float(close0["values"].mean()), float(close1["values"].mean())
+        m = close0.metric
+        before, after = float(close0.values.mean()), float(close1.values.mean())
         why = (f"the loss is higher for perfect outputs ({floor.value:.4g}) than for random ones, so "
                "minimising it is gradient ascent" if above_floor else
                "what the loss rewards is not the target: a sign error (gradient ascent)")
@@ -333,8 +333,7 @@ class OverfitOneBatch(Check):
         return (c - target) / (m - c) * b if m > c else math.inf
 
     @staticmethod
-    def _away(before: dict, after: dict) -> float:
+    def _away(before: Closeness, after: Closeness) -> float:
         """The share of samples whose prediction moved away from its target (less probability, more error)."""
-        worse = after["values"] < before["values"] if before["better"] == "higher" else \
-            after["values"] > before["values"]
+        worse = after.values < before.values if before.better == "higher" else after.values > before.values
         return float(worse.float().mean())

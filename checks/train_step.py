@@ -113,7 +113,7 @@ class TrainStep(Check):
             yield from self._not_updating(ctx, rec, batches)
 
         # -- judge: eval mode during training ------------------------------------------------------------------
-        in_eval = [f for f in rec.forwards if f["grad"] and not f["training"]]
+        in_eval = [f for f in rec.forwards if f.grad and not f.training]
         if in_eval:
             yield self._eval_mode(ctx, rec, in_eval, batches)
 
@@ -134,7 +134,7 @@ class TrainStep(Check):
                 severity = "warning"
             fix = ("Call optimizer.step() after loss.backward() in the step (every k calls with gradient "
                    "accumulation), on the optimizer the step is given.")
-        elif all(s["grad_norm"] == 0 for s in rec.steps):
+        elif all(s.grad_norm == 0 for s in rec.steps):
             title = "optimizer.step() runs on zeroed gradients: zero_grad() comes between backward() and step()"
             severity = "error"
             ev["grad_norm_at_step"] = 0.0
@@ -143,7 +143,7 @@ class TrainStep(Check):
             title = (f"the step calls optimizer.step() {len(rec.steps)} times yet changes no weight, while a "
                      "standard step with the same optimizer does")
             severity = "error"
-            ev["grad_norm_at_step"] = max(s["grad_norm"] for s in rec.steps)
+            ev["grad_norm_at_step"] = max(s.grad_norm for s in rec.steps)
             fix = ("Step the optimizer the step is given (not one built over another copy of the model), after "
                    "loss.backward().")
         yield self.finding("ND408", title, ev, where="train_step", severity=severity, fix=fix)
@@ -163,7 +163,7 @@ class TrainStep(Check):
             title += " (no effect yet: the output is the same in both modes)"
         return self.finding(
             "ND310", title,
-            {"training_forwards": sum(1 for f in rec.forwards if f["grad"]), "forwards_in_eval_mode": len(in_eval),
+            {"training_forwards": sum(1 for f in rec.forwards if f.grad), "forwards_in_eval_mode": len(in_eval),
              "factory_training": ctx.user_training, "train_eval_output_change": change},
             where=where, severity="error" if matters else "info",
             fix="Call model.train() at the start of each training step (and after any evaluation); keep "

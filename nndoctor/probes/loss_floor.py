@@ -116,9 +116,17 @@ def loss_floor(loss_fn: Callable, outputs: Any, targets: Any, task: str, loss: A
     return Floor(value, kind, sharp) if math.isfinite(value) else None
 
 
-def closeness(outputs: Any, targets: Any, task: str, loss: Any = None, kind: str = "logits") -> dict | None:
-    """How close outputs are to the targets, sample by sample and independent of the user's loss:
-    {"metric", "values" (one per sample), "better" ("higher" or "lower")}.
+@dataclass
+class Closeness:
+    """How close outputs are to the targets, one value per sample."""
+
+    metric: str  # what `values` measure: "probability of the target class", "probability of the label", ...
+    values: torch.Tensor  # (B,)
+    better: str  # "higher" or "lower"
+
+
+def closeness(outputs: Any, targets: Any, task: str, loss: Any = None, kind: str = "logits") -> Closeness | None:
+    """How close outputs are to the targets, sample by sample and independent of the user's loss.
 
     For classes, the probability the outputs give to the target class (softmax of logits or log-probabilities, or
     the probabilities themselves), averaged over a sample's positions that are not ignored; for binary targets,
@@ -137,13 +145,13 @@ def closeness(outputs: Any, targets: Any, task: str, loss: Any = None, kind: str
         t = (y * valid.long()).clamp(0, C - 1).long()
         p = probs.gather(d, t.unsqueeze(d)).squeeze(d) * valid  # same shape as the targets
         per = p.reshape(p.shape[0], -1).sum(1) / valid.reshape(p.shape[0], -1).sum(1).clamp_min(1)  # (B,)
-        return {"metric": "probability of the target class", "values": per, "better": "higher"}
+        return Closeness("probability of the target class", per, "higher")
     if y.numel() != out.numel():
         return None
     y = y.reshape(out.shape).float()
     if task in ("binary", "multilabel") and bool(((y >= 0) & (y <= 1)).all()):
         p = out if kind == "probabilities" else torch.sigmoid(out)
         per = (y * p + (1 - y) * (1 - p)).reshape(out.shape[0], -1).mean(1)  # (B,)
-        return {"metric": "probability of the label", "values": per, "better": "higher"}
+        return Closeness("probability of the label", per, "higher")
     per = (out - y).pow(2).reshape(out.shape[0], -1).mean(1)  # (B,)
-    return {"metric": "squared error", "values": per, "better": "lower"}
+    return Closeness("squared error", per, "lower")

@@ -37,13 +37,26 @@ class Backward:
 
 
 @dataclass
+class Forward:
+    call: int  # which call of the step (0-based)
+    training: bool  # model.training at this forward
+    grad: bool  # autograd was on
+
+
+@dataclass
+class Step:
+    call: int  # which call of the step (0-based)
+    grad_norm: float  # the norm of the gradient the optimizer step was given
+
+
+@dataclass
 class StepRecord:
     params: list[torch.Tensor]
     calls: int = 0
     call_start_training: list[bool] = field(default_factory=list)  # model.training when each call began
-    forwards: list[dict] = field(default_factory=list)  # {"call", "training", "grad"}
+    forwards: list[Forward] = field(default_factory=list)
     backwards: list[Backward] = field(default_factory=list)
-    steps: list[dict] = field(default_factory=list)  # {"call", "grad_norm"}
+    steps: list[Step] = field(default_factory=list)
     _open: Backward | None = None
     _steps_seen: int = 0  # optimizer steps at the previous backward
     _version_seen: int = 0  # sum of parameter versions at the previous backward
@@ -57,8 +70,7 @@ class StepRecord:
         return sum(p._version for p in self.params)
 
     def on_forward(self, model: nn.Module) -> None:
-        self.forwards.append({"call": self.calls - 1, "training": bool(model.training),
-                              "grad": torch.is_grad_enabled()})
+        self.forwards.append(Forward(self.calls - 1, bool(model.training), torch.is_grad_enabled()))
         self._open = None  # the next gradient starts a new backward
 
     def on_grad(self, p: torch.Tensor, g: torch.Tensor) -> None:
@@ -75,7 +87,7 @@ class StepRecord:
     def on_step(self, optimizer: torch.optim.Optimizer) -> None:
         sq = sum(float(p.grad.detach().double().pow(2).sum()) for g in optimizer.param_groups for p in g["params"]
                  if p.grad is not None)
-        self.steps.append({"call": self.calls - 1, "grad_norm": math.sqrt(sq)})
+        self.steps.append(Step(self.calls - 1, math.sqrt(sq)))
         self._open = None
 
 

@@ -39,7 +39,17 @@ class _Orphan:
     detail: str | None = None
 
 
-def junit_cases(report: Report, fail_on: str = "error") -> list[dict]:
+@dataclass
+class Case:
+    """One testcase: a check, its outcome in JUnit terms, and its findings at/above and below `fail_on`."""
+
+    check: object  # a CheckResult, or an _Orphan
+    outcome: str  # passed, failure, error or skipped
+    failing: list
+    below: list
+
+
+def junit_cases(report: Report, fail_on: str = "error") -> list[Case]:
     """One entry per check: its outcome in JUnit terms ("passed", "failure", "error", "skipped") and the findings
     at/above and below `fail_on`. A finding whose check is not listed gets a testcase of its own."""
     limit = SEVERITY_ORDER[fail_on]
@@ -62,13 +72,13 @@ def junit_cases(report: Report, fail_on: str = "error") -> list[dict]:
             outcome = "skipped"
         else:
             outcome = "passed"
-        cases.append({"check": c, "outcome": outcome, "failing": failing, "below": below})
+        cases.append(Case(c, outcome, failing, below))
     return cases
 
 
 def render_junit(report: Report, fail_on: str = "error") -> str:
     cases = junit_cases(report, fail_on)
-    counts = {k: sum(c["outcome"] == k for c in cases) for k in ("failure", "error", "skipped")}
+    counts = {k: sum(c.outcome == k for c in cases) for k in ("failure", "error", "skipped")}
     totals = {"tests": str(len(cases)), "failures": str(counts["failure"]), "errors": str(counts["error"]),
               "skipped": str(counts["skipped"]), "time": f"{report.seconds:.3f}"}
     # Jenkins' junit-10.xsd has no `skipped` on <testsuites>, only on <testsuite>.
@@ -80,17 +90,17 @@ def render_junit(report: Report, fail_on: str = "error") -> str:
                         ("status", report.status), ("fail_on", fail_on)):
         ET.SubElement(props, "property", {"name": name, "value": value})
     for case in cases:
-        c = case["check"]
+        c = case.check
         tc = ET.SubElement(suite, "testcase", {"classname": f"nndoctor.{c.name}", "name": c.name,
                                                "time": f"{c.seconds:.3f}"})
-        failing, below = case["failing"], case["below"]
-        if case["outcome"] == "error":
+        failing, below = case.failing, case.below
+        if case.outcome == "error":
             body = c.detail or c.status
             if failing:
                 body += "\n\nfindings before it stopped:\n" + "\n".join(finding_text(f) for f in failing)
             ET.SubElement(tc, "error", {"message": f"{c.status}: {c.detail or ''}".strip(": "),
                                         "type": c.status}).text = body
-        elif case["outcome"] == "failure":
+        elif case.outcome == "failure":
             top = failing[0]
             more = f" (+{len(failing) - 1} more)" if len(failing) > 1 else ""
             body = "\n".join(finding_text(f) for f in failing)
@@ -98,7 +108,7 @@ def render_junit(report: Report, fail_on: str = "error") -> str:
                 body += f"\n\n(the check stopped early: {c.detail})"
             ET.SubElement(tc, "failure", {"message": f"{top.code} {top.name}: {top.title}{more}",
                                           "type": top.severity}).text = body
-        elif case["outcome"] == "skipped":
+        elif case.outcome == "skipped":
             ET.SubElement(tc, "skipped", {"message": f"{c.status}: {c.detail or ''}".strip(": ")})
         if below:
             ET.SubElement(tc, "system-out").text = "\n".join(finding_text(f) for f in below)
