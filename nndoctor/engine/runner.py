@@ -19,6 +19,7 @@ import threading
 import time
 import warnings
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 import torch
@@ -215,31 +216,45 @@ def run_check(ctx: Context, cls: type[Check], *, seed: int, time_box: float, opt
     return turn, result
 
 
+@dataclass
+class Plan:
+    """What one run was asked for, after the profile: the checks and the limits every turn is given."""
+
+    checks: list[type[Check]]
+    seed: int
+    time_box: float
+    deadline: float
+    options: dict
+    quick: bool
+    select: list[str]
+    ignore: list[str]
+    progress: Progress | None
+    end: float = 0.0  # time.monotonic() at the deadline
+
+
+@dataclass
+class Outcome:
+    """What the turns left: the findings, one result per check, and whether Ctrl-C stopped the run."""
+
+    findings: list[Finding] = field(default_factory=list)
+    results: list[CheckResult] = field(default_factory=list)
+    interrupted: bool = False
+
+
 def run(subject: Subject, *, device: str = "auto", seed: int = 0, max_batches: int = 8,
         select: Iterable[str] = (), ignore: Iterable[str] = (), options: dict | None = None, quick: bool = False,
         time_box: float = DEFAULT_TIME_BOX, deadline: float | None = None, progress: Progress | None = None,
         config_path: str | None = None, title: str = "nndoctor run", fail_on: str = "error") -> Report:
     """Run the selected checks on copies of `subject`; `deadline` bounds the whole run (seconds, default by
     profile). Raises EmptySelection when `select`/`ignore` leave no check."""
-    select, ignore, options = list(select), list(ignore), dict(options or {})
-    check_limits(time_box, deadline)
-    checks = selected_checks(select, ignore)
-    if not checks:
-        raise EmptySelection(f"the selection (select={select or 'all'}, ignore={ignore or 'none'}) leaves no check "
-                             "to run; `nndoctor checks` lists the checks and their codes")
-    if quick:  # the few-second profile: fewer batches and a shorter time box, on top of each check's quick_options
-        max_batches, time_box = min(max_batches, QUICK_MAX_BATCHES), min(time_box, QUICK_TIME_BOX)
-    if deadline is None:
-        deadline = QUICK_DEADLINE if quick else DEFAULT_DEADLINE
+    plan = make_plan(seed, select, ignore, options, quick, time_box, deadline, progress)
+    if quick:  # the few-second profile reads fewer batches, on top of each check's quick_options
+        max_batches = min(max_batches, QUICK_MAX_BATCHES)
     started = time.monotonic()
-    end = started + deadline
-    rng = RNGState()
-    grad_enabled = torch.is_grad_enabled()
-    threads = torch.get_num_threads()
-    findings: list[Finding] = []
-    results: list[CheckResult] = []
+    plan.end = started + plan.deadline
+    rng, grad_enabled, threads = RNGState(), torch.is_grad_enabled(), torch.get_num_threads()
+    outcome = Outcome()
     interrupts = _Interrupts()
-    interrupted = False
     try:
         with interrupts.watching(), warnings_once():
             RNGState.seed(seed)
@@ -248,45 +263,66 @@ def run(subject: Subject, *, device: str = "auto", seed: int = 0, max_batches: i
                 # Small models run faster on one thread, and far faster when other processes share the cores
                 # (measured on 2 cores: a 150-step loop went from 0.1 s to over 20 s with two threads under load).
                 torch.set_num_threads(1)
-            prepare(ctx, min(time_box, deadline))
+            prepare(ctx, min(plan.time_box, plan.deadline))
             if ctx.probe_error and isinstance(ctx.probe_error[1], WiringError):
                 raise Miswired(ctx.probe_error[1])
-            scale = step_scale(ctx, deadline, quick)
-            for cls in checks:
-                left = end - time.monotonic()
-                reason = blocked_reason(ctx, cls)
-                if reason is None and left <= 0:
-                    reason = f"not run: the run reached its deadline of {deadline:g} s (raise it with --deadline)"
-                if reason:
-                    results.append(CheckResult(cls.name, "blocked", detail=reason))
-                    continue
-                not_applicable = cls.skip_reason(ctx)
-                if not_applicable:
-                    results.append(CheckResult(cls.name, "skipped", detail=not_applicable))
-                    continue
-                if progress:
-                    progress("start", cls.name, {})
-                turn, result = run_check(ctx, cls, seed=seed, time_box=min(time_box, left), options=options,
-                                         quick=quick, select=select, ignore=ignore, scale=scale)
-                if turn.interrupted and not interrupts.from_terminal:
-                    result.status = "crashed"  # the user's code raised KeyboardInterrupt: a crash, not Ctrl-C
-                    result.detail = f"the user's code raised {result.detail}"
-                results.append(result)
-                findings += turn.findings
-                if progress:
-                    progress("end", cls.name, {"status": result.status, "seconds": turn.seconds,
-                                               "findings": len(turn.findings)})
-                if result.status == "interrupted":
-                    interrupted = True
-                    break
+            run_turns(ctx, plan, outcome, interrupts)
     except KeyboardInterrupt:
-        interrupted = True
+        outcome.interrupted = True
     finally:
         rng.restore()
         torch.set_num_threads(threads)
         torch.set_grad_enabled(grad_enabled)
-    done = {r.name for r in results}
-    results += [CheckResult(c.name, "blocked", detail="not run: interrupted") for c in checks
-                if c.name not in done and interrupted]
-    return Report(findings=findings, checks=results, seconds=time.monotonic() - started, config=config_path,
-                  interrupted=interrupted, title=title, fail_on=fail_on)
+    if outcome.interrupted:
+        done = {r.name for r in outcome.results}
+        outcome.results += [CheckResult(c.name, "blocked", detail="not run: interrupted") for c in plan.checks
+                            if c.name not in done]
+    return Report(findings=outcome.findings, checks=outcome.results, seconds=time.monotonic() - started,
+                  config=config_path, interrupted=outcome.interrupted, title=title, fail_on=fail_on)
+
+
+def make_plan(seed, select, ignore, options, quick, time_box, deadline, progress) -> Plan:
+    """The selection and the limits, validated, with the --quick profile applied."""
+    select, ignore, options = list(select), list(ignore), dict(options or {})
+    check_limits(time_box, deadline)
+    checks = selected_checks(select, ignore)
+    if not checks:
+        raise EmptySelection(f"the selection (select={select or 'all'}, ignore={ignore or 'none'}) leaves no check "
+                             "to run; `nndoctor checks` lists the checks and their codes")
+    if quick:  # a shorter time box, on top of each check's quick_options
+        time_box = min(time_box, QUICK_TIME_BOX)
+    if deadline is None:
+        deadline = QUICK_DEADLINE if quick else DEFAULT_DEADLINE
+    return Plan(checks, seed, time_box, deadline, options, quick, select, ignore, progress)
+
+
+def run_turns(ctx: Context, plan: Plan, outcome: Outcome, interrupts: _Interrupts) -> None:
+    """Each selected check in order: blocked, skipped, or its turn; stops at Ctrl-C from the terminal."""
+    scale = step_scale(ctx, plan.deadline, plan.quick)
+    for cls in plan.checks:
+        left = plan.end - time.monotonic()
+        reason = blocked_reason(ctx, cls)
+        if reason is None and left <= 0:
+            reason = f"not run: the run reached its deadline of {plan.deadline:g} s (raise it with --deadline)"
+        if reason:
+            outcome.results.append(CheckResult(cls.name, "blocked", detail=reason))
+            continue
+        not_applicable = cls.skip_reason(ctx)
+        if not_applicable:
+            outcome.results.append(CheckResult(cls.name, "skipped", detail=not_applicable))
+            continue
+        if plan.progress:
+            plan.progress("start", cls.name, {})
+        turn, result = run_check(ctx, cls, seed=plan.seed, time_box=min(plan.time_box, left), options=plan.options,
+                                 quick=plan.quick, select=plan.select, ignore=plan.ignore, scale=scale)
+        if turn.interrupted and not interrupts.from_terminal:
+            result.status = "crashed"  # the user's code raised KeyboardInterrupt: a crash, not Ctrl-C
+            result.detail = f"the user's code raised {result.detail}"
+        outcome.results.append(result)
+        outcome.findings += turn.findings
+        if plan.progress:
+            plan.progress("end", cls.name, {"status": result.status, "seconds": turn.seconds,
+                                            "findings": len(turn.findings)})
+        if result.status == "interrupted":
+            outcome.interrupted = True
+            return
