@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 PLACEHOLDERS = {"model": "mypkg.models:Net", "data": "mypkg.data:train_loader", "loss": "torch.nn:CrossEntropyLoss"}
-MODEL_FACTORY = re.compile(r"^(build|make|get|create|new)?_?(model|net|network)$|^(build|make|get|create)_\w*(model|net)$")
+MODEL_FACTORY = re.compile(r"^(build|make|get|create|new)?_?(model|net|network)$"  # model, build_model, net...
+                           r"|^(build|make|get|create)_\w*(model|net)$")  # build_resnet_model, make_tiny_net...
 LOADER = re.compile(r"loader|batches|dataloader", re.I)
 VAL = re.compile(r"(^|_)(val|valid|validation|eval|dev)(_|$)", re.I)
 LOSS_FN = re.compile(r"^(loss|loss_fn|criterion|\w+_loss)$")
@@ -72,7 +73,8 @@ def _required_params(fn: Any) -> list[str]:
 
 def _positional(fn: Any) -> int:
     try:
-        return sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in inspect.signature(fn).parameters.values())
+        params = inspect.signature(fn).parameters.values()
+        return sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
     except (TypeError, ValueError):
         return -1
 
