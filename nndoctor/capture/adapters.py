@@ -34,7 +34,10 @@ def split_target_chain(target_chain: tuple, input_chain: tuple) -> tuple[tuple, 
 
     When the loop flattens the output before the loss (`logits.view(-1, V)`), it flattens the targets too
     (`y.view(-1)`): both belong to the loss, so that the checks see outputs and targets with their batch and time
-    axes, as a config's loss function would take them."""
+    axes, as a config's loss function would take them. When it also slices the output (a causal LM's shift,
+    `logits[..., :-1, :]` against `labels[..., 1:]`), the targets' whole chain belongs to the loss."""
+    if any(op[0] == "getitem" for op in input_chain):
+        return (), target_chain
     if not any(op[0] in ("reshape", "flatten") for op in input_chain):
         return target_chain, ()
     cut = len(target_chain)
@@ -162,15 +165,19 @@ def pick(batch: Any, path: tuple) -> Any:
 class AdaptedLoader:
     """The captured loader, each batch turned into `(inputs, targets)` as the script's loop made them.
 
-    `inputs` is `[(slot, path, chain)]` with slot `args.i` or `kwargs.name`; the model gets one tensor, a tuple
+    `inputs` is `[(slot, path, chain)]` with slot `args.i` or `kwargs.name` (and `constants` the arguments that
+    are not tensors); the model gets one tensor, a tuple
     (several positional inputs) or a dict (keyword inputs). Attributes (sampler, dataset, batch_size) are the
     loader's: the checks read them."""
 
-    def __init__(self, loader: Any, inputs: list[tuple[str, tuple, tuple]], target: tuple[tuple, tuple] | None):
+    def __init__(self, loader: Any, inputs: list[tuple[str, tuple, tuple]], target: tuple[tuple, tuple] | None,
+                 constants: dict | None = None):
         self.loader, self.inputs, self.target = loader, inputs, target
+        self.constants = dict(constants or {})  # slot -> an argument that is not a tensor (a flag)
 
     def adapt(self, raw: Any) -> tuple:
         values = {slot: ops.replay(chain, pick(raw, path)) for slot, path, chain in self.inputs}
+        values.update(self.constants)
         if all(s.startswith("kwargs.") for s in values):
             inputs: Any = {s.split(".", 1)[1]: v for s, v in values.items()}
         elif len(values) == 1:
@@ -188,7 +195,7 @@ class AdaptedLoader:
         return len(self.loader)
 
     def __getattr__(self, name: str) -> Any:
-        if name in ("loader", "inputs", "target"):
+        if name in ("loader", "inputs", "target", "constants"):
             raise AttributeError(name)
         return getattr(self.loader, name)
 

@@ -152,7 +152,8 @@ def _recorded(calls: list[RootCall], losses: list[LossCall]) -> adapters.Recorde
             continue
         target = lc.args[1] if len(lc.args) > 1 else lc.kwargs.get("target")
         if c.kwargs and not c.args:
-            inputs: Any = dict(c.kwargs)
+            inputs: Any = {k: v for k, v in c.kwargs.items()
+                           if not _same_element(c.origins.get(f"kwargs.{k}"), lc.target_origin) and v is not None}
         elif len(c.args) == 1 and not c.kwargs:
             inputs = c.args[0]
         elif not c.kwargs:
@@ -166,17 +167,19 @@ def _recorded(calls: list[RootCall], losses: list[LossCall]) -> adapters.Recorde
 def data_for(rec: Recording, call: RootCall, target: Origin | None, calls: list[RootCall], losses: list[LossCall]):
     """(data, batch spec, description) for the model's training batches; `target` is where the loss's targets
     come from, with the operations the data applies."""
-    slots = {s: o for s, o in call.origins.items()}
+    # The targets, when the model is given them too (`model(**batch)` with `labels`), are the loss's only.
+    slots = {s: o for s, o in call.origins.items() if not _same_element(o, target)}
+    constants = {s: v for s, v in call.constants.items() if v is not None}  # a None argument is the default
     if call.args and call.kwargs:
         slots = {}  # positional and keyword inputs together: call_model takes one or the other
     loader = _batch_of(rec, list(slots.values()) + [target]) if slots else None
     if loader is not None:
         raw = rec.batches[target.index].batch
-        spec = _direct_spec(raw, slots, target)
+        spec = None if constants else _direct_spec(raw, slots, target)
         if spec is not None:
             return loader, spec, "as it is"
         inputs = [(s, o.path, o.chain) for s, o in slots.items()]
-        adapted = adapters.AdaptedLoader(loader, inputs, (target.path, target.chain))
+        adapted = adapters.AdaptedLoader(loader, inputs, (target.path, target.chain), constants)
         steps = [f"inputs {', '.join(_path_text(o) for o in slots.values())}", f"targets {_path_text(target)}"]
         return adapted, {}, "each batch mapped as the loop maps it: " + ", ".join(steps)
     recorded = _recorded(calls, losses)
@@ -184,6 +187,10 @@ def data_for(rec: Recording, call: RootCall, target: Origin | None, calls: list[
         raise CaptureError("the data: the model's inputs and the loss's targets could not be read from the loop")
     return recorded, {}, (f"the {len(recorded)} batch(es) the loop gave the model (they are not a DataLoader's "
                           "batches, or the loop computes them from its batches)")
+
+
+def _same_element(o: Origin | None, target: Origin | None) -> bool:
+    return o is not None and target is not None and o.kind == target.kind == "batch" and o.path == target.path
 
 
 def _path_text(o: Origin) -> str:
@@ -273,8 +280,8 @@ def build(run: ScriptRun, rec: Recording) -> Captured:
         target = Origin(target.kind, target.index, target.path, data_chain)
     else:
         loss_target_chain = ()  # recorded targets are already as the loss took them
-    loss = adapters.loss_from_call(loss_call.fn, loss_call.args, loss_call.kwargs, loss_call.input_origin.chain,
-                                   loss_target_chain)
+    fn, kwargs, as_mean = _mean_of_sum(rec, loss_call)
+    loss = adapters.loss_from_call(fn, loss_call.args, kwargs, loss_call.input_origin.chain, loss_target_chain)
     data, spec, data_how = data_for(rec, first, target, calls, losses)
     rewind(rec, getattr(data, "loader", data))
     factory, opt_text = factory_for(rec, optimizer, model)
@@ -287,7 +294,27 @@ def build(run: ScriptRun, rec: Recording) -> Captured:
     from .describe import describe
 
     describe(captured, first, decoys, weights, data_how)
+    if as_mean:
+        captured.notes.append("backward() takes the summed loss divided by a count (of tokens): the checks use "
+                              "its mean (reduction='mean')")
     return captured
+
+
+def _mean_of_sum(rec: Recording, call: LossCall) -> tuple[Any, dict, bool]:
+    """(loss, kwargs, True) with reduction 'mean' when the loop divides a summed loss by a count before
+    backward() (Hugging Face models divide by the number of tokens in the batch); else the call's own."""
+    if not any(b.divided == call.index for b in rec.backwards):
+        return call.fn, call.kwargs, False
+    if isinstance(call.fn, nn.Module):
+        if getattr(call.fn, "reduction", None) != "sum":
+            return call.fn, call.kwargs, False
+        fn = copy.deepcopy(call.fn)
+        fn.reduction = "mean"
+        return fn, call.kwargs, True
+    if (adapters._bound(call.fn, call.args, call.kwargs) or {}).get("reduction") != "sum" or \
+            "reduction" not in call.kwargs:
+        return call.fn, call.kwargs, False
+    return call.fn, {**call.kwargs, "reduction": "mean"}, True
 
 
 def missing(run: ScriptRun, rec: Recording, what: str) -> str:

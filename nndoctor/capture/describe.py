@@ -75,12 +75,20 @@ def _data_text(captured: "Captured", how: str) -> str:
     loader = getattr(data, "loader", data)
     if isinstance(loader, torch.utils.data.DataLoader):
         sampler = loader.sampler
-        shuffle = {torch.utils.data.RandomSampler: "shuffled", torch.utils.data.SequentialSampler: "in order"}
-        order = shuffle.get(type(sampler), "its own order")
+        inner = getattr(getattr(loader, "batch_sampler", None), "sampler", None)
+        if inner is not None and inner is not sampler:  # a batch sampler of its own (Hugging Face's loaders)
+            sampler = inner
+        order = "shuffled" if isinstance(sampler, torch.utils.data.RandomSampler) else \
+            "in order" if isinstance(sampler, torch.utils.data.SequentialSampler) else "its own order"
         return (f"{type(loader).__name__} built at {_site(captured.recording, loader)}: {type(sampler).__name__} "
-                f"({order}), batch_size {loader.batch_size}, {len(loader.dataset) if _sized(loader.dataset) else '?'}"
+                f"({order}), batch_size {_batch_size(loader)}, {len(loader.dataset) if _sized(loader.dataset) else '?'}"
                 f" samples; {how}")
     return how
+
+
+def _batch_size(loader: Any) -> Any:
+    return loader.batch_size if loader.batch_size is not None else \
+        getattr(getattr(loader, "batch_sampler", None), "batch_size", "?")
 
 
 def _sized(obj: Any) -> bool:

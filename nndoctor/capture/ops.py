@@ -30,7 +30,7 @@ MOVES = {T.cpu: "same", T.cuda: "same", T.contiguous: "same", T.clone: "same", T
 EXACT = {T.squeeze: "squeeze", T.unsqueeze: "unsqueeze", T.permute: "permute", T.transpose: "transpose",
          T.flatten: "flatten", T.movedim: "movedim", T.t: "t", T.__getitem__: "getitem", torch.flatten: "flatten",
          torch.squeeze: "squeeze", torch.unsqueeze: "unsqueeze", torch.permute: "permute",
-         torch.transpose: "transpose"}
+         torch.transpose: "transpose", F.pad: "pad"}
 CHAIN_OPS = {**RESHAPES, **CASTS, **MOVES, **EXACT}
 
 # The functional losses, and the loss module each one is the functional form of (same keyword arguments).
@@ -87,6 +87,8 @@ def _apply(op: tuple, t: torch.Tensor) -> torch.Tensor:
     args, kwargs = op[1], dict(op[2])
     if kind == "getitem":
         return t[args[0]]
+    if kind == "pad":  # a causal LM's labels padded with the ignored index before the shift
+        return F.pad(t, *args, **kwargs)
     return getattr(torch.Tensor, kind)(t, *args, **kwargs)
 
 

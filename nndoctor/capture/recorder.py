@@ -40,6 +40,7 @@ MAX_LOSS_CALLS = 256
 MAX_BATCHES = 64  # loader batches kept
 GRAPH_NODES = 200_000  # autograd nodes walked to find which loss calls a backward() covers
 PRUNE_AT = 4096  # tracked tensors before the dead ones are dropped
+SCALINGS = ("DivBackward", "MulBackward", "CloneBackward", "AliasBackward")  # autograd nodes that only scale
 
 
 class StopCapture(BaseException):
@@ -192,6 +193,7 @@ class Recorder:
         self._pending: list[LossCall] = []  # loss calls since the previous backward
         self._since_step: dict[int, int] = {}  # id(optimizer) -> backward() calls since its previous step
         self._steps_at_backward = 0  # optimizer steps made before the previous backward
+        self._inner = 0  # tensors tracked as outputs of modules inside a forward
         self._handles: list = []
         self._mode: _Mode | None = None
         self._patches = None
@@ -378,6 +380,7 @@ class Recorder:
         self._stack.pop()
         call = self._open.pop()
         if self._stack:
+            self._inner_output(output)
             return
         if isinstance(module, nn.modules.loss._Loss):
             self._loss_call(module, args, kwargs, output)
@@ -386,15 +389,43 @@ class Recorder:
             return
         self._snapshot(unwrap(module))  # a lazy module, now built
         call.args, call.kwargs, call.output = args, dict(kwargs), output
-        for i, a in enumerate(args):
-            call.origins[f"args.{i}"] = self.origin(a)
-        for k, v in kwargs.items():
-            call.origins[f"kwargs.{k}"] = self.origin(v)
+        for slot, value in [(f"args.{i}", a) for i, a in enumerate(args)] + [(f"kwargs.{k}", v)
+                                                                            for k, v in kwargs.items()]:
+            origin = self.origin(value)
+            if isinstance(value, torch.Tensor) and (origin is not None or value.dim() > 0):
+                call.origins[slot] = origin
+            elif not isinstance(value, torch.Tensor):  # a flag
+                call.constants[slot] = value
+            # else: a number the loop computed, as a tensor (a trainer's token count for the loss): left out
         first = self.origin(args[0]) if args else None
         if first is not None and first.kind == "output":  # a module given another module's output: a criterion
             self._loss_call(module, args, kwargs, output)
+        self._root_output(call, output)
+
+    def _inner_output(self, output: Any) -> None:
+        """Outputs of modules inside the model's forward: a loss computed there (a model that returns `.loss`)
+        takes them, and the model returns some of them (`.logits`)."""
+        if not self._recording_loop() or not isinstance(self._top_call(), RootCall):
+            return
+        for _, t in walk(output):
+            if self.origin(t) is None:
+                self._inner += 1
+                self._track(t, Origin("inner", self._inner))
+
+    def _root_output(self, call: RootCall, output: Any) -> None:
+        """Track the model's outputs; a loss computed inside its forward on one of them now takes that output."""
+        inner = {}
         for path, t in walk(output):
+            o = self.origin(t)
+            if o is not None and o.kind == "inner" and not o.chain:
+                inner[o.index] = path
             self._track(t, Origin("output", call.index, path))
+        for lc in self.rec.losses[::-1]:
+            if lc.inside != call.index:
+                break
+            o = lc.input_origin
+            if o is not None and o.kind == "inner" and o.index in inner:
+                lc.input_origin = Origin("output", call.index, inner[o.index], o.chain)
 
     def _top_call(self) -> RootCall | None:
         return self._open[0] if self._open else None
@@ -461,7 +492,8 @@ class Recorder:
         call = BackwardCall(len(self.rec.backwards), self._next_seq(), steps_before,
                             sorted(c.index for c in covered),
                             next((c.index for c in covered if c.result is tensor), None),
-                            {id(o): self._has_gradient(o) for o in self.rec.optimizers}, user_site())
+                            {id(o): self._has_gradient(o) for o in self.rec.optimizers}, user_site(),
+                            divided=self._divided(node, covered))
         self.rec.backwards.append(call)
         for c in self._pending:
             c.result = None  # the graph is the script's to free
@@ -470,6 +502,20 @@ class Recorder:
             self._since_step[id(o)] = self._since_step.get(id(o), 0) + 1
         if self._recording_loop():
             self.rec.events.append(LoopEvent(call.seq, "backward", "backward()", len(self.rec.steps)))
+
+    @staticmethod
+    def _divided(node: Any, covered: list[LossCall]) -> int | None:
+        """The loss call whose result the backward() tensor is, divided by something (a summed loss over the
+        number of tokens: a mean)."""
+        results = {c.result.grad_fn: c.index for c in covered if isinstance(c.result, torch.Tensor)}
+        for _ in range(4):  # through a few scalings after the division (a trainer's loss * world size)
+            if node is None or not node.name().startswith(SCALINGS):
+                return None
+            inputs = [n for n, _ in node.next_functions if n is not None]
+            if node.name().startswith("DivBackward") and inputs and inputs[0] in results:
+                return results[inputs[0]]
+            node = inputs[0] if len(inputs) == 1 or node.name().startswith("DivBackward") else None
+        return None
 
     @_guarded
     def _after_backward(self) -> None:
@@ -502,14 +548,20 @@ class Recorder:
         closure = (len(args) > 1 and callable(args[1])) or callable(kwargs.get("closure"))
         step = StepCall(len(self.rec.steps), self._next_seq(), optimizer, math.sqrt(sq),
                         self._since_step.get(id(optimizer), 0), closure)
-        if self._recording_loop():
-            self.rec.events.append(LoopEvent(step.seq, "step", f"{type(optimizer).__name__}.step()",
-                                             len(self.rec.steps)))
+        if self._recording_loop() and not closure:
+            self._step_event(optimizer)
         self.rec.steps.append(step)
         self._since_step[id(optimizer)] = 0
 
+    def _step_event(self, optimizer: torch.optim.Optimizer) -> None:
+        self.rec.events.append(LoopEvent(self._next_seq(), "step", f"{type(optimizer).__name__}.step()",
+                                         len(self.rec.steps)))
+
     @_guarded
     def _post_step(self, optimizer: torch.optim.Optimizer, args: tuple, kwargs: dict) -> None:
+        last = next((s for s in reversed(self.rec.steps) if s.optimizer is optimizer), None)
+        if last is not None and last.closure and len(self.rec.steps) <= self.steps + 1:
+            self._step_event(optimizer)  # step(closure) runs the forward and backward inside: it ends here
         if self.rec.step_count(optimizer) >= self.steps:
             self._stop("steps")
 

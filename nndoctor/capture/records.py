@@ -28,7 +28,7 @@ class Origin:
     for the value itself); `chain` the shape and type operations applied since (`ops.record`), which
     `adapters.replay` can apply again to a new output or batch."""
 
-    kind: str  # "output" (of a RootCall) or "batch" (of a BatchSeen)
+    kind: str  # "output" (of a RootCall), "batch" (of a BatchSeen), "inner" (of a module inside a forward)
     index: int  # which RootCall / BatchSeen
     path: tuple = ()
     chain: tuple = ()
@@ -49,7 +49,8 @@ class RootCall:
     grad: bool  # autograd was on
     args: tuple = ()
     kwargs: dict = field(default_factory=dict)
-    origins: dict = field(default_factory=dict)  # "args.0" / "kwargs.k" -> Origin of that input, when known
+    origins: dict = field(default_factory=dict)  # "args.0" / "kwargs.k" -> Origin of that tensor input, when known
+    constants: dict = field(default_factory=dict)  # "args.i" / "kwargs.k" -> an input that is not a tensor
     output: Any = None
     site: Site | None = None  # the line of the loop that called it
 
@@ -92,6 +93,7 @@ class BackwardCall:
     is_loss: int | None  # the LossCall whose result is the tensor itself
     leftover: dict  # id(optimizer) -> True when its parameters already held a non-zero gradient
     site: Site | None = None
+    divided: int | None = None  # the LossCall whose result the tensor is, divided by something
 
 
 @dataclass
