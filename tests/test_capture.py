@@ -276,6 +276,19 @@ def test_dict_batches_and_dict_outputs(scripts):
     assert isinstance(c.subject.data, torch.utils.data.DataLoader)
 
 
+def test_an_autoencoder_has_its_inputs_as_targets(scripts):
+    c = capture(scripts('''
+        import torch, torch.nn as nn
+        from common import loader
+        model = nn.Sequential(nn.Linear(8, 3), nn.Tanh(), nn.Linear(3, 8))
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+        for x, _ in loader():
+            loss = nn.functional.mse_loss(model(x), x)
+            optimizer.zero_grad(); loss.backward(); optimizer.step()
+    '''))
+    assert c.subject.batch_spec == {"inputs": 0, "targets": 0} and isinstance(c.subject.loss, nn.MSELoss)
+
+
 def test_batches_computed_in_the_loop_are_the_ones_recorded(scripts):
     c = capture(scripts('''
         import torch

@@ -168,7 +168,9 @@ def data_for(rec: Recording, call: RootCall, target: Origin | None, calls: list[
     """(data, batch spec, description) for the model's training batches; `target` is where the loss's targets
     come from, with the operations the data applies."""
     # The targets, when the model is given them too (`model(**batch)` with `labels`), are the loss's only.
-    slots = {s: o for s, o in call.origins.items() if not _same_element(o, target)}
+    slots = {s: o for s, o in call.origins.items() if not (s.startswith("kwargs.") and _same_element(o, target))}
+    if not slots:  # an autoencoder: its input is its target
+        slots = dict(call.origins)
     constants = {s: v for s, v in call.constants.items() if v is not None}  # a None argument is the default
     if call.args and call.kwargs:
         slots = {}  # positional and keyword inputs together: call_model takes one or the other
@@ -190,7 +192,9 @@ def data_for(rec: Recording, call: RootCall, target: Origin | None, calls: list[
 
 
 def _same_element(o: Origin | None, target: Origin | None) -> bool:
-    return o is not None and target is not None and o.kind == target.kind == "batch" and o.path == target.path
+    """`o` is the batch element the targets are made from (the targets as they are, or shifted from it)."""
+    return o is not None and target is not None and o.kind == target.kind == "batch" and o.path == target.path \
+        and target.chain[:len(o.chain)] == o.chain
 
 
 def _path_text(o: Origin) -> str:
