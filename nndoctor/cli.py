@@ -227,9 +227,24 @@ def init(
     loss: Optional[str] = typer.Option(None, "--loss", help="module:attr of the loss class or function"),
     optimizer: Optional[str] = typer.Option(None, "--optimizer", help="module:attr of the optimizer class or factory"),
     force: bool = typer.Option(False, "--force", help="overwrite an existing file"),
+    from_run: Optional[str] = typer.Option(None, "--from-run", help="fill in from what this training script "
+                                           "(SCRIPT.py, its ARGS after --) builds: it is run to its first steps"),
+    script_args: Optional[List[str]] = typer.Argument(None, metavar="[-- ARGS]...",
+                                                      help="after --: the --from-run script's own arguments"),
 ) -> None:
     """Write a commented config template (every key of the contract) to PATH."""
     from .config.scaffold import ScaffoldError, write
+
+    # -- capture: a config from what a training script builds (nndoctor/capture does all of it) -----------------
+    if from_run is not None:
+        from .capture.command import init_from_run_command
+
+        init_from_run_command(path, from_run, script_args or [], force=force)
+        return
+    if script_args:
+        fail_usage(f"unexpected arguments {' '.join(script_args)}: arguments after -- are a training script's "
+                   "(nndoctor init FILE --from-run SCRIPT.py -- ARGS)")
+    # -- end of capture ------------------------------------------------------------------------------------------
 
     try:
         written, summary = write(path, force=force, model=model, data=data, loss=loss, optimizer=optimizer,

@@ -64,3 +64,23 @@ def run_script_command(config: Optional[str], module: Optional[str], extra: list
         return
     emit(report, format, output, verbose, fail_on.value)
     raise typer.Exit(report.exit_code(fail_on.value))
+
+
+def init_from_run_command(path: str, script: str, extra: list[str], *, force: bool) -> None:
+    """`nndoctor init FILE --from-run SCRIPT.py [-- ARGS]`: write the config; one-line errors, exit 2."""
+    from ..cli import err, fail_usage
+    from ..config.scaffold import ScaffoldError
+    from .errors import CaptureError
+    from .from_run import write_from_run
+
+    module = script[3:].strip() if script.startswith("-m ") else None
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            written, summary = write_from_run(path, None if module else script, module, list(extra), force=force)
+    except (CaptureError, ScaffoldError) as exc:
+        fail_usage(str(exc))
+        return
+    for line in summary:
+        err.print(f"  {line}", markup=False, highlight=False, soft_wrap=True)
+    err.print(f"wrote {written}: fill in the TODO lines, then run `nndoctor run {written}`", markup=False,
+              highlight=False, soft_wrap=True)

@@ -33,7 +33,8 @@ from torch.utils.data.dataloader import _BaseDataLoaderIter
 
 from ..common.errors import is_user_file
 from . import ops
-from .records import (BackwardCall, BatchSeen, LoopEvent, LossCall, Origin, Recording, RootCall, Site, StepCall)
+from .records import (Arguments, BackwardCall, BatchSeen, LoopEvent, LossCall, Origin, Recording, RootCall, Site,
+                      StepCall)
 
 MAX_ROOT_CALLS = 256  # module calls whose inputs and outputs are kept (a validation pass before training is long)
 MAX_LOSS_CALLS = 256
@@ -80,17 +81,48 @@ def user_site(frame=None) -> Site | None:
     f = frame or sys._getframe(1)
     while f is not None:
         if _is_user(f.f_code.co_filename):
-            return Site(f.f_code.co_filename, f.f_lineno)
+            return Site(f.f_code.co_filename, f.f_lineno, f.f_code.co_name)
         f = f.f_back
     return None
 
 
-def construction_site(obj: Any, frame) -> Site | None:
-    """Where `obj` was built: the first user frame above the chain of its own `__init__`s."""
+def _plain(value: Any) -> bool:
+    if isinstance(value, (tuple, list)):
+        return len(value) < 16 and all(_plain(v) for v in value)
+    return value is None or isinstance(value, (bool, int, float, str))
+
+
+def plain_arguments(args: tuple, kwargs: dict) -> Arguments | None:
+    """The constructor's arguments when all are plain values (what a config's `*_kwargs` can hold)."""
+    if _plain(args) and _plain(tuple(kwargs.values())):
+        return Arguments(tuple(args), dict(kwargs))
+    return None
+
+
+def construction_frame(obj: Any, frame):
+    """The frame that built `obj`: the first user frame above the chain of its own `__init__`s."""
     f = frame
     while f is not None and f.f_code.co_name == "__init__" and f.f_locals.get("self") is obj:
         f = f.f_back
-    return user_site(f)
+    while f is not None and not _is_user(f.f_code.co_filename):
+        f = f.f_back
+    return f
+
+
+def _call_arguments(frame, first: int = 1) -> Arguments | None:
+    """The arguments a frame's function was called with (its parameters' values, by name; from `first`: 1 skips
+    an `__init__`'s self), when they are plain values."""
+    code = frame.f_code
+    names = code.co_varnames[first:code.co_argcount + code.co_kwonlyargcount]
+    values = frame.f_locals
+    kwargs = {n: values[n] for n in names if n in values}
+    if code.co_flags & 0x04 and values.get(code.co_varnames[code.co_argcount + code.co_kwonlyargcount]):
+        return None  # *args given (nn.Sequential's modules): not a config's kwargs
+    if code.co_flags & 0x08:  # **kwargs
+        extra = values.get(code.co_varnames[code.co_argcount + code.co_kwonlyargcount
+                                            + (1 if code.co_flags & 0x04 else 0)], {})
+        kwargs.update(extra if isinstance(extra, dict) else {})
+    return plain_arguments((), kwargs)
 
 
 def walk(obj: Any, path: tuple = (), depth: int = 0) -> Iterator[tuple[tuple, torch.Tensor]]:
@@ -253,8 +285,15 @@ class Recorder:
                 return original(this, *args, **kwargs)
             return wrapper
 
+        def built(original):
+            @functools.wraps(original)
+            def __init__(this, *args, **kwargs):
+                recorder._built(this, sys._getframe(1))
+                return original(this, *args, **kwargs)
+            return __init__
+
         for cls in (nn.Module, torch.optim.Optimizer, DataLoader):
-            patches.patch(cls, "__init__", lambda orig: before(orig, recorder._built))
+            patches.patch(cls, "__init__", built)
         patches.patch(DataLoader, "__iter__", lambda orig: after(before(orig, lambda ld, f: recorder._first_iter(ld)),
                                                                  lambda a, k, it: recorder._iterated(a[0], it)))
         patches.patch(_BaseDataLoaderIter, "__next__",
@@ -300,11 +339,24 @@ class Recorder:
     # -- where things were built ------------------------------------------------------------------------------
     @_guarded
     def _built(self, obj: Any, frame) -> None:
+        """`obj`'s constructor runs (Module.__init__ is the last of the chain a subclass calls): where, and with
+        what arguments, the outermost `__init__` of the chain was called."""
         sites = self.rec.sites
         if id(obj) in sites and sites[id(obj)][0]() is obj:
             return
+        outer = frame
+        while outer.f_back is not None and outer.f_back.f_code.co_name == "__init__" and \
+                outer.f_back.f_locals.get("self") is obj:
+            outer = outer.f_back
+        arguments = None
+        if outer.f_code.co_name == "__init__" and outer.f_locals.get("self") is obj:
+            arguments = _call_arguments(outer)
+        at = construction_frame(obj, frame)
+        site = Site(at.f_code.co_filename, at.f_lineno, at.f_code.co_name) if at is not None else None
+        # The arguments of the function that built it (a loader factory's batch_size), for `init --from-run`.
+        factory = _call_arguments(at, first=0) if at is not None and at.f_code.co_name != "<module>" else None
         try:
-            sites[id(obj)] = (weakref.ref(obj), construction_site(obj, frame))
+            sites[id(obj)] = (weakref.ref(obj), site, arguments, factory)
         except TypeError:
             return
         if isinstance(obj, torch.optim.Optimizer):

@@ -13,11 +13,20 @@ class Site:
 
     file: str
     line: int
+    func: str = ""  # the function the line is in (`<module>` at the top level)
 
     def __str__(self) -> str:
         path = os.path.abspath(self.file)
         rel = os.path.relpath(path)
         return f"{path if rel.startswith('..') else rel}:{self.line}"
+
+
+@dataclass(frozen=True)
+class Arguments:
+    """The arguments an object was built with, when they are plain values (numbers, strings, tuples of those)."""
+
+    args: tuple
+    kwargs: dict
 
 
 @dataclass(frozen=True)
@@ -132,7 +141,8 @@ class Recording:
     loaders: list = field(default_factory=list)  # every DataLoader iterated, in order
     snapshots: dict = field(default_factory=dict)  # id(module) -> its state_dict before its first forward
     first_groups: dict = field(default_factory=dict)  # id(optimizer) -> its param groups at its first step
-    sites: dict = field(default_factory=dict)  # id(object) -> (weakref, Site) where it was built
+    # id(object) -> (weakref, Site, its constructor's Arguments, the Arguments of the function that built it)
+    sites: dict = field(default_factory=dict)
     generator_states: dict = field(default_factory=dict)  # id(loader) -> [(generator, state before its first batch)]
     hook_errors: list = field(default_factory=list)  # nndoctor's own errors inside a hook (recording stopped)
 
@@ -141,6 +151,13 @@ class Recording:
         if entry is None or entry[0]() is not obj:
             return None
         return entry[1]
+
+    def arguments_of(self, obj: Any, factory: bool = False) -> "Arguments | None":
+        """The plain arguments `obj` was built with (or, with `factory`, those of the function that built it)."""
+        entry = self.sites.get(id(obj))
+        if entry is None or entry[0]() is not obj:
+            return None
+        return entry[3 if factory else 2]
 
     def step_count(self, optimizer: Any) -> int:
         return sum(1 for s in self.steps if s.optimizer is optimizer)
