@@ -77,7 +77,7 @@ def emit(report: Report, fmt: Format, output: Optional[str], verbose: bool = Fal
 def run(
     config: Optional[str] = typer.Argument(None, help="the run config (YAML), or a training script (.py) to "
                                            "capture"),
-    script_args: Optional[List[str]] = typer.Argument(None, metavar="[-- ARGS]...",
+    script_args: Optional[List[str]] = typer.Argument(None, metavar="-- ARGS",
                                                       help="after --: the script's own arguments"),
     module: Optional[str] = typer.Option(None, "-m", "--module", help="capture this module's training loop, as "
                                          "python -m MODULE runs it"),
@@ -229,7 +229,7 @@ def init(
     force: bool = typer.Option(False, "--force", help="overwrite an existing file"),
     from_run: Optional[str] = typer.Option(None, "--from-run", help="fill in from what this training script "
                                            "(SCRIPT.py, its ARGS after --) builds: it is run to its first steps"),
-    script_args: Optional[List[str]] = typer.Argument(None, metavar="[-- ARGS]...",
+    script_args: Optional[List[str]] = typer.Argument(None, metavar="-- ARGS",
                                                       help="after --: the --from-run script's own arguments"),
 ) -> None:
     """Write a commented config template (every key of the contract) to PATH."""

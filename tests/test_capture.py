@@ -23,6 +23,7 @@ from nndoctor.capture import CaptureError
 from nndoctor.capture.adapters import AdaptedLoader, RecordedBatches
 from nndoctor.capture.api import capture, diagnose_script
 from nndoctor.cli import main
+from nndoctor.probes.batches import read_batches
 
 SCRIPTS = os.path.join(EXAMPLES, "scripts")
 CHEAP = "forward-probe,input-sanity,loss-inputs,train-step"  # a few forward passes, the batches, the loop
@@ -276,6 +277,45 @@ def test_dict_batches_and_dict_outputs(scripts):
     assert isinstance(c.subject.data, torch.utils.data.DataLoader)
 
 
+def test_a_model_that_computes_its_own_loss(scripts):
+    """Hugging Face's convention without the package: model(**batch) with labels returns {loss, logits}, the loss
+    a cross-entropy inside forward on the shifted logits and labels."""
+    c = capture(scripts('''
+        import torch, torch.nn as nn, torch.nn.functional as F
+        from collections import OrderedDict
+        from torch.utils.data import DataLoader, Dataset
+        V, T = 16, 12
+        class Output(OrderedDict):
+            __getattr__ = OrderedDict.__getitem__
+        class TinyLM(nn.Module):
+            def __init__(self):
+                super().__init__(); self.emb = nn.Embedding(V, 32); self.lm_head = nn.Linear(32, V)
+            def forward(self, input_ids, labels=None, return_dict=True):
+                logits = self.lm_head(torch.tanh(self.emb(input_ids)))
+                loss = None
+                if labels is not None:
+                    shift_logits, shift_labels = logits[..., :-1, :].contiguous(), labels[..., 1:].contiguous()
+                    loss = F.cross_entropy(shift_logits.view(-1, V), shift_labels.view(-1))
+                return Output(loss=loss, logits=logits)
+        class Tokens(Dataset):
+            def __init__(self): self.ids = torch.randint(0, V, (64, T), generator=torch.Generator().manual_seed(0))
+            def __len__(self): return len(self.ids)
+            def __getitem__(self, i): return {"input_ids": self.ids[i], "labels": self.ids[i]}
+        model = TinyLM(); optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+        for batch in DataLoader(Tokens(), batch_size=8, shuffle=True):
+            out = model(**batch)
+            optimizer.zero_grad(); out.loss.backward(); optimizer.step()
+    '''))
+    assert c.subject.outputs == "logits" and c.loss_call.inside is not None
+    assert isinstance(c.subject.loss, nn.CrossEntropyLoss)
+    batch = read_batches(c.subject.data, 1, c.subject.batch_spec)[0]  # as the checks unpack it
+    inputs, targets = batch.inputs, batch.targets
+    assert set(inputs) == {"input_ids"} and targets.shape == inputs["input_ids"].shape  # labels: the loss's
+    logits = torch.randn(8, 12, 16)
+    want = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, 16), targets[:, 1:].reshape(-1))
+    assert torch.allclose(c.subject.loss(logits, targets), want)  # the shift is the loss's, as in the model
+
+
 def test_an_autoencoder_has_its_inputs_as_targets(scripts):
     c = capture(scripts('''
         import torch, torch.nn as nn
@@ -305,6 +345,24 @@ def test_batches_computed_in_the_loop_are_the_ones_recorded(scripts):
     assert isinstance(c.subject.data, RecordedBatches) and len(c.subject.data) == 3
     x, _ = c.subject.data[0]
     assert x.dtype == torch.float32 and float(x.max()) <= 1.0  # what the model was given, not the raw batch
+
+
+def test_a_validation_pass_before_training_gives_the_validation_data(scripts):
+    report = diagnose_script(scripts('''
+        import torch
+        from torch.utils.data import DataLoader, TensorDataset
+        from common import Student, data, loader
+        x, y = data(seed=1)
+        val = DataLoader(TensorDataset(x * 10 + 5, y), batch_size=64)  # BUG: not normalised as the training data
+        model = Student(); optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+        model.eval()
+        with torch.no_grad():
+            print("untrained accuracy", sum(int((model(a).argmax(1) == b).sum()) for a, b in val) / len(x))
+        model.train()
+        for a, b in loader():
+            optimizer.zero_grad(); torch.nn.functional.cross_entropy(model(a), b).backward(); optimizer.step()
+    '''), select=["data-splits"])
+    assert "val_data" in report.captured and "ND110" in codes(report)
 
 
 def test_a_learning_rate_schedule_gives_its_initial_lr(scripts):

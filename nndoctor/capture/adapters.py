@@ -81,7 +81,7 @@ class CalledLoss:
         return describe_call(self.fn, self.extra, self.kwargs)
 
 
-def _bound(fn: Any, args: tuple, kwargs: dict) -> dict | None:
+def bound_arguments(fn: Any, args: tuple, kwargs: dict) -> dict | None:
     """The call's arguments after (input, target), by name, those that differ from the defaults only (a torch
     function mode is given every argument, defaults included)."""
     try:
@@ -110,7 +110,7 @@ def loss_from_call(fn: Any, args: tuple, kwargs: dict, chain: tuple, target_chai
         if extra_args or extra_kwargs:
             return CalledLoss(fn, extra_args, extra_kwargs, chain, target_chain)
         return chained(fn, chain, target_chain) if chains else fn
-    bound = _bound(fn, args, kwargs)
+    bound = bound_arguments(fn, args, kwargs)
     module_cls = ops.LOSS_MODULES.get(fn)
     if bound is not None and module_cls is not None:
         accepted = inspect.signature(module_cls.__init__).parameters

@@ -45,8 +45,8 @@ class Captured:
     def lines(self) -> list[str]:
         """The `captured:` summary, one line per part."""
         head = f"captured: {self.run.target.display}: {self.parts['stopped']}"
-        out = [head] + [f"  {k}: {self.parts[k]}" for k in ("model", "optimizer", "loss", "data", "batch", "loop")
-                        if self.parts.get(k)]
+        keys = ("model", "optimizer", "loss", "data", "val_data", "batch", "loop")
+        out = [head] + [f"  {k}: {self.parts[k]}" for k in keys if self.parts.get(k)]
         return out + [f"  note: {n}" for n in self.notes]
 
     def to_dict(self) -> dict:
@@ -201,6 +201,27 @@ def _path_text(o: Origin) -> str:
     return "batch" + "".join(f"[{k!r}]" for k in o.path) + ops.describe(o.chain)
 
 
+def validation_data(rec: Recording, model: nn.Module, data: Any) -> Any | None:
+    """Another DataLoader whose batches the script gave the model without autograd before it stopped (a
+    validation pass before training, Lightning's sanity check), mapped as the training batches are."""
+    train = getattr(data, "loader", data)
+    if not isinstance(train, torch.utils.data.DataLoader):
+        return None
+    for call in rec.roots:
+        if call.grad or unwrap(call.module) is not model:
+            continue
+        origins = [o for o in call.origins.values() if o is not None and o.kind == "batch"]
+        loaders = {id(rec.batches[o.index].loader): rec.batches[o.index].loader for o in origins}
+        if len(loaders) == 1:
+            loader = next(iter(loaders.values()))
+            if loader is not train:
+                rewind(rec, loader)
+                if isinstance(data, adapters.AdaptedLoader):
+                    return adapters.AdaptedLoader(loader, data.inputs, data.target, data.constants)
+                return loader
+    return None
+
+
 def rewind(rec: Recording, loader: Any) -> None:
     """Put the loader's random generators back where they were before the script first iterated it, so that the
     checks draw the batches a freshly built loader would (the script is over: nothing of it runs on)."""
@@ -288,11 +309,13 @@ def build(run: ScriptRun, rec: Recording) -> Captured:
     loss = adapters.loss_from_call(fn, loss_call.args, kwargs, loss_call.input_origin.chain, loss_target_chain)
     data, spec, data_how = data_for(rec, first, target, calls, losses)
     rewind(rec, getattr(data, "loader", data))
+    val_data = validation_data(rec, model, data)
     factory, opt_text = factory_for(rec, optimizer, model)
     copy_, weights = model_copy(model, rec)
     param = next(model.parameters(), None)
     device = str(param.device) if param is not None else "cpu"
-    subject = Subject(model=copy_, data=data, loss=loss, optimizer=factory, task="auto", batch_spec=spec,
+    subject = Subject(model=copy_, data=data, loss=loss, optimizer=factory, val_data=val_data, task="auto",
+                      batch_spec=spec,
                       outputs=outputs_key(loss_call.input_origin), optimizer_desc=opt_text)
     captured = Captured(subject, run, rec, model, optimizer, loss_call, calls, device)
     from .describe import describe
@@ -315,7 +338,7 @@ def _mean_of_sum(rec: Recording, call: LossCall) -> tuple[Any, dict, bool]:
         fn = copy.deepcopy(call.fn)
         fn.reduction = "mean"
         return fn, call.kwargs, True
-    if (adapters._bound(call.fn, call.args, call.kwargs) or {}).get("reduction") != "sum" or \
+    if (adapters.bound_arguments(call.fn, call.args, call.kwargs) or {}).get("reduction") != "sum" or \
             "reduction" not in call.kwargs:
         return call.fn, call.kwargs, False
     return call.fn, {**call.kwargs, "reduction": "mean"}, True

@@ -27,6 +27,11 @@ def describe(captured: "Captured", first: RootCall, decoys: list[nn.Module], wei
     parts["loss"] = _loss_text(captured)
     parts["data"] = _data_text(captured, data_how)
     parts["batch"] = structure(first_batch(captured))
+    val = captured.subject.val_data
+    if val is not None:
+        loader = getattr(val, "loader", val)
+        parts["val_data"] = (f"{type(loader).__name__} built at {_site(rec, loader)}, {_batch_size(loader)} per batch: "
+                             "the model was given its batches without autograd")
     parts["loop"] = loop_order(rec, captured.optimizer)
     _notes(captured, decoys)
 
@@ -57,7 +62,7 @@ def _loss_text(captured: "Captured") -> str:
     if isinstance(call.fn, nn.Module):
         seen = adapters.describe_module_loss(call.fn)
     else:
-        bound = adapters._bound(call.fn, call.args, call.kwargs)
+        bound = adapters.bound_arguments(call.fn, call.args, call.kwargs)
         seen = adapters.describe_call(call.fn, (), call.kwargs if bound is None else bound)
     key = captured.subject.outputs
     where = "the model's output" + (f"[{key!r}]" if key else "") + ops.describe(call.input_origin.chain)

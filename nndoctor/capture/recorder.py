@@ -226,6 +226,7 @@ class Recorder:
         self._since_step: dict[int, int] = {}  # id(optimizer) -> backward() calls since its previous step
         self._steps_at_backward = 0  # optimizer steps made before the previous backward
         self._inner = 0  # tensors tracked as outputs of modules inside a forward
+        self._prune_at = PRUNE_AT
         self._handles: list = []
         self._mode: _Mode | None = None
         self._patches = None
@@ -325,8 +326,9 @@ class Recorder:
             self.rec.events.append(LoopEvent(self._next_seq(), kind, label, len(self.rec.steps)))
 
     def _track(self, t: torch.Tensor, origin: Origin) -> None:
-        if len(self._origins) > PRUNE_AT:
+        if len(self._origins) > self._prune_at:  # drop the dead; prune again once the live ones have doubled
             self._origins = {k: v for k, v in self._origins.items() if v[0]() is not None}
+            self._prune_at = max(PRUNE_AT, 2 * len(self._origins))
         try:
             self._origins[id(t)] = (weakref.ref(t), origin)
         except TypeError:
