@@ -72,6 +72,8 @@ class CalledLoss:
         for name in LOSS_ATTRIBUTES:
             if name in self.kwargs:
                 setattr(self, name, self.kwargs[name])
+            elif isinstance(fn, nn.Module) and hasattr(fn, name):  # a loss module's ignore_index, weight
+                setattr(self, name, getattr(fn, name))
 
     def __call__(self, outputs, targets):
         return self.fn(ops.replay(self.chain, outputs), ops.replay(self.target_chain, targets), *self.extra,
@@ -107,12 +109,14 @@ def loss_from_call(fn: Any, args: tuple, kwargs: dict, chain: tuple, target_chai
     extra_args, extra_kwargs = tuple(args[2:]), {k: v for k, v in kwargs.items() if k not in ("input", "target")}
     chains = chain or target_chain
     if isinstance(fn, nn.Module):
-        if extra_args or extra_kwargs:
+        # With a softmax between the model and the loss, the loss's class no longer says what it is given (NLLLoss
+        # after the loop's log_softmax is a cross-entropy on the model's output): the checks judge a function.
+        if extra_args or extra_kwargs or ops.squashes(chain):
             return CalledLoss(fn, extra_args, extra_kwargs, chain, target_chain)
         return chained(fn, chain, target_chain) if chains else fn
     bound = bound_arguments(fn, args, kwargs)
     module_cls = ops.LOSS_MODULES.get(fn)
-    if bound is not None and module_cls is not None:
+    if bound is not None and module_cls is not None and not ops.squashes(chain):
         accepted = inspect.signature(module_cls.__init__).parameters
         if all(k in accepted for k in bound):
             module = module_cls(**bound)

@@ -71,7 +71,11 @@ def _loss_text(captured: "Captured") -> str:
         text += f" (checked as nn.{adapters.describe_module_loss(loss)})"
     covering = [b for b in captured.recording.backwards if call.index in b.losses]
     if covering and covering[0].is_loss != call.index:
-        text += "; backward() is called on a tensor computed from it (scaled, or with other terms)"
+        scale = covering[0].scale
+        if scale is None or len(covering[0].losses) > 1:
+            text += "; backward() is called on a tensor computed from it (with other terms, or scaled)"
+        elif abs(scale - 1) > 1e-6:
+            text += f"; backward() is called on the loss x {scale:.4g}"
     return text
 
 

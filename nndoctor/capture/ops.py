@@ -31,7 +31,13 @@ EXACT = {T.squeeze: "squeeze", T.unsqueeze: "unsqueeze", T.permute: "permute", T
          T.flatten: "flatten", T.movedim: "movedim", T.t: "t", T.__getitem__: "getitem", torch.flatten: "flatten",
          torch.squeeze: "squeeze", torch.unsqueeze: "unsqueeze", torch.permute: "permute",
          torch.transpose: "transpose", F.pad: "pad"}
-CHAIN_OPS = {**RESHAPES, **CASTS, **MOVES, **EXACT}
+# Squashing functions the loop may apply between the model and the loss (`F.nll_loss(F.log_softmax(out, 1), y)`).
+SQUASHES = {F.log_softmax: "log_softmax", F.softmax: "softmax", torch.log_softmax: "log_softmax",
+            torch.softmax: "softmax", T.log_softmax: "log_softmax", T.softmax: "softmax", torch.sigmoid: "sigmoid",
+            T.sigmoid: "sigmoid", F.logsigmoid: "logsigmoid"}
+SQUASH_FUNCTIONS = {"log_softmax": F.log_softmax, "softmax": F.softmax, "sigmoid": torch.sigmoid,
+                    "logsigmoid": F.logsigmoid}
+CHAIN_OPS = {**RESHAPES, **CASTS, **MOVES, **EXACT, **SQUASHES}
 
 # The functional losses, and the loss module each one is the functional form of (same keyword arguments).
 LOSS_MODULES = {
@@ -45,6 +51,11 @@ LOSS_MODULES = {
 }
 LOSS_FUNCTIONS = set(LOSS_MODULES) | {F.cosine_embedding_loss, F.margin_ranking_loss, F.triplet_margin_loss,
                                       F.ctc_loss}
+
+
+def squashes(chain: tuple) -> bool:
+    """The chain applies a softmax or sigmoid: what the loss is given is no longer the model's output's kind."""
+    return any(op[0] in SQUASH_FUNCTIONS for op in chain)
 
 
 class NotReplayable(Exception):
@@ -72,7 +83,7 @@ def record(func: Any, args: tuple, kwargs: dict, out: Any) -> tuple | None:
         return ("to", (out.dtype,)) if out.dtype != args[0].dtype else None
     if kind == "same":
         return None
-    rest, named = tuple(args[1:]), dict(kwargs or {})
+    rest, named = tuple(args[1:]), {k: v for k, v in (kwargs or {}).items() if k != "_stacklevel"}
     if not (_static(rest) and _static(tuple(named.values()))):
         raise NotReplayable(kind)
     return (kind, rest, tuple(sorted(named.items())))
@@ -89,6 +100,8 @@ def _apply(op: tuple, t: torch.Tensor) -> torch.Tensor:
         return t[args[0]]
     if kind == "pad":  # a causal LM's labels padded with the ignored index before the shift
         return F.pad(t, *args, **kwargs)
+    if kind in SQUASH_FUNCTIONS:
+        return SQUASH_FUNCTIONS[kind](t, *args, **kwargs)
     return getattr(torch.Tensor, kind)(t, *args, **kwargs)
 
 

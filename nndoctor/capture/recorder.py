@@ -547,7 +547,7 @@ class Recorder:
                             sorted(c.index for c in covered),
                             next((c.index for c in covered if c.result is tensor), None),
                             {id(o): self._has_gradient(o) for o in self.rec.optimizers}, user_site(),
-                            divided=self._divided(node, covered))
+                            divided=self._divided(node, covered), scale=self._scale(tensor, covered))
         self.rec.backwards.append(call)
         for c in self._pending:
             c.result = None  # the graph is the script's to free
@@ -556,6 +556,18 @@ class Recorder:
             self._since_step[id(o)] = self._since_step.get(id(o), 0) + 1
         if self._recording_loop():
             self.rec.events.append(LoopEvent(call.seq, "backward", "backward()", len(self.rec.steps)))
+
+    @staticmethod
+    def _scale(tensor: Any, covered: list[LossCall]) -> float | None:
+        """backward()'s tensor over the one loss it covers, both scalars: 0.25 for a loss divided over an
+        accumulation of 4, 65536 for a float16 loss scale."""
+        if len(covered) != 1 or not isinstance(tensor, torch.Tensor) or tensor.numel() != 1:
+            return None
+        loss = covered[0].result
+        if not isinstance(loss, torch.Tensor) or loss.numel() != 1 or loss is tensor:
+            return None
+        value = float(loss.detach())
+        return float(tensor.detach()) / value if value else None
 
     @staticmethod
     def _divided(node: Any, covered: list[LossCall]) -> int | None:

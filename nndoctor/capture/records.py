@@ -103,6 +103,7 @@ class BackwardCall:
     leftover: dict  # id(optimizer) -> True when its parameters already held a non-zero gradient
     site: Site | None = None
     divided: int | None = None  # the LossCall whose result the tensor is, divided by something
+    scale: float | None = None  # the tensor's value over its one loss call's (a loss scale, an accumulation)
 
 
 @dataclass
