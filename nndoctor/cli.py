@@ -75,7 +75,12 @@ def emit(report: Report, fmt: Format, output: Optional[str], verbose: bool = Fal
 
 @app.command()
 def run(
-    config: str = typer.Argument(..., help="the run config (YAML)"),
+    config: Optional[str] = typer.Argument(None, help="the run config (YAML), or a training script (.py) to "
+                                           "capture"),
+    script_args: Optional[List[str]] = typer.Argument(None, metavar="-- ARGS",
+                                                      help="after --: the script's own arguments"),
+    module: Optional[str] = typer.Option(None, "-m", "--module", help="capture this module's training loop, as "
+                                         "python -m MODULE runs it"),
     format: Format = typer.Option(Format.text, "--format", "-f", help="text, json, markdown or junit"),
     fail_on: Severity = typer.Option(Severity.error, "--fail-on", help="exit 1 at or above this severity"),
     select: Optional[List[str]] = typer.Option(None, "--select", help="only these codes, prefixes (ND4) or checks"),
@@ -91,7 +96,23 @@ def run(
                                              "(default 300, 30 with --quick); past it the report is incomplete"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="draw every plot"),
 ) -> None:
-    """Diagnose the model, data, loss and optimizer that CONFIG names."""
+    """Diagnose the model, data, loss and optimizer that CONFIG names, or that a training script (SCRIPT.py or
+    -m MODULE, with its ARGS after --) builds and trains: it is run until its first optimizer steps."""
+    # -- capture: a training script instead of a config (nndoctor/capture does all of it) --------------------
+    from .capture.command import is_script, run_script_command
+
+    if module or is_script(config):
+        run_script_command(config, module, script_args or [], format=format, fail_on=fail_on,
+                           select=split_items(select), ignore=split_items(ignore), device=device, seed=seed,
+                           max_batches=max_batches, quick=quick, output=output, time_box=time_box,
+                           deadline=deadline, verbose=verbose)
+        return
+    if config is None:
+        fail_usage("missing CONFIG: give a run config (YAML), a training script (.py) or -m MODULE")
+    if script_args:
+        fail_usage(f"unexpected arguments {' '.join(script_args)}: arguments after -- are a training script's "
+                   "(nndoctor run SCRIPT.py -- ARGS)")
+    # -- end of capture ------------------------------------------------------------------------------------------
     from .api import run_config
 
     show_progress = format == Format.text or output is not None or os.environ.get("NNDOCTOR_PROGRESS")
@@ -206,9 +227,24 @@ def init(
     loss: Optional[str] = typer.Option(None, "--loss", help="module:attr of the loss class or function"),
     optimizer: Optional[str] = typer.Option(None, "--optimizer", help="module:attr of the optimizer class or factory"),
     force: bool = typer.Option(False, "--force", help="overwrite an existing file"),
+    from_run: Optional[str] = typer.Option(None, "--from-run", help="fill in from what this training script "
+                                           "(SCRIPT.py, its ARGS after --) builds: it is run to its first steps"),
+    script_args: Optional[List[str]] = typer.Argument(None, metavar="-- ARGS",
+                                                      help="after --: the --from-run script's own arguments"),
 ) -> None:
     """Write a commented config template (every key of the contract) to PATH."""
     from .config.scaffold import ScaffoldError, write
+
+    # -- capture: a config from what a training script builds (nndoctor/capture does all of it) -----------------
+    if from_run is not None:
+        from .capture.command import init_from_run_command
+
+        init_from_run_command(path, from_run, script_args or [], force=force)
+        return
+    if script_args:
+        fail_usage(f"unexpected arguments {' '.join(script_args)}: arguments after -- are a training script's "
+                   "(nndoctor init FILE --from-run SCRIPT.py -- ARGS)")
+    # -- end of capture ------------------------------------------------------------------------------------------
 
     try:
         written, summary = write(path, force=force, model=model, data=data, loss=loss, optimizer=optimizer,
