@@ -154,14 +154,12 @@ def curve(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="draw every plot"),
 ) -> None:
     """Diagnose the loss curves of a training log (codes ND601-ND610)."""
+    from .common.selection import split
     from .curve import CurveError, diagnose_file
 
-    def items(values: Optional[List[str]]) -> list[str]:  # --select a,b --select c -> [a, b, c]
-        return [v.strip() for value in values or [] for v in value.split(",") if v.strip()]
-
-    try:
+    try:  # --select a,b --select c -> [a, b, c], each checked against the curve analysers and their codes
         log, report = diagnose_file(path, train=train, val=val, step=step, lr=lr, epoch=epoch,
-                                    select=items(select), ignore=items(ignore))
+                                    select=split(select), ignore=split(ignore))
     except CurveError as exc:
         fail_usage(str(exc))
         return

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import sys
 
 import numpy as np
@@ -18,9 +19,11 @@ import pytest
 
 from nndoctor.cli import main
 from nndoctor.catalogue.codes import CODES
-from nndoctor.curve.analysers import (ANALYSERS, autocorrelation, count_swings, diagnose_log, mann_kendall_z,
-                            moving_mean_residual, noise_sigma, theil_sen)
-from nndoctor.curve.log import CurveLog, Series
+from nndoctor.common.options import Option
+from nndoctor.curve import ANALYSERS, CurveError, CurveLog, Series, diagnose_log
+from nndoctor.curve.analysers import Generalisation
+from nndoctor.curve.stats import (autocorrelation, count_swings, mann_kendall_z, moving_mean_residual, noise_sigma,
+                                  theil_sen)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CURVES = os.path.join(ROOT, "examples", "curves")
@@ -362,6 +365,62 @@ def test_a_crashing_analyser_is_reported_and_the_others_still_run(monkeypatch):
     report = diagnose_log(nan_dead(500, 0.05, 0).log())
     status = {c.name: c.status for c in report.checks}
     assert status["curve-trend"] == "crashed" and status["curve-finite"] == "failed"
+    detail = next(c.detail for c in report.checks if c.name == "curve-trend")
+    assert detail.startswith("RuntimeError: bug at ") and "test_curve.py" in detail  # where it crashed
+
+
+def test_analyser_options_are_declared_with_type_range_and_help():
+    for cls in ANALYSERS:
+        for key, opt in cls.declared_options().items():
+            assert isinstance(cls.options[key], Option), (cls.name, key)
+            assert opt.help and opt.problem(opt.default) is None, (cls.name, key)
+    assert Generalisation.declared_options()["noise_ratio"].problem("3") is not None  # the type is checked
+
+
+@pytest.mark.parametrize("options,message", [
+    ({"curve-trnd": {}}, "'curve-trnd' is not a curve analyser; did you mean 'curve-trend'?"),
+    ({"curve-trend": {"flat_dro": 0.1}}, "'curve-trend' has no option 'flat_dro'; did you mean 'flat_drop'?"),
+    ({"curve-trend": {"tail": 2.0}}, "'curve-trend.tail': expected a number from 0 to 1 (default 0.2), got 2.0"),
+])
+def test_bad_analyser_options_are_one_line(options, message):
+    with pytest.raises(CurveError, match=re.escape(message)):
+        diagnose_log(healthy(200, 0.1, 0).log(), options=options)
+    report = diagnose_log(late_start(2000, 0.02, 0).log(), options={"curve-late-start": {"plateau": 0.9}})
+    assert "ND604" not in codes_of(report)  # an option given is used
+
+
+@pytest.mark.parametrize("make", [healthy, oscillating, sawtooth, overfitting, lr_decayed_early, nan_dead,
+                                  lambda n, s, seed: healthy(n, s, seed, "warmup_cosine", val=True)])
+def test_measuring_a_long_curve_in_chunks_changes_nothing(monkeypatch, make):
+    """The whole-curve steps work CHUNK values at a time (a 10-million-row log would otherwise copy 80 MB at each
+    step); any chunk size gives the same report, bit for bit."""
+    import nndoctor.curve.analysers.periodicity as periodicity
+    import nndoctor.curve.stats as stats
+
+    def outcome(report):
+        out = report.to_dict()
+        out.pop("seconds")
+        for check in out["checks"]:
+            check.pop("seconds")
+        return json.dumps([out, [c.plots for c in report.checks]])  # NaN is "NaN" here, equal to itself
+
+    run = make(20000, 0.1, 0)
+    whole = outcome(diagnose_log(run.log()))
+    monkeypatch.setattr(stats, "CHUNK", 1000)
+    monkeypatch.setattr(periodicity, "CHUNK", 1000)
+    assert outcome(diagnose_log(run.log())) == whole
+
+
+@pytest.mark.parametrize("code", ["import nndoctor.curve",
+                                  "from nndoctor.cli import main; sys.argv = ['nndoctor', 'explain', 'ND601']\n"
+                                  "try:\n    main()\nexcept SystemExit as e:\n    assert e.code in (0, None)"])
+def test_curve_and_explain_do_not_import_torch(code):
+    """`nndoctor curve` is for machines without torch, and `explain` should start in a blink."""
+    import subprocess
+
+    script = f"import sys\n{code}\nassert 'torch' not in sys.modules, 'torch was imported'\n"
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
 
 
 # -- the command line ----------------------------------------------------------------------------------------------
@@ -450,10 +509,24 @@ def test_output_file_and_other_formats(capsys, monkeypatch, tmp_path):
     (["{tmp}/noloss.csv"], "no training-loss column among: step, foo; name it with --train COLUMN"),
     (["{tmp}/noloss.csv", "--train", "fo"], "no column 'fo' (--train); did you mean 'foo'?"),
     (["{tmp}/bad.jsonl"], "line 1 is not JSON"),
+    (["{tmp}/cell.csv"], "line 3 has a cell of 1000000 characters, more than 131072"),
+    (["{tmp}/deep.jsonl"], "line 1 is JSON nested more than 64 levels deep"),
+    (["{tmp}/text.csv", "--train", "loss"], "the column 'loss' (--train) holds text, not numbers (line 2: 'x')"),
+    (["{tmp}/binary.csv"], "not a text log"),
+    (["{tmp}/empty.csv"], "the log is empty"),
+    (["{tmp}/header.csv"], "the log has column names but no rows of values"),
+    (["{tmp}/curve.csv", "--select", "ND7O1"], "'ND7O1' is not a code, code prefix or curve analyser (curve-finite,"),
 ])
 def test_bad_input_exits_2_with_one_line(capsys, monkeypatch, tmp_path, args, message):
     (tmp_path / "noloss.csv").write_text("step,foo\n1,2\n")
     (tmp_path / "bad.jsonl").write_text("{not json\n")
+    (tmp_path / "cell.csv").write_text("step,loss\n0,2.3\n1," + "9" * 1_000_000 + "\n")
+    (tmp_path / "deep.jsonl").write_text('{"loss": ' + "[" * 100_000 + "]" * 100_000 + "}\n")
+    (tmp_path / "text.csv").write_text("step,loss\n" + "".join(f"{i},x\n" for i in range(300)))
+    (tmp_path / "binary.csv").write_bytes(bytes(range(256)) * 4)
+    (tmp_path / "empty.csv").write_text("")
+    (tmp_path / "header.csv").write_text("step,loss\n")
+    (tmp_path / "curve.csv").write_text("step,loss\n" + "".join(f"{i},{1 / (i + 1)}\n" for i in range(300)))
     rc, out, err = cli(capsys, monkeypatch, *[a.format(tmp=tmp_path) for a in args])
     assert rc == 2 and not out
     assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err

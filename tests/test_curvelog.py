@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 import types
 
 import numpy as np
 import pytest
 
-from nndoctor.curve.log import CurveError, read_log, role_scores, tokens
+from nndoctor.curve import CurveError, read_log
+from nndoctor.curve.roles import role_scores, tokens
 
 
 def write(tmp_path, name: str, text: str) -> str:
@@ -277,3 +279,146 @@ def test_folder_without_event_files(tmp_path, monkeypatch):
     fake_tensorboard(monkeypatch, {})
     with pytest.raises(CurveError, match="no TensorBoard event files"):
         read_log(str(tmp_path))
+
+
+def one_line_error(path: str, **roles) -> str:
+    """The CurveError of reading `path`, checked to be one line that starts with the file's name."""
+    with pytest.raises(CurveError) as info:
+        read_log(path, **roles)
+    text = str(info.value)
+    assert "\n" not in text and text.startswith(path), text
+    return text
+
+
+# -- bounded input: a cell, a line, a nesting too large is a one-line error -----------------------------------------
+@pytest.mark.parametrize("quoted", [False, True])
+def test_a_megabyte_cell_is_a_clear_error(tmp_path, quoted):
+    cell = ('"' + "x" * 1_000_000 + '"') if quoted else "7" * 1_000_000
+    path = write(tmp_path, "log.csv", "step,loss\n0,2.3\n1," + cell + "\n2,2.1\n")
+    text = one_line_error(path)
+    assert "line 3 has a cell of" in text and "more than 131072" in text
+
+
+def test_a_line_too_long_is_a_clear_error(tmp_path, monkeypatch):
+    import nndoctor.curve.readers.csv as csv_reader
+
+    monkeypatch.setattr(csv_reader, "MAX_LINE", 1000)
+    path = write(tmp_path, "log.csv", "step,loss\n" + "0,2.3\n" * 300 + "1" * 5000)
+    assert "line 302 is longer than" in one_line_error(path)
+
+
+@pytest.mark.parametrize("text,where", [
+    ('{"step": 0, "loss": 1.0}\n{"step": 1, "loss": ' + "[" * 100_000 + "]" * 100_000 + "}\n", "line 2"),
+    ('{"step": 0, "loss": 1.0}\n' + '{"a": ' * 100 + "1" + "}" * 100 + "\n", "line 2"),
+    ("[" * 100_000 + "]" * 100_000, "the file"),
+])
+def test_deeply_nested_json_is_a_clear_error(tmp_path, text, where):
+    path = write(tmp_path, "deep.jsonl", text)
+    assert f"{where} is JSON nested more than 64 levels deep" in one_line_error(path)
+
+
+# -- text cells in a numeric column ----------------------------------------------------------------------------------
+def text_cells_csv(tmp_path, bad_rows=(5, 150, 250), name="log.csv") -> str:
+    lines = ["step,loss"] + [f"{i},{'oops' if i in bad_rows else 2.0 - 0.001 * i}" for i in range(300)]
+    return write(tmp_path, name, "\n".join(lines) + "\n")
+
+
+def test_text_cells_in_the_loss_column_are_missing_and_named(tmp_path):
+    log = read_log(text_cells_csv(tmp_path))  # one text cell among the first 200 rows, two after
+    assert log.roles["train"] == "loss" and len(log.train) == 297
+    assert 5 not in log.train.steps and 150 not in log.train.steps and log.train.values[5] == pytest.approx(1.994)
+    assert any("3 cell(s) of 'loss' are not numbers (line 7: 'oops', line 152: 'oops', line 252: 'oops')" in n
+               for n in log.notes), log.notes
+
+
+def test_a_named_column_of_text_says_so(tmp_path):
+    log = read_log(text_cells_csv(tmp_path), train="loss")  # the case that suggested 'loss' for 'loss'
+    assert log.roles["train"] == "loss" and len(log.train) == 297
+    text_column = text_cells_csv(tmp_path, bad_rows=range(10, 300), name="text.csv")
+    message = one_line_error(text_column, train="loss")
+    assert "the column 'loss' (--train) holds text, not numbers (line 12: 'oops')" in message
+    assert "did you mean" not in message
+    assert "'loss' holds text, not numbers: line 12: 'oops'" in one_line_error(text_column)
+
+
+def test_text_and_huge_numbers_in_json_lines_are_missing(tmp_path):
+    rows = [{"step": i, "loss": "oops" if i == 3 else 1.0 / (i + 1)} for i in range(20)]
+    text = "\n".join(json.dumps(r) for r in rows) + '\n{"step": 20, "loss": 1' + "0" * 400 + "}\n"
+    log = read_log(write(tmp_path, "log.jsonl", text))
+    assert len(log.train) == 19 and 3 not in log.train.steps
+    assert any("2 cell(s) of 'loss' are not numbers (line 4: 'oops', line 21: " in n for n in log.notes), log.notes
+
+
+# -- other bad files ---------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name,content,message", [
+    ("blank.csv", "\n  \n\t\n", "the log is empty"),
+    ("comments.csv", "# only a comment\n# and another\n", "the log has no rows"),
+    ("header.tsv", "step\tloss\n\n", "column names but no rows"),
+    ("blank.jsonl", "\n\n", "the log is empty"),
+    ("random.bin", bytes(range(256)) * 64, "not a text log"),
+    ("late_nul.csv", b"step,loss\n" + b"0,1.0\n" * 2000 + b"1,\x00\x00\n", "line 2002 holds a NUL byte"),
+    ("late_latin1.csv", b"step,loss\n" + b"0,1.0\n" * 2000 + b"1,caf\xe9\n", "line 2002 is not a text log"),
+    ("late_latin1.jsonl", b'{"loss": 1}\n' * 2000 + b'{"loss": "caf\xe9"}\n', "line 2001 is not a text log"),
+    ("quote.csv", 'step,loss\n0,"2.0\n1,1.5\n', "no training-loss column"),
+])
+def test_other_bad_files_are_one_line(tmp_path, name, content, message):
+    path = tmp_path / name
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    assert message in one_line_error(str(path))
+
+
+# -- the streaming reader: blocks, and the two ways a block is read, give the same log ------------------------------
+@pytest.mark.parametrize("workers", [1, 3])
+def test_blocks_and_row_by_row_reading_agree(tmp_path, monkeypatch, workers):
+    import nndoctor.curve.readers.csv as csv_reader
+
+    monkeypatch.setattr(csv_reader, "WORKERS", workers)
+
+    rng = np.random.default_rng(3)
+    n = 3000
+    loss = np.exp(rng.normal(0, 2, n))
+    cells = {
+        "step": [str(i) for i in range(n)],
+        "loss": [f"{v:.6g}" if i % 97 else ("nan" if i % 2 else "") for i, v in enumerate(loss)],
+        "val_loss": [repr(float(v)) if i % 50 == 0 else "" for i, v in enumerate(loss * 1.1)],
+        "lr": [f"{v:.3e}" for v in np.geomspace(1e-2, 1e-7, n)],
+        "epoch": [str(i // 300) for i in range(n)],
+    }
+    lines = [",".join(cells)] + [",".join(c[i] for c in cells.values()) for i in range(n)]
+    fast = write(tmp_path, "fast.csv", "\r\n".join(lines) + "\r\n")
+    slow = write(tmp_path, "slow.csv", "\n".join(lines[:1] + [f"{ln}\n# a comment" for ln in lines[1:]]) + "\n")
+    monkeypatch.setattr(csv_reader, "BLOCK", 1000)  # many blocks, lines split across them
+    a, b = read_log(fast), read_log(slow)
+    assert a.roles == b.roles == {"train": "loss", "val": "val_loss", "step": "step", "epoch": "epoch", "lr": "lr"}
+    for x, y in ((a.train, b.train), (a.val, b.val), (a.lr, b.lr)):
+        assert np.array_equal(x.steps, y.steps) and np.array_equal(x.values, y.values, equal_nan=True)
+    assert np.array_equal(a.train.values, [float(c) for c in cells["loss"] if c], equal_nan=True)
+    per_epoch = np.bincount([i // 300 for i in range(n) if cells["loss"][i]])  # training rows of each epoch
+    assert a.rows == b.rows == n and a.epoch_length == b.epoch_length == np.median(per_epoch)
+
+
+def test_fast_number_parsing_is_float_bit_for_bit():
+    from nndoctor.curve.readers import numbers
+
+    rng = np.random.default_rng(0)
+    cells = [f"{v:.{p}g}" for v, p in zip(rng.normal(0, 1, 4000) * 10.0 ** rng.integers(-25, 25, 4000),
+                                          rng.integers(1, 18, 4000))]
+    cells += [str(i) for i in rng.integers(0, 2 ** 62, 1000)] + [repr(float(v)) for v in rng.random(1000)]
+    cells += ["".join(rng.choice(list("0123456789.-+eE"), rng.integers(0, 18))) for _ in range(4000)]
+    cells += ["0", "-0", "-0.0", "1.", ".5", "-.5", ".", "-", "e5", "1e5", "1E+05", "1e-05", "9007199254740992",
+              "9007199254740993", "1e22", "1e23", "1e-22", "nan", "inf", "+1", " 1", "", "1e5e5", "1.2.3", "0e0"]
+    data = "".join(c + "," for c in cells).encode()
+    buf = np.frombuffer(bytes(numbers.PAD) + data, dtype=np.uint8)
+    lengths = np.array([len(c) for c in cells])
+    ends = np.cumsum(lengths + 1) - 1 + numbers.PAD
+    values, state = numbers.parse(buf, ends - lengths, ends)
+    typical = [i for i, c in enumerate(cells) if len(c) <= 16 and re.fullmatch(r"-?(\d+\.?\d*|\.\d+)", c)
+               and sum(ch.isdigit() for ch in c) <= 15]
+    assert len(typical) > 1000 and (state[typical] == numbers.PARSED).all()  # plain decimals are parsed here
+    exponents = [i for i, c in enumerate(cells) if re.fullmatch(r"-?\d(\.\d{1,5})?e[-+](0\d|1[0-5])", c)]
+    assert len(exponents) > 300 and (state[exponents] == numbers.PARSED).all()  # and %g's 1.5e-05
+    for cell, value, st in zip(cells, values, state):
+        if st == numbers.PARSED:
+            assert np.float64(float(cell)).tobytes() == np.float64(value).tobytes(), cell
+        elif st == numbers.EMPTY:
+            assert cell == ""
