@@ -79,6 +79,7 @@ class Activations(Check):
 
     def run(self, ctx):
         stats = self._measure(ctx)
+        self._plot(stats)
         yield from self._dead(stats)
         yield from self._saturated(stats)
         yield from self._scale(stats)
@@ -160,6 +161,38 @@ class Activations(Check):
                                               for d in (relu, squash, scale, recurrent))
         return {"relu": relu, "squash": squash, "scale": scale, "recurrent": recurrent, "order": order,
                 "final": final["key"], "samples": samples}
+
+    # -- charts for the HTML report (no judgement) ------------------------------------------------------------
+    def _plot(self, st) -> None:
+        """Per layer, in first-call order: the mean and std of each weight layer's output, the share of each ReLU's
+        units that never fire, the share of each sigmoid/tanh's outputs near its limits."""
+        o = self.opts
+        moments = []
+        for key in st["order"]:
+            s = st["scale"].get(key)
+            if s is not None and s["n"] >= 2:
+                mean = s["sum"] / s["n"]  # (U,) per-unit mean over samples
+                var = (s["sq"] / s["n"] - mean ** 2).clamp(min=0)  # (U,) variance across samples, as ND305 reads it
+                moments.append((key, float(mean.mean()), float(var.mean().sqrt())))
+        if moments:
+            labels = [k for k, _, _ in moments]
+            self.plot_layers("activation std per weight layer at initialisation (the output layer is not judged)",
+                             labels, [v for _, _, v in moments], codes=("ND305",))
+            self.plot_layers("activation mean per weight layer at initialisation", labels,
+                             [m for _, m, _ in moments], log=False)
+        dead = [(k, 1 - float(st["relu"][k].float().mean())) for k in st["order"] if k in st["relu"]]
+        if dead and st["samples"] >= o["min_samples"]:
+            self.plot_layers(
+                f"share of ReLU units that never fire on {st['samples']} samples", [k for k, _ in dead],
+                [v for _, v in dead], unit="share", log=False, codes=("ND303",),
+                bands=[{"label": f"warning: more than {o['dead_share']:g} dead", "low": o["dead_share"],
+                        "high": o["dead_error"]},
+                       {"label": f"error: {o['dead_error']:g} dead or more", "low": o["dead_error"], "high": None}])
+        squash = [(k, s["sat"] / s["n"]) for k in st["order"] if (s := st["squash"].get(k)) and s["n"]]
+        if squash:
+            self.plot_layers(
+                f"share of sigmoid/tanh outputs within {o['sat_eps']:g} of their limits", [k for k, _ in squash],
+                [v for _, v in squash], unit="share", log=False, codes=("ND304",))
 
     # -- ND303 dead units --------------------------------------------------------------------------------------
     def _dead(self, st):

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from dataclasses import dataclass
 
 import torch
 
@@ -45,6 +46,21 @@ from nndoctor import Check, Option
 from nndoctor.probes.hooks import on_forward
 from nndoctor.probes.params import describe_groups, group_by_module, nonfinite, split_name
 from nndoctor.probes.lr_warmup import use_base_lr
+
+HEALTHY_UPDATE = 1e-3  # ||dw|| / ||w|| of a healthy step (CS231n): a reference line on the chart, not a limit
+
+
+@dataclass
+class Measured:
+    """What `_measure` found: the gradients on real batches (`_gradients`), the parameters whose gradient was None
+    (`none`) or exactly zero (`zero`) on every batch, one optimizer step (`_one_step`, None when its loss was not
+    finite) and the total gradient norm at that step and the ones after it."""
+
+    g: dict
+    none: list[str]
+    zero: list[str]
+    step: dict | None
+    grad_norms: list[float]
 
 
 class GradientFlow(Check):
@@ -71,12 +87,11 @@ class GradientFlow(Check):
     quick_options = {"batches": 2, "growth_steps": 3}
 
     def run(self, ctx):
-        o = self.opts
+        """Measure, then judge: the structure (frozen, left out of the optimizer), the gradients on real batches
+        (missing, vanishing, exploding, growing), and the size of one step of the user's optimizer."""
         model = ctx.new_model(train=True)
         params = dict(model.named_parameters())  # name -> parameter; a tied parameter appears once
         trainable = {n: p for n, p in params.items() if p.requires_grad}
-
-        # -- structure: frozen parameters, parameters the optimizer leaves out --------------------------------
         frozen = [n for n, p in params.items() if not p.requires_grad]
         if frozen:
             yield self._frozen(model, params, frozen)
@@ -86,87 +101,58 @@ class GradientFlow(Check):
         held = {id(p) for g in optimizer.param_groups for p in g["params"]}
         missing = [n for n, p in trainable.items() if id(p) not in held]
         if missing:
-            groups = group_by_module(missing, model)
-            numel = sum(trainable[n].numel() for n in missing)
-            total = sum(p.numel() for p in trainable.values())
-            yield self.finding(
-                "ND403", f"{len(missing)} of {len(trainable)} trainable parameters are in no param group of the "
-                f"optimizer: {describe_groups(groups)}",
-                {"parameters": missing[:20], "count": len(missing), "numel": numel, "trainable_numel": total,
-                 "param_groups": len(optimizer.param_groups)},
-                where=next(iter(groups)), confidence=min(1.0, 0.5 + numel / max(total, 1)),
-                fix="Build the optimizer from model.parameters() after the model is final, or make the param groups "
-                "cover every trainable module (opt.add_param_group({'params': module.parameters()})).")
+            yield self._left_out(model, trainable, missing, optimizer)
 
-        # -- measure: gradients on real batches ---------------------------------------------------------------
-        batches = ctx.batches(o["batches"])
-        g = self._gradients(ctx, model, trainable, batches)
-        if g["batches"] == 0:
+        m = self._measure(ctx, model, optimizer, trainable, held)
+        if m is None:
             return  # no batch gives a finite loss: nan-tracing names where it breaks (ND306, ND406)
-        none = [n for n in trainable if g["none"][n] == g["batches"]]
-        zero = [n for n in trainable if n not in none and g["zero"][n] == g["batches"]]
-
-        # -- measure: one step of the user's optimizer, then a few more -----------------------------------------
-        step = self._one_step(ctx, model, optimizer, trainable, batches[g["first"]], held)
-        grad_norms = [step["grad_norm"]] if step else []
-        if step and o["growth_steps"] > 0:
-            def watch(losses):
-                sq = 0.0
-                for n, p in trainable.items():
-                    if p.grad is not None and torch.isfinite(p.grad).all():
-                        norm = float(p.grad.detach().double().norm())
-                        sq += norm ** 2
-                        if norm > 0 and n in zero:
-                            zero.remove(n)  # a zero-initialised gate has opened: its branch gets gradients now
-                grad_norms.append(math.sqrt(sq))
-                return False
-            ctx.train(model, optimizer, batches, o["growth_steps"], stop=watch)
-
-        # -- judge: parameters without gradient ----------------------------------------------------------------
-        if none or zero:
-            yield self._disconnected(model, trainable, none, zero, g)
-
-        # -- judge: gradient scale per layer, from the input to the output ------------------------------------------
-        layers = self._layers(trainable, g, none + zero)
-        if layers:
-            self.plot_bars("gradient norm / weight norm per layer, input to output", [n for n, _ in layers],
-                           [r for _, r in layers])
-        if len(layers) >= 2:
-            (first, r_first), (last, r_last) = layers[0], layers[-1]
-            if r_last > 0 and r_first / r_last <= o["vanishing_ratio"]:
-                yield self.finding(
-                    "ND404", f"gradients vanish toward the input: grad/weight norm is {r_first:.2g} at {first} and "
-                    f"{r_last:.2g} at {last} ({r_first / r_last:.1e}x)",
-                    {"first_layer": first, "first_ratio": r_first, "last_layer": last, "last_ratio": r_last,
-                     "layers": len(layers)}, where=first,
-                    fix="Use ReLU/GELU instead of sigmoid/tanh in hidden layers, Kaiming initialisation, normalisation "
-                    "layers and residual connections; log p.grad.norm() per layer to check.")
-        big = [(n, r) for n, r in layers if r >= o["exploding_ratio"]]
-        if big:
-            name, r = max(big, key=lambda x: x[1])
-            yield self.finding(
-                "ND405", f"gradient norm is {r:.3g}x the weight norm at {name} ({len(big)} layer(s) above "
-                f"{o['exploding_ratio']:g}x)", {"layer": name, "grad_over_weight": r, "layers_above": len(big)},
-                where=name, confidence=min(1.0, r / o["exploding_ratio"] / 10),
-                fix="Clip the gradient norm (torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)), lower the "
-                "learning rate or add a warm-up; normalise inputs and targets to unit scale.")
-        growing = len(grad_norms) >= 3 and all(b > a for a, b in zip(grad_norms, grad_norms[1:])) \
-            and grad_norms[0] > 0 and grad_norms[-1] / grad_norms[0] >= o["growth_factor"]
-        lr_high = step is not None and step["ratios"] and \
-            statistics.median(step["ratios"].values()) > o["update_high"]
-        if step is not None:
-            step["grad_norm_per_step"] = grad_norms
-        if growing and not big and not lr_high:  # with a step already too large, the lr is the finding (ND407)
-            yield self.finding(
-                "ND405", f"the gradient norm grows at every step, {grad_norms[-1] / grad_norms[0]:.3g}x in "
-                f"{len(grad_norms) - 1} steps", {"grad_norm_per_step": grad_norms}, where="optimizer",
-                fix="Lower the learning rate (3-10x) or add a warm-up, and clip the gradient norm.")
-
-        # -- judge: the optimizer step ----------------------------------------------------------------------------
-        if step:
-            yield from self._judge_step(step, o)
+        if m.none or m.zero:
+            yield self._disconnected(model, trainable, m.none, m.zero, m.g)
+        layers = self._layers(trainable, m.g, m.none + m.zero)
+        self._plot_gradients(layers)
+        yield from self._vanishing(layers)
+        yield from self._exploding(layers, m.grad_norms, m.step)
+        if m.step:
+            self._plot_update_ratios(m.step, layers)
+            yield from self._judge_step(m.step, self.opts)
 
     # -- measurements --------------------------------------------------------------------------------------------
+    def _measure(self, ctx, model, optimizer, trainable, held) -> Measured | None:
+        """Gradients on real batches, then one step of the user's optimizer and `growth_steps` more, watching the
+        total gradient norm. None when no batch gives a finite loss."""
+        batches = ctx.batches(self.opts["batches"])
+        g = self._gradients(ctx, model, trainable, batches)
+        if g["batches"] == 0:
+            return None
+        none = [n for n in trainable if g["none"][n] == g["batches"]]
+        zero = [n for n in trainable if n not in none and g["zero"][n] == g["batches"]]
+        step = self._one_step(ctx, model, optimizer, trainable, batches[g["first"]], held)
+        grad_norms = [step["grad_norm"]] if step else []
+        if step and self.opts["growth_steps"] > 0:
+            grad_norms += self._watch_growth(ctx, model, optimizer, trainable, batches, zero)
+        if step is not None:
+            step["grad_norm_per_step"] = grad_norms
+        return Measured(g, none, zero, step, grad_norms)
+
+    def _watch_growth(self, ctx, model, optimizer, trainable, batches, zero) -> list[float]:
+        """The total gradient norm at each of `growth_steps` more training steps. A parameter of `zero` whose
+        gradient turns non-zero is removed from it: a zero-initialised gate has opened, its branch gets gradients."""
+        norms: list[float] = []
+
+        def watch(losses):
+            sq = 0.0
+            for n, p in trainable.items():
+                if p.grad is not None and torch.isfinite(p.grad).all():
+                    norm = float(p.grad.detach().double().norm())
+                    sq += norm ** 2
+                    if norm > 0 and n in zero:
+                        zero.remove(n)
+            norms.append(math.sqrt(sq))
+            return False
+
+        ctx.train(model, optimizer, batches, self.opts["growth_steps"], stop=watch)
+        return norms
+
     def _gradients(self, ctx, model, trainable, batches) -> dict:
         """Per parameter: batches with a None / exactly zero gradient, the gradient norms, the weight norm, and
         when backward reached it (output layers first, so the reverse is the depth order, tied and functionally
@@ -253,6 +239,88 @@ class GradientFlow(Check):
                 continue
             out.append((-g["reached"][n], n, statistics.fmean(g["norms"][n]) / g["weights"][n]))
         return [(n, r) for _, n, r in sorted(out)]
+
+    # -- judgements ------------------------------------------------------------------------------------------
+    def _left_out(self, model, trainable, missing, optimizer):
+        groups = group_by_module(missing, model)
+        numel = sum(trainable[n].numel() for n in missing)
+        total = sum(p.numel() for p in trainable.values())
+        return self.finding(
+            "ND403", f"{len(missing)} of {len(trainable)} trainable parameters are in no param group of the "
+            f"optimizer: {describe_groups(groups)}",
+            {"parameters": missing[:20], "count": len(missing), "numel": numel, "trainable_numel": total,
+             "param_groups": len(optimizer.param_groups)},
+            where=next(iter(groups)), confidence=min(1.0, 0.5 + numel / max(total, 1)),
+            fix="Build the optimizer from model.parameters() after the model is final, or make the param groups "
+            "cover every trainable module (opt.add_param_group({'params': module.parameters()})).")
+
+    def _vanishing(self, layers):
+        """ND404: the input layer's grad/weight ratio `vanishing_ratio` times that of the output layer or less."""
+        if len(layers) < 2:
+            return
+        (first, r_first), (last, r_last) = layers[0], layers[-1]
+        if r_last > 0 and r_first / r_last <= self.opts["vanishing_ratio"]:
+            yield self.finding(
+                "ND404", f"gradients vanish toward the input: grad/weight norm is {r_first:.2g} at {first} and "
+                f"{r_last:.2g} at {last} ({r_first / r_last:.1e}x)",
+                {"first_layer": first, "first_ratio": r_first, "last_layer": last, "last_ratio": r_last,
+                 "layers": len(layers)}, where=first,
+                fix="Use ReLU/GELU instead of sigmoid/tanh in hidden layers, Kaiming initialisation, normalisation "
+                "layers and residual connections; log p.grad.norm() per layer to check.")
+
+    def _exploding(self, layers, grad_norms, step):
+        """ND405: a layer's gradient norm `exploding_ratio` times its weight norm or more; else a total gradient norm
+        that grows at every step, by `growth_factor` in all, unless the first step was already too large (ND407)."""
+        o = self.opts
+        big = [(n, r) for n, r in layers if r >= o["exploding_ratio"]]
+        if big:
+            name, r = max(big, key=lambda x: x[1])
+            yield self.finding(
+                "ND405", f"gradient norm is {r:.3g}x the weight norm at {name} ({len(big)} layer(s) above "
+                f"{o['exploding_ratio']:g}x)", {"layer": name, "grad_over_weight": r, "layers_above": len(big)},
+                where=name, confidence=min(1.0, r / o["exploding_ratio"] / 10),
+                fix="Clip the gradient norm (torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)), lower the "
+                "learning rate or add a warm-up; normalise inputs and targets to unit scale.")
+        growing = len(grad_norms) >= 3 and all(b > a for a, b in zip(grad_norms, grad_norms[1:])) \
+            and grad_norms[0] > 0 and grad_norms[-1] / grad_norms[0] >= o["growth_factor"]
+        lr_high = step is not None and step["ratios"] and \
+            statistics.median(step["ratios"].values()) > o["update_high"]
+        if growing and not big and not lr_high:  # with a step already too large, the lr is the finding (ND407)
+            yield self.finding(
+                "ND405", f"the gradient norm grows at every step, {grad_norms[-1] / grad_norms[0]:.3g}x in "
+                f"{len(grad_norms) - 1} steps", {"grad_norm_per_step": grad_norms}, where="optimizer",
+                fix="Lower the learning rate (3-10x) or add a warm-up, and clip the gradient norm.")
+
+    # -- charts for the HTML report (no judgement) ------------------------------------------------------------
+    def _plot_gradients(self, layers) -> None:
+        """Grad/weight norm per layer with the bands ND405 (absolute) and ND404 (relative to the output layer)
+        judge."""
+        if not layers:
+            return
+        o = self.opts
+        bands = [{"label": f"exploding: {o['exploding_ratio']:g}x the weight norm or more", "low": o["exploding_ratio"],
+                  "high": None}]
+        if len(layers) >= 2 and layers[-1][1] > 0:
+            bands.append({"label": f"vanishing: {o['vanishing_ratio']:g}x the output layer's ratio or less (judged "
+                          "at the input layer)", "low": None, "high": layers[-1][1] * o["vanishing_ratio"]})
+        self.plot_bars("gradient norm / weight norm per layer, input to output", [n for n, _ in layers],
+                       [r for _, r in layers], bands=bands, codes=("ND404", "ND405"))
+
+    def _plot_update_ratios(self, step, layers) -> None:
+        """||dw|| / ||w|| per weight matrix after one optimizer step, input side first, with the ND407 limits."""
+        ratios = step["ratios"]
+        if not ratios:
+            return
+        o = self.opts
+        ordered = [n for n, _ in layers if n in ratios] + [n for n in ratios if n not in dict(layers)]
+        self.plot_layers(
+            "update / weight norm per layer after one optimizer step (||dw|| / ||w||)", ordered,
+            [ratios[n] for n in ordered],
+            bands=[{"label": f"learning rate too high: median above {o['update_high']:g}", "low": o["update_high"],
+                    "high": None},
+                   {"label": f"too low: every layer below {o['update_low']:g}", "low": None, "high": o["update_low"]}],
+            lines=[{"label": f"about {HEALTHY_UPDATE:g} is healthy", "value": HEALTHY_UPDATE}],
+            codes=("ND407", "ND408"))
 
     # -- findings ---------------------------------------------------------------------------------------------
     def _frozen(self, model, params, frozen):

@@ -1,8 +1,8 @@
 """Where NaN and Inf are born, in forward and in backward (37 reasons #37).
 
 What it catches, on a copy of the model with hooks on every module (in execution order) and on every parameter
-(`nndoctor.probes.nonfinite_trace`): first on the real batches at initialisation, then during a short training run with the
-user's optimizer (`steps` steps, stopping at the first NaN), since NaN often appears only after some steps (a
+(`nndoctor.probes.nonfinite_trace`): first on the real batches at initialisation, then during a short training run
+with the user's optimizer (`steps` steps, stopping at the first NaN), since NaN often appears only after some steps (a
 learning rate too high, a log of a value that reaches zero):
 - ND306 non-finite-forward: the first module whose output holds NaN or Inf while its inputs were finite, when
   those values reach the loss; or the loss itself when it is NaN/Inf on finite outputs and targets. A module that
@@ -33,6 +33,7 @@ import torch
 
 from nndoctor import Check, Option
 from nndoctor.probes.batches import tensors
+from nndoctor.probes.hooks import module_label, on_forward
 from nndoctor.probes.nonfinite_trace import NonFiniteTracer, locate_in_backward
 from nndoctor.probes.params import nonfinite
 from nndoctor.probes.lr_warmup import Ramp
@@ -65,10 +66,11 @@ class NanTracing(Check):
         tracer = NonFiniteTracer(model, loss_name=f"loss ({_name(ctx.subject.loss)})")
         checked = tracer.checked_loss(loss_fn)
         norm0 = _norm(model)
+        path = PathAfter(tracer)  # for the chart only: the module calls from the first NaN/Inf output on
 
         # -- measure: the real batches at initialisation (forward, loss, backward; no step) ------------------------
         phase, loss_value, located = "real batches at initialisation", None, None
-        with tracer:
+        with tracer, on_forward(model, path, all_modules=True):  # `path` after the tracer: it reads its event
             for i in clean:
                 ctx.check_time()
                 tracer.batch = i
@@ -84,7 +86,8 @@ class NanTracing(Check):
                     loss.backward()
                     tracer.end_backward()
                 if tracer.grad:
-                    located = locate_in_backward(lambda: ctx.forward_loss(model, batches[i], loss_fn)[1].backward())
+                    located = locate_in_backward(
+                        lambda batch=batches[i]: ctx.forward_loss(model, batch, loss_fn)[1].backward())
                     break
 
             # -- measure: a short training run, stopping at the first NaN ----------------------------------------
@@ -128,11 +131,24 @@ class NanTracing(Check):
         growth = norm / norm0 if norm0 > 0 else 1.0
         late = phase == "training" and growth >= self.opts["diverged_growth"]
         if not math.isfinite(loss_value) and tracer.forward is not None:
+            self._plot_path(path, tracer.forward)
             yield self._forward(tracer.forward, phase, growth, late, loss_value)
         elif tracer.grad is not None:
             if tracer.forward is not None:  # an Inf that the loss absorbed, yet backward turned it into NaN
+                self._plot_path(path, tracer.forward)
                 yield self._forward(tracer.forward, phase, growth, late, loss_value)
             yield self._grad(tracer.grad, phase, growth, late, located)
+
+    def _plot_path(self, path, event) -> None:
+        """The share of NaN/Inf in each module output from the first non-finite one on (the HTML report's chart)."""
+        calls = path.calls if path.event is event else []
+        if not calls:
+            return
+        more = f", the first {len(calls)} of {path.total} calls" if path.total > len(calls) else ""
+        self.plot_layers(
+            f"share of NaN/Inf in each module's output from {event.where} on (step {event.step}, batch "
+            f"{event.batch}{more})", [label for label, _, _ in calls],
+            [bad / values if values else 0.0 for _, bad, values in calls], unit="share", log=False, codes=("ND306",))
 
     def _forward(self, e, phase, growth, late, loss_value):
         when = f"at step {e.step} of the training run" if phase == "training" else "on the real batches at init"
@@ -173,6 +189,35 @@ class NanTracing(Check):
             fix="Find the op whose derivative is infinite at the value it gets (sqrt or norm at 0, log at 0, pow with "
             "a fractional exponent, acos at +-1) in the module named and keep its argument away from it: "
             "torch.sqrt(x + 1e-12), or torch.where on the argument, not on the result.")
+
+
+PATH_SHOWN = 40  # module calls drawn on the chart of the path of a NaN
+
+
+class PathAfter:
+    """A forward hook that keeps the module calls of the pass where the tracer found its first non-finite module
+    output, from that module on: (label, non-finite values, values) in execution order, parents after their
+    children, up to the model's own output. It runs after the tracer's hook on each module and judges nothing."""
+
+    def __init__(self, tracer: NonFiniteTracer) -> None:
+        self.tracer = tracer
+        self.event = None  # the tracer's event this path belongs to
+        self.calls: list[tuple[str, int, int]] = []  # the first PATH_SHOWN calls
+        self.total = 0  # calls on the path
+        self.done = False
+
+    def __call__(self, name, module, args, out) -> None:
+        event = self.tracer.forward
+        if event is None or event.kind != "forward":
+            return  # nothing non-finite yet in this pass (or only the loss: no module path)
+        if event is not self.event:  # a new first non-finite output: a new path starts at this module
+            self.event, self.calls, self.total, self.done = event, [], 0, False
+        if self.done:
+            return
+        self.total += 1
+        if len(self.calls) < PATH_SHOWN:
+            self.calls.append((module_label(name, module), nonfinite(out), out.numel()))
+        self.done = module is self.tracer.model  # the model's output ends the pass (a replay adds nothing)
 
 
 def _norm(model) -> float:

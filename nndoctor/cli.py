@@ -28,6 +28,7 @@ class Format(str, Enum):
     json = "json"
     markdown = "markdown"
     junit = "junit"
+    html = "html"
 
 
 class Severity(str, Enum):
@@ -81,7 +82,7 @@ def run(
                                                       help="after --: the script's own arguments"),
     module: Optional[str] = typer.Option(None, "-m", "--module", help="capture this module's training loop, as "
                                          "python -m MODULE runs it"),
-    format: Format = typer.Option(Format.text, "--format", "-f", help="text, json, markdown or junit"),
+    format: Format = typer.Option(Format.text, "--format", "-f", help="text, json, markdown, junit or html"),
     fail_on: Severity = typer.Option(Severity.error, "--fail-on", help="exit 1 at or above this severity"),
     select: Optional[List[str]] = typer.Option(None, "--select", help="only these codes, prefixes (ND4) or checks"),
     ignore: Optional[List[str]] = typer.Option(None, "--ignore", help="skip these codes, prefixes or checks"),
@@ -146,7 +147,7 @@ def curve(
     step: Optional[str] = typer.Option(None, "--step", help="column of the step (default: by name, else row number)"),
     lr: Optional[str] = typer.Option(None, "--lr", help="column of the learning rate (default: by name)"),
     epoch: Optional[str] = typer.Option(None, "--epoch", help="column of the epoch (sets the saw-tooth period)"),
-    format: Format = typer.Option(Format.text, "--format", "-f", help="text, json, markdown or junit"),
+    format: Format = typer.Option(Format.text, "--format", "-f", help="text, json, markdown, junit or html"),
     fail_on: Severity = typer.Option(Severity.error, "--fail-on", help="exit 1 at or above this severity"),
     select: Optional[List[str]] = typer.Option(None, "--select", help="only these codes, prefixes (ND60) or analysers"),
     ignore: Optional[List[str]] = typer.Option(None, "--ignore", help="skip these codes, prefixes or analysers"),

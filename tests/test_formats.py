@@ -222,6 +222,6 @@ def test_text_and_json_and_unknown_format():
     text = render(report, "text")
     assert "ND308" in text and "\x1b[" not in text
     with pytest.raises(ValueError, match="unknown format"):
-        render(report, "html")
+        render(report, "pdf")
     with pytest.raises(ValueError, match="fail_on"):
         render(report, "junit", "warnings")

@@ -47,10 +47,27 @@ class Diagnostic:
             plot["points"] = points
         self.plots.append(plot)
 
-    def plot_bars(self, title: str, labels: list[str], values: list[float], unit: str = "") -> None:
-        """One bar per label on a log scale (per-layer gradient norms)."""
-        self.plots.append({"kind": "bars", "title": title, "labels": list(labels),
-                           "values": [float(v) for v in values], "unit": unit})
+    def plot_bars(self, title: str, labels: list[str], values: list[float], unit: str = "", *,
+                  bands: list[dict] | None = None, lines: list[dict] | None = None,
+                  codes: tuple[str, ...] = ()) -> None:
+        """One bar per label on a log scale (per-layer gradient norms). `bands`, `lines` and `codes` are for the
+        HTML report, as in `plot_layers`."""
+        plot = {"kind": "bars", "title": title, "labels": list(labels), "values": [float(v) for v in values],
+                "unit": unit}
+        self.plots.append(_marks(plot, bands, lines, codes))
+
+    def plot_layers(self, title: str, labels: list[str], values: list[float], unit: str = "", *, log: bool = True,
+                    bands: list[dict] | None = None, lines: list[dict] | None = None,
+                    codes: tuple[str, ...] = ()) -> None:
+        """One value per layer (or module), drawn in the HTML report only: the terminal report stays short.
+
+        `log`: a log axis (values over decades) or a linear one from zero (shares, signed means). `bands`: the
+        regions a judgement uses, each {"label", "low", "high"} (None: open on that side). `lines`: reference
+        levels, each {"label", "value"} (about 1e-3 is a healthy update ratio). `codes`: the findings this chart is
+        the evidence of (a finding links to it)."""
+        plot = {"kind": "layers", "title": title, "labels": list(labels), "values": [float(v) for v in values],
+                "unit": unit, "log": log}
+        self.plots.append(_marks(plot, bands, lines, codes))
 
     # -- documentation and declaration --------------------------------------------------------------------------
     @classmethod
@@ -85,3 +102,18 @@ class Diagnostic:
             problem = options[key].problem(value)
             if problem:
                 raise ValueError(f"{where}: quick option {key!r}: {problem}")
+
+
+def _marks(plot: dict, bands: list[dict] | None, lines: list[dict] | None, codes: tuple[str, ...]) -> dict:
+    """`plot` with its bands, reference lines and evidence codes, each only when given (bounds as floats)."""
+    def number(v):
+        return None if v is None else float(v)
+
+    if bands:
+        plot["bands"] = [{"label": str(b["label"]), "low": number(b.get("low")), "high": number(b.get("high"))}
+                         for b in bands]
+    if lines:
+        plot["lines"] = [{"label": str(x["label"]), "value": float(x["value"])} for x in lines]
+    if codes:
+        plot["codes"] = list(codes)
+    return plot

@@ -1,9 +1,10 @@
 """The one place that owns the formats: `render(report, fmt)` as a string, for `text` (plain), `json`,
-`markdown` and `junit`; one module per format beside this one."""
+`markdown`, `junit` and `html`; one module per format beside this one."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .html import render_html
 from .junit import render_junit
 from .markdown import render_markdown
 from .ranking import SEVERITY_ORDER
@@ -18,7 +19,8 @@ def render_json(report: Report, fail_on: str = "error") -> str:
     return report.to_json() + "\n"
 
 
-RENDERERS = {"text": render_text, "json": render_json, "markdown": render_markdown, "junit": render_junit}
+RENDERERS = {"text": render_text, "json": render_json, "markdown": render_markdown, "junit": render_junit,
+             "html": render_html}
 
 
 def render(report: Report, fmt: str, fail_on: str = "error") -> str:
