@@ -41,9 +41,10 @@ def loader(own_generator: bool = False):
     return DataLoader(TensorDataset(x, y), batch_size=32, shuffle=True, generator=shuffle)
 
 
-def fit(module, callback, epochs=2, own_generator=False):
-    trainer = pl.Trainer(max_epochs=epochs, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                         enable_model_summary=False, accelerator="cpu", callbacks=[callback])
+def fit(module, callback, epochs=2, own_generator=False, max_steps=-1):
+    trainer = pl.Trainer(max_epochs=epochs, max_steps=max_steps, logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False, accelerator="cpu",
+                         callbacks=[callback])
     trainer.fit(module, loader(own_generator))
     return trainer
 
@@ -90,6 +91,15 @@ def test_softmax_before_cross_entropy_fails_the_run():
     codes = {f.code for f in callback.report.findings}
     assert "ND202" in codes and info.value.report is callback.report
     assert "ND202" in str(info.value)
+    assert _no_hooks_left()
+
+
+def test_a_run_shorter_than_the_budget_is_diagnosed_at_its_end():
+    torch.manual_seed(0)
+    callback = DoctorCallback(steps=5)
+    fit(Lit(), callback, max_steps=2)
+    assert callback.report is not None and callback.report.captured["steps"] == 2
+    assert "ran to its end" in callback.report.captured["stopped"]
     assert _no_hooks_left()
 
 
