@@ -354,6 +354,8 @@ def missing(run: ScriptRun, rec: Recording, what: str) -> str:
 def ended_text(run: ScriptRun) -> str:
     if run.outcome == "steps":
         return f"stopped after its first optimizer steps ({run.seconds:.1f} s)"
+    if run.outcome == "observed":  # a DoctorCallback (nndoctor.integrations): the run goes on after
+        return f"observed in its first optimizer steps ({run.seconds:.1f} s)"
     if run.outcome == "deadline":
         return f"stopped at the capture deadline of {run.seconds:.0f} s (--time-box)"
     if run.outcome == "no-step":

@@ -44,7 +44,8 @@ class ScriptRun:
     """How the script ended under capture."""
 
     target: Target
-    outcome: str  # steps, deadline, no-step (stopped by nndoctor); ended, exit, raised (the script's own end)
+    outcome: str  # steps, deadline, no-step (stopped by nndoctor); ended, exit, raised (the script's own end);
+    # observed (a DoctorCallback watched its first steps; the run went on)
     seconds: float
     exit_code: object = None  # SystemExit's code
     error: str = ""  # the exception's one line
