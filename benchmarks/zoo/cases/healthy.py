@@ -32,6 +32,15 @@ def _():
     return dict(model=net, data=loader(x, y), loss=nn.CrossEntropyLoss(), optimizer=_adam(net))
 
 
+@case("healthy-adam-small-lr", "mlp", "Adam at lr=1e-4, ten times below its default: slow on one batch (a few "
+      "budgets of steps) but a workable setting", healthy=True)
+def _():
+    x, y = blobs(seed=630)
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(10, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 4))
+    return dict(model=net, data=loader(x, y), loss=nn.CrossEntropyLoss(), optimizer=_adam(net, lr=1e-4))
+
+
 @case("healthy-cnn-batchnorm", "cnn", "a BatchNorm CNN on standardised images", healthy=True)
 def _():
     x, y = images(seed=602)
