@@ -41,6 +41,19 @@ def _():
     return dict(model=net, data=loader(x, y), loss=nn.CrossEntropyLoss(), optimizer=_adam(net, lr=1e-4))
 
 
+@case("healthy-long-tail-classes", "mlp", "200 classes with Zipf frequencies: most classes are rare, many "
+      "appear once in the batches read, and the head has an output for each", healthy=True)
+def _():
+    g = gen(631)
+    p = 1.0 / torch.arange(1, 201).double() ** 1.1  # (C,) Zipf class frequencies
+    y = torch.multinomial(p / p.sum(), 1024, replacement=True, generator=g)  # (N,)
+    centres = 2.0 * torch.randn(200, 10, generator=g)  # (C, F) one cluster per class
+    x = centres[y] + torch.randn(1024, 10, generator=g)  # (N, F)
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(10, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 200))
+    return dict(model=net, data=loader(x, y), loss=nn.CrossEntropyLoss(), optimizer=_adam(net))
+
+
 @case("healthy-cnn-batchnorm", "cnn", "a BatchNorm CNN on standardised images", healthy=True)
 def _():
     x, y = images(seed=602)
