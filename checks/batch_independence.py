@@ -17,7 +17,10 @@ dependency appears. A few samples are probed (first, middle, last: a time-major 
 Why it matters: neither bug raises. A batch-mixing model trains on scrambled data and its predictions change with
 the batch they come in; a language model that sees the future learns to copy it, its training loss drops
 suspiciously low, and it cannot generate. Bidirectional encoders see the future legitimately, so ND309 is only
-judged for language modeling; a loss that couples samples (in-batch negatives) is not the model and is not seen;
+judged for next-step prediction: the task is language modeling, or, whatever `task` says, the data says so
+(the targets are the inputs shifted by one position at `SHIFT_SHARE` of the positions, far more often than
+against another sample's inputs: a GPT-style model declared `task: classification` is still tested); a loss
+that couples samples (in-batch negatives) is not the model and is not seen;
 a (B, B) output scored against arange(B) (CLIP-style similarities) and graph batches (an edge index or an
 adjacency among the inputs: the rows are nodes, connected on purpose) are not judged for ND302.
 
@@ -35,6 +38,12 @@ from nndoctor import Check
 from nndoctor.probes.batches import tensors
 from nndoctor.probes.input_dependence import DependenceProbe, batch_share, future_share
 from nndoctor.probes.hooks import module_label
+from nndoctor.probes.losses import ignored_target
+
+# Next-step data: at least this share of the scored positions t has targets[:, t] == inputs[:, t + 1] (a shifted
+# copy gives 1; noise or augmentation of the inputs may lower it a little), and at most half of that share is
+# explained by the token frequencies alone (the same comparison against another sample's inputs).
+SHIFT_SHARE = 0.9
 
 
 class BatchIndependence(Check):
@@ -57,8 +66,11 @@ class BatchIndependence(Check):
         if not probe.usable:
             return  # no float input nor embedding to measure at, or an output that is not batch-first
         out, B = probe.output, probe.batch_size
-        # Causality is judged for language modeling only: encoders see the future on purpose.
-        lm = (ctx.task == "language-modeling" and out.dim() >= 3 and probe.leaf.dim() >= 2
+        # Causality is judged for next-step prediction only (encoders see the future on purpose): the declared or
+        # inferred task, or the data itself when its targets are its inputs one position on.
+        next_step = ctx.task == "language-modeling" or \
+            predicts_next_step(batch.inputs, batch.targets, ignored_target(ctx.subject.loss))
+        lm = (next_step and out.dim() >= 3 and probe.leaf.dim() >= 2
               and probe.leaf.shape[1] == out.shape[1] and out.shape[1] >= 2)
         T = int(out.shape[1]) if lm else 0
         t = (T - 1) // 2  # the middle position: later positions exist to leak from
@@ -114,6 +126,36 @@ class BatchIndependence(Check):
             fix="Mask self-attention causally: mask = nn.Transformer.generate_square_subsequent_mask(T) passed with "
                 "is_causal=True (or F.scaled_dot_product_attention(q, k, v, is_causal=True)); pad convolutions on "
                 "the left only; use unidirectional RNNs. Re-check: the gradient of output t must be zero after t.")
+
+
+def next_step_shares(inputs, targets, ignore: int | None = None) -> tuple[float, float] | None:
+    """(share, chance) for the first input tensor laid out like the targets, (B, T, ...) with T >= 2: the share of
+    scored positions t (targets not `ignore`) where targets[:, t] equals inputs[:, t + 1] (whole feature vectors
+    for float sequences), and the same share against the inputs of another sample (rolled by one along the
+    batch), which token frequencies alone explain. None when no input tensor has the targets' layout."""
+    if not isinstance(targets, torch.Tensor) or targets.dim() < 2 or targets.shape[1] < 2 or targets.shape[0] < 2:
+        return None
+    x = next((t for t in tensors(inputs) if t.shape == targets.shape
+              and t.is_floating_point() == targets.is_floating_point()), None)
+    if x is None:
+        return None
+    y = targets[:, :-1]  # (B, T-1, ...)
+    keep = (y != ignore) if ignore is not None and not y.is_floating_point() else torch.ones_like(y, dtype=torch.bool)
+    keep = keep.reshape(*y.shape[:2], -1).all(-1)  # (B, T-1) positions scored
+    n = int(keep.sum())
+    if n == 0:
+        return None
+    shares = []
+    for other in (x, x.roll(1, dims=0)):  # this sample's inputs, another sample's
+        same = (y == other[:, 1:]).reshape(*y.shape[:2], -1).all(-1)  # (B, T-1)
+        shares.append(float((same & keep).sum()) / n)
+    return shares[0], shares[1]
+
+
+def predicts_next_step(inputs, targets, ignore: int | None = None) -> bool:
+    """Whether the data is next-step prediction: its targets are its inputs shifted by one (`SHIFT_SHARE`)."""
+    shares = next_step_shares(inputs, targets, ignore)
+    return shares is not None and shares[0] >= SHIFT_SHARE and shares[1] <= shares[0] / 2
 
 
 def _pairwise_scores(out: torch.Tensor, targets) -> bool:
