@@ -54,6 +54,18 @@ def _():
     return dict(model=net, data=loader(x, y), loss=nn.CrossEntropyLoss(), optimizer=_adam(net))
 
 
+@case("healthy-hard-rule-small-model", "mlp", "labels from a two-layer rule of 32 features that a small MLP learns "
+      "slowly: after tens of steps it has barely fitted the 64 samples it trains on", healthy=True)
+def _():
+    g = gen(1)
+    x = torch.randn(1024, 32, generator=g)  # (N, F)
+    w1, w2 = torch.randn(32, 64, generator=g), torch.randn(64, 4, generator=g)
+    y = (torch.tanh(x @ w1 / 32 ** 0.5) @ w2).argmax(dim=1)  # (N,) informative, but not linearly
+    torch.manual_seed(1)
+    net = nn.Sequential(nn.Linear(32, 16), nn.ReLU(), nn.Linear(16, 4))
+    return dict(model=net, data=loader(x, y, seed=-1), loss=nn.CrossEntropyLoss(), optimizer=_adam(net))
+
+
 @case("healthy-cnn-batchnorm", "cnn", "a BatchNorm CNN on standardised images", healthy=True)
 def _():
     x, y = images(seed=602)
