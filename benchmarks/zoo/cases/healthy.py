@@ -316,9 +316,21 @@ def _():
 __all__ = ["GRULM", "adam_with_warmup"]
 
 
+def _clipped_step(model, batch, loss_fn, optimizer):
+    """A correct step with the gradient norm clipped to 1, as IRNNs are trained (Le et al. 2015 clip gradients)."""
+    x, y = batch
+    model.train()
+    optimizer.zero_grad(set_to_none=True)
+    loss = loss_fn(model(x), y)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    return loss
+
+
 @case("healthy-irnn-identity", "rnn", "a ReLU RNN over 40 steps with identity recurrent weights (IRNN, Le et al. "
-      "2015): the hidden state sums its inputs and grows linearly, not geometrically (the other side of ND305 "
-      "over time)", healthy=True)
+      "2015) trained with gradient clipping, as the paper does: the hidden state sums its inputs and grows "
+      "linearly, not geometrically (the other side of ND305 over time)", healthy=True)
 def _():
     x, y = sequences(n=512, steps=40, seed=617)
     torch.manual_seed(0)
@@ -328,7 +340,7 @@ def _():
         net.rnn.bias_hh_l0.zero_()
         net.rnn.bias_ih_l0.zero_()
     return dict(model=net, data=loader(x, y), loss=nn.CrossEntropyLoss(),
-                optimizer=torch.optim.SGD(net.parameters(), lr=0.01))
+                optimizer=torch.optim.SGD(net.parameters(), lr=0.01), train_step=_clipped_step)
 
 
 @case("healthy-preshuffled-sequential", "mlp", "the dataset was shuffled once when it was written, and the "
