@@ -17,8 +17,11 @@ dependency appears. A few samples are probed (first, middle, last: a time-major 
 Why it matters: neither bug raises. A batch-mixing model trains on scrambled data and its predictions change with
 the batch they come in; a language model that sees the future learns to copy it, its training loss drops
 suspiciously low, and it cannot generate. Bidirectional encoders see the future legitimately, so ND309 is only
-judged for language modeling; a loss that couples samples (in-batch negatives) is not the model and is not seen;
-a (B, B) output scored against arange(B) (CLIP-style similarities) and graph batches (an edge index or an
+judged for next-step prediction: the task is language modeling, or, whatever `task` says, the data says so
+(the targets are the inputs shifted by one position at `SHIFT_SHARE` of the positions, in
+`nndoctor.probes.sequences`, far more often than against another sample's inputs: a GPT-style model declared
+`task: classification` is still tested); a loss that couples samples (in-batch negatives) is not the model and
+is not seen; a (B, B) output scored against arange(B) (CLIP-style similarities) and graph batches (an edge index or an
 adjacency among the inputs: the rows are nodes, connected on purpose) are not judged for ND302.
 
 How to fix it: reorder axes with `permute`/`transpose` and keep `view` for merging adjacent axes; build RNNs and
@@ -35,6 +38,9 @@ from nndoctor import Check, Option
 from nndoctor.probes.batches import tensors
 from nndoctor.probes.input_dependence import DependenceProbe, batch_share, future_share
 from nndoctor.probes.hooks import module_label
+from nndoctor.probes.losses import ignored_target
+from nndoctor.probes.sequences import predicts_next_step
+
 
 
 class BatchIndependence(Check):
@@ -59,8 +65,11 @@ class BatchIndependence(Check):
         if not probe.usable:
             return  # no float input nor embedding to measure at, or an output that is not batch-first
         out, B = probe.output, probe.batch_size
-        # Causality is judged for language modeling only: encoders see the future on purpose.
-        lm = (ctx.task == "language-modeling" and out.dim() >= 3 and probe.leaf.dim() >= 2
+        # Causality is judged for next-step prediction only (encoders see the future on purpose): the declared or
+        # inferred task, or the data itself when its targets are its inputs one position on.
+        next_step = ctx.task == "language-modeling" or \
+            predicts_next_step(batch.inputs, batch.targets, ignored_target(ctx.subject.loss))
+        lm = (next_step and out.dim() >= 3 and probe.leaf.dim() >= 2
               and probe.leaf.shape[1] == out.shape[1] and out.shape[1] >= 2)
         T = int(out.shape[1]) if lm else 0
         t = (T - 1) // 2  # the middle position: later positions exist to leak from

@@ -13,6 +13,21 @@ What it catches:
   Below `below_ratio` of the lowest level: a note (a pretrained model, or a loss that does not measure what it
   should). Regression has one level, the prior (predicting zero is no chance level), and is judged only with one
   prediction per target (not for a loss of its own, such as a contrastive one).
+- ND201 also (warning) for a head wider than the classes the data holds: a 1000-way output (a pretrained head
+  left in place) trained on targets that take 10 values starts at ln 1000 = 6.9, chance for the head but far
+  above ln 10 = 2.3, chance for the task. The targets of every batch read are counted. The share of the data in
+  classes never seen (the unseen mass) is estimated by Good-Turing, (classes seen exactly once) / (targets), and
+  bounded above at confidence 1 - `HEAD_DELTA` by adding sqrt(ln(1 / delta) / (2 m)), the Hoeffding-McDiarmid form
+  over the m independent samples read (a sequence of T tokens is one sample: changing it moves both the estimate
+  and the mass by at most its own share, so positions do not count as independent draws). Reported only when
+  that bound m is at most `HEAD_MAX_UNSEEN`, the head has at least twice as many outputs as classes seen, K (more
+  than half of it would serve at most m of the data), and the initial loss is above `1 + rel_tol` times the
+  task's chance level at that bound: the highest entropy of a label distribution with 1 - m on the K classes
+  seen and m on the C - K others, h(m) + (1 - m) ln K + m ln(C - K) (the rule above, with the task's level in
+  place of the head's). A long-tailed label distribution leaves many classes seen once (a high estimate); a
+  language model's tokenizer vocabulary is wider than any sample of text, but its Zipfian tail keeps the task's
+  level near ln V; a loader that reads a dataset in stored order without reading all of it is no random sample:
+  none of them is reported.
 - ND105 bad-targets (regression): targets on a scale the output cannot reach. Either the forward ends in a
   bounded activation (Sigmoid or Hardsigmoid: (0, 1); Tanh: (-1, 1); Hardtanh, ReLU6: their own limits), read from
   the output's autograd graph or the last module, and more than `outside_share` of the targets lie beyond it; or
@@ -33,6 +48,7 @@ rescale a bounded final activation that cannot reach them.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -47,6 +63,36 @@ from nndoctor.probes.train_eval_modes import rms
 # Final activations whose range the targets must fit in: (lowest, highest) value of the output. A lower bound of
 # 0 is not checked here: a non-negative output against negative targets is ND205's (loss-inputs).
 BOUNDED = {"Sigmoid": (0.0, 1.0), "Hardsigmoid": (0.0, 1.0), "Tanh": (-1.0, 1.0)}
+
+# A head wider than the task. HEAD_DELTA: the chance that the unseen-mass bound is wrong (one-sided 95%).
+# HEAD_MAX_UNSEEN: the most of the data that may lie in classes never seen for the head to be called too wide (at
+# most one target in ten). 5% would take 600 samples at least, more than the 8 batches of 32 read by default; 10%
+# takes 150. (Candidate options `head_delta`, 0.001 to 0.2, and `head_max_unseen`, 0.01 to 0.25.)
+HEAD_DELTA = 0.05
+HEAD_MAX_UNSEEN = 0.1
+HEAD_WIDTH_RATIO = 2.0  # outputs per class seen, at least: more than half of the head unused
+
+
+@dataclass
+class ClassCount:
+    """The classes that the targets read take, for the Good-Turing estimate of the mass never seen."""
+
+    samples: int  # independent samples read (a sequence of tokens is one)
+    targets: int  # class targets counted (ignore_index and out-of-range values left out)
+    seen: int  # distinct classes among them
+    once: int  # classes seen exactly once
+    unseen_bound: float  # upper confidence bound on the share of the data in classes never seen
+    task_level: float  # the task's chance level at that bound: the highest entropy the labels can have
+
+
+def task_chance_bound(C: int, seen: int, unseen: float) -> float:
+    """The highest entropy (nats) of a distribution over C classes with at least 1 - unseen of its mass on `seen`
+    of them: uniform over each part, h(m) + (1 - m) ln K + m ln(C - K), with m = unseen."""
+    m = min(max(unseen, 0.0), 1 - seen / C)  # beyond its share of the classes, mass makes the whole uniform
+    if m <= 0 or C <= seen:
+        return math.log(seen)
+    h = -m * math.log(m) - (1 - m) * math.log(1 - m) if m < 1 else 0.0
+    return h + (1 - m) * math.log(seen) + m * math.log(C - seen)
 
 
 def class_dim(out: torch.Tensor, y: torch.Tensor, C: int, loss) -> int:
@@ -208,6 +254,8 @@ class ChanceLoss(Check):
                      "The initial outputs are confidently wrong: initialise the last layer small (nn.init.zeros_ "
                      "on its weight, or std 0.01) with its bias at the log class prior, scale hand-made weights by "
                      "1/sqrt(fan_in), and check for a temperature or scale factor applied to the logits."))
+        elif (count := self._wide_head(ctx, outs, ys, measured)) is not None:
+            yield self._wide_head_finding(ctx, count, measured, ev, where)
         elif lo > 0 and measured < o["below_ratio"] * lo:
             yield self.finding(
                 "ND201", f"the loss at initialisation is {measured:.4g}, below half the chance level "
@@ -216,6 +264,57 @@ class ChanceLoss(Check):
                 {**ev, "ratio": measured / lo}, where=where, severity="info", confidence=0.5,
                 fix="Nothing to do for a pretrained model; otherwise check the loss function, its reduction and "
                     "that the targets are not among the inputs.")
+
+    def _wide_head(self, ctx, outs, ys, measured: float) -> ClassCount | None:
+        """The class count when the head has at least `HEAD_WIDTH_RATIO` outputs per class seen, the data in
+        classes never seen is bounded by `HEAD_MAX_UNSEEN` (Good-Turing, see the module docstring), and the
+        initial loss is over `1 + rel_tol` times the task's chance level at that bound; else None."""
+        C = ctx.num_classes
+        if ctx.task not in ("classification", "language-modeling") or not C or outs[0].dim() < 2:
+            return None
+        if outs[0].shape[class_dim(outs[0], ys[0], C, ctx.subject.loss)] != C:
+            return None  # the class axis is not where the head's width is: nothing to compare
+        batches = ctx.batches()  # every batch read: the more targets, the tighter the bound
+        ys = [b.targets for b in batches]
+        if not all(isinstance(y, torch.Tensor) and y.dim() >= 1 and not y.is_floating_point() for y in ys):
+            return None  # soft or missing targets: no classes to count
+        y = torch.cat([t.reshape(-1) for t in ys]).long()  # (all targets,)
+        y = y[(y >= 0) & (y < C)]  # ignore_index and padding left out
+        samples = sum(int(t.shape[0]) for t in ys)
+        if y.numel() == 0 or samples < 2:
+            return None
+        population = _population(ctx.subject.data)
+        read_all = population is not None and samples >= population
+        if _reads_in_order(ctx.subject.data) and not read_all:
+            return None  # the first batches of a dataset in stored order are no random sample of it
+        counts = torch.bincount(y, minlength=C)  # (C,)
+        seen, once = int((counts > 0).sum()), int((counts == 1).sum())
+        bound = 0.0 if read_all else once / y.numel() + math.sqrt(math.log(1 / HEAD_DELTA) / (2 * samples))
+        if C < HEAD_WIDTH_RATIO * seen or bound > HEAD_MAX_UNSEEN:
+            return None
+        task_level = task_chance_bound(C, seen, bound)
+        if measured <= (1 + self.opts["rel_tol"]) * task_level:
+            return None  # near chance for the task too, within the rule's tolerance (a tokenizer's vocabulary)
+        return ClassCount(samples=samples, targets=int(y.numel()), seen=seen, once=once, unseen_bound=bound,
+                          task_level=task_level)
+
+    def _wide_head_finding(self, ctx, count: ClassCount, measured: float, ev: dict, where: str):
+        C = ctx.num_classes
+        return self.finding(
+            "ND201", f"the output has {C} classes but the {count.targets} targets read take {count.seen} values "
+                     f"(at most {count.unseen_bound:.1%} of the data in classes not seen, "
+                     f"{1 - HEAD_DELTA:.0%} confidence): the loss at initialisation, {measured:.4g}, is chance for "
+                     f"the head (ln {C} = {math.log(C):.3g}), {measured / count.task_level:.3g}x chance for the "
+                     f"task (at most {count.task_level:.3g}): a head wider than the task",
+            {**ev, "head_outputs": C, "classes_seen": count.seen, "targets_counted": count.targets,
+             "samples_counted": count.samples, "classes_seen_once": count.once,
+             "unseen_mass_bound": count.unseen_bound, "confidence_level": 1 - HEAD_DELTA,
+             "head_chance_level": math.log(C), "task_chance_level_bound": count.task_level,
+             "ratio": measured / count.task_level},
+            where=where, severity="warning", confidence=min(1.0, 0.5 + (1 - count.seen / C) / 2),
+            fix=f"Give the model a head with as many outputs as the task has classes (e.g. model.fc = "
+                f"nn.Linear(model.fc.in_features, {count.seen}) for a pretrained backbone), and check that the "
+                "labels index it; if the head is this wide on purpose (classes absent from this data), ignore it.")
 
     def _recovery(self, ctx, target: float) -> int | None:
         """Training steps (the user's optimizer, a copy) until the loss, averaged over the last pass through the
@@ -281,3 +380,20 @@ class ChanceLoss(Check):
             mean = float(torch.cat([t.reshape(-1).double() for t in ys]).mean())
             return {"prior": lambda out: torch.full_like(out, mean)}
         return {}
+
+
+def _population(data) -> int | None:
+    """How many samples the loader draws from: its sampler's explicit indices, else len(loader.dataset)."""
+    indices = getattr(getattr(data, "sampler", None), "indices", None)
+    try:
+        if indices is not None:
+            return len(indices)
+        dataset = getattr(data, "dataset", None)
+        return len(dataset) if dataset is not None else None
+    except TypeError:  # an IterableDataset has no length
+        return None
+
+
+def _reads_in_order(data) -> bool:
+    """True for a DataLoader that reads its dataset in stored order (shuffle=False): a SequentialSampler."""
+    return isinstance(getattr(data, "sampler", None), torch.utils.data.SequentialSampler)

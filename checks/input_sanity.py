@@ -25,6 +25,7 @@ import torch
 
 from nndoctor import Check, Option
 from nndoctor.probes.batches import tensors
+from nndoctor.probes.sequences import predicts_next_step
 from nndoctor.probes.losses import ignored_target
 
 
@@ -150,7 +151,10 @@ class InputSanity(Check):
                                    fix="Class targets must be integers in [0, C): remap the labels (e.g. 1..C to "
                                    "0..C-1) or widen the output layer to the number of classes.")
                 return
-            if task == "classification":
+            # Class balance and order are judged for classes, not for next tokens (Zipfian by nature), whatever
+            # `task` says: targets that are the inputs one position on are next-token prediction.
+            b0 = batches[0]
+            if task == "classification" and not predicts_next_step(b0.inputs, b0.targets, ignore):
                 yield from self._classes(ctx, ys, C, lambda t: t.reshape(-1))
         elif task in ("binary", "multilabel"):
             y = torch.cat([t.reshape(-1).float() for t in ys])

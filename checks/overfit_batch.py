@@ -44,6 +44,14 @@ from nndoctor.probes.batches import Batch, head
 from nndoctor.probes.loss_floor import Closeness, Floor, closeness, loss_floor
 from nndoctor.probes.lr_warmup import Ramp
 
+# A crawl: at its final pace the user's optimizer needs this many times the budget (and the reference's steps)
+# to reach the target. One order of magnitude: the granularity of a learning-rate search, which moves by decades;
+# within a few budgets a setting is slow but workable. (Candidate option `slow_factor`, 3 to 100.)
+SLOW_FACTOR = 10.0
+# Standard errors added to the measured pace before it is extrapolated, so that noise only makes the run look
+# faster (a one-sided bound at about 2.5% for Gaussian residuals).
+PACE_Z = 2.0
+
 
 @dataclass
 class Fit:
@@ -206,28 +214,44 @@ class OverfitOneBatch(Check):
 
     # -- judge: the target is not reached -----------------------------------------------------------------------------
     def _not_reached(self, ctx, fit: Fit):
-        o, losses, ev, target, floor = self.opts, fit.losses, fit.evidence, fit.target, fit.floor
+        o, losses, ev, target = self.opts, fit.losses, fit.evidence, fit.target
         if target is None:
             return
         level = self._level(losses, o["window"])
+        needed = self._steps_needed(losses, target)
         ev.update({"target": target, "gap_closed": (fit.initial - ev["best_loss"]) / fit.gap0,
-                   "levels_off_at": level if math.isfinite(level) else "still falling"})
+                   "levels_off_at": level if math.isfinite(level) else "still falling",
+                   "steps_to_target_at_final_pace": needed if math.isfinite(needed) else "never"})
+        crawling = needed >= SLOW_FACTOR * len(losses)
+        if level <= target and not crawling:
+            return  # still heading below the target at a useful pace: more steps would get there
+        # The curve levels off above the target, or heads for it at a crawl. Is it the model and loss, or the
+        # optimizer's settings? The same batch, trained by a reference optimizer without regularisation, tells.
+        ref_losses = self._reference(ctx, fit)
+        ref_level = self._level(ref_losses, o["window"])
+        ev["reference_levels_off_at"] = ref_level if math.isfinite(ref_level) else "still falling"
+        if math.isfinite(ref_losses[-1]) and ref_losses[-1] <= target:
+            yield from self._held_back(fit, ref_losses, needed)
+            return
         if level <= target:
-            return  # still heading below the target: more steps would get there
-        # The curve levels off above the target. Is it the model and loss, or the optimizer's settings? The same
-        # batch, trained by a reference optimizer without regularisation, tells them apart.
+            return  # heading for the target, slowly, and the reference does not fit it either: no conclusion
+        yield from self._stalled(fit, ref_losses, level, ref_level)
+
+    def _reference(self, ctx, fit: Fit) -> list[float]:
+        """The same batch trained by Adam at `reference_lr`, no weight decay, from the same initial weights."""
+        o = self.opts
         ref = ctx.new_model(train=True)
         ref_losses = self._fit(ctx, ref, torch.optim.Adam([p for p in ref.parameters() if p.requires_grad],
-                                                          lr=o["reference_lr"]), fit.batch, fit.loss_fn, target)
-        ref_level = self._level(ref_losses, o["window"])
-        ev.update({"reference": f"Adam(lr={o['reference_lr']:g})", "reference_steps": len(ref_losses),
-                   "reference_final_loss": ref_losses[-1],
-                   "reference_levels_off_at": ref_level if math.isfinite(ref_level) else "still falling"})
+                                                          lr=o["reference_lr"]), fit.batch, fit.loss_fn, fit.target)
+        fit.evidence.update({"reference": f"Adam(lr={o['reference_lr']:g})", "reference_steps": len(ref_losses),
+                             "reference_final_loss": ref_losses[-1]})
         self.plot_curve(f"the same batch with Adam(lr={o['reference_lr']:g}), no weight decay", ref_losses,
-                        target=target)
-        if math.isfinite(ref_losses[-1]) and ref_losses[-1] <= target:
-            yield from self._held_back(fit, ref_losses)
-            return
+                        target=fit.target)
+        return ref_losses
+
+    def _stalled(self, fit: Fit, ref_losses: list[float], level: float, ref_level: float):
+        """ND501 (error) when the reference levels off above the target too: the model and loss cannot fit it."""
+        o, losses, ev, target, floor = self.opts, fit.losses, fit.evidence, fit.target, fit.floor
         ref_pace = self._pace(ref_losses, target, o["window"])
         ev["reference_steps_left_at_pace"] = ref_pace if math.isfinite(ref_pace) else "never"
         if not math.isfinite(ref_level) or ref_level <= target or ref_pace <= o["stall_pace"] * len(ref_losses):
@@ -241,24 +265,45 @@ class OverfitOneBatch(Check):
             "logits, a bottleneck layer) or a branch that gets no gradient: train this batch by hand, print the loss "
             "and the output range per step.")
 
-    def _held_back(self, fit: Fit, ref_losses: list[float]):
-        """The reference optimizer fits the batch: the user's optimizer (or step) is what holds training back."""
+    def _held_back(self, fit: Fit, ref_losses: list[float], needed: float):
+        """The reference optimizer fits the batch: the user's optimizer (or step) is what holds training back.
+
+        How much it holds back decides the severity. At its final pace the user's optimizer needs `needed` steps
+        (an optimistic bound, `_steps_needed`). When that is an order of magnitude beyond both the budget and the
+        steps the reference needed, the setting is off by at least the granularity of a learning-rate search
+        (decades): a warning. Within a few budgets it is a slow but workable setting: a note.
+        """
         o, losses, ev, initial = self.opts, fit.losses, fit.evidence, fit.initial
+        ref_steps = max(1, len(ref_losses) - 1)  # updates the reference made before it reached the target
         bounced = max(losses[1:]) > initial  # the loss went above its start: steps overshoot
         ev["loss_above_start"] = bounced
         who = "the user's train_step" if fit.user else "the user's optimizer"
+        where = "train_step" if fit.user else "optimizer"
         if max(losses) == min(losses):  # not a slow learning rate: nothing moves at all
             yield self.finding(
                 "ND501", f"the loss on one batch never changes in {len(losses)} steps of {who} ({initial:.4g}), "
-                f"while Adam(lr={o['reference_lr']:g}) fits it in {len(ref_losses) - 1}: no weight is updated",
-                ev, where="train_step" if fit.user else "optimizer",
+                f"while Adam(lr={o['reference_lr']:g}) fits it in {ref_steps}: no weight is updated",
+                ev, where=where,
                 fix="Check that optimizer.step() runs after loss.backward() (and zero_grad() before backward, "
                 "not between), on an optimizer built over this model, with a learning rate above 0.")
+            return
+        if not bounced and needed >= SLOW_FACTOR * max(len(losses), ref_steps):
+            pace = f"about {needed:.3g} steps" if math.isfinite(needed) else "no end in sight"
+            yield self.finding(
+                "ND501", f"the loss on one batch barely moves: {initial:.4g} to {fit.end:.4g} in {len(losses)} "
+                f"steps of {who} ({100 * ev['gap_closed']:.2g}% of its gap to the floor); at its final pace it needs "
+                f"{pace} to reach the target {fit.target:.3g}, while Adam(lr={o['reference_lr']:g}) needed "
+                f"{ref_steps}", {**ev, "slow_factor": SLOW_FACTOR}, severity="warning", where=where,
+                confidence=min(1.0, 0.5 + math.log10(needed / (SLOW_FACTOR * len(losses))) / 2)
+                if math.isfinite(needed) else 1.0,
+                fix="The learning rate is far too low for this optimizer (or the weight decay far too strong, or a "
+                "scheduler has decayed it to almost 0): raise it by decades (an LR range test finds the edge of "
+                "divergence; Adam usually trains at 1e-4 to 3e-3) and compare the loss curves.")
             return
         yield self.finding(
             "ND501", f"{who} does not fit one batch of {fit.batch.size} samples in {len(losses)} steps (loss "
             f"{initial:.4g} to {fit.end:.4g}, target {fit.target:.3g}), while Adam(lr={o['reference_lr']:g}) fits "
-            f"it in {len(ref_losses) - 1}: the {'step' if fit.user else 'optimizer'}'s settings hold training back",
+            f"it in {ref_steps}: the {'step' if fit.user else 'optimizer'}'s settings hold training back",
             ev, severity="info", where="optimizer",
             fix=("The loss bounces above its start: lower the learning rate 3-10x (or add a warm-up)."
                  if bounced else "Nothing in the model or the loss stops it from learning: try a learning rate "
@@ -331,6 +376,30 @@ class OverfitOneBatch(Check):
             return math.inf
         m, c = statistics.median(losses[n - 2 * b:n - b]), statistics.median(losses[n - b:])
         return (c - target) / (m - c) * b if m > c else math.inf
+
+    @staticmethod
+    def _steps_needed(losses, target) -> float:
+        """Steps in all to reach the target at the pace of the curve's last half, optimistically (inf: no pace).
+
+        The pace is the least-squares slope of the loss over the last half of the steps, made faster by `PACE_Z`
+        standard errors, so that noise (dropout, a stochastic loss) can only shorten the estimate, and a curve
+        that slows down (most do) would need more. The remaining gap is measured from the fitted line's end.
+        """
+        n = len(losses)
+        ys = losses[n // 2:]
+        k = len(ys)
+        if k < 4 or not all(math.isfinite(v) for v in ys):
+            return math.inf
+        xm, ym = (k - 1) / 2, statistics.fmean(ys)
+        sxx = sum((i - xm) ** 2 for i in range(k))
+        slope = sum((i - xm) * (y - ym) for i, y in enumerate(ys)) / sxx
+        resid = [y - ym - slope * (i - xm) for i, y in enumerate(ys)]
+        se = math.sqrt(sum(r * r for r in resid) / (k - 2) / sxx)
+        speed = -slope + PACE_Z * se  # loss per step, the fastest the last half allows
+        left = ym + slope * (k - 1 - xm) - target  # the fitted line's distance to the target at the last step
+        if left <= 0:
+            return float(n)
+        return n + left / speed if speed > 0 else math.inf
 
     @staticmethod
     def _away(before: Closeness, after: Closeness) -> float:

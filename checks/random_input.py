@@ -13,12 +13,17 @@ What it catches:
   masks, filled with their most frequent value) with the same targets; every other batch is held out. After each
   `chunk` of steps both are judged in eval mode by their per-sample losses, paired. As soon as the real inputs
   beat the baseline on held-out samples by more than `z` standard errors, they carry signal: the check stops.
-  When instead the real copy has clearly learned its training samples (its loss there below the baseline's by
-  `min_gain` and by `z` standard errors) while its held-out gain stays, `z` standard errors included, below
-  `min_transfer` of that training gain, what it learned is memorisation: the inputs do not predict the targets,
-  as when inputs and labels were shuffled apart. A slow learner, or a case too close to call within `steps`, is
-  not judged, nor is one with fewer than `min_heldout` held-out samples; --quick does not run it. Language
-  models are skipped (their targets are their inputs, shifted), and so is a model whose eval mode is random (ND307).
+  When instead the real copy has fitted its training samples clearly (its loss there below the baseline's by
+  `min_gain`, and by enough standard errors that a transfer of `min_transfer` would have been seen held out with
+  90% power: `Z_POWER`) while its held-out gain stays, `z` standard errors included, below `min_transfer` of that
+  training gain and below zero (on new samples, what it learned does worse than no input at all, as memorised
+  noise must: `MEMORISATION`), the inputs do not predict the targets, as when inputs and labels were shuffled
+  apart. A copy that has not fitted its own samples that clearly cannot show that the inputs
+  are uninformative: a low transfer then is a note (inconclusive), not an error. A slow learner, or a case too
+  close to call within the steps or the time box, is not judged, nor is one with fewer than `min_heldout`
+  held-out samples; --quick does not run it. Data whose targets are its inputs shifted by one position (a
+  language model, whatever `task` says) is skipped: such targets cannot be paired wrongly; so is a model whose
+  eval mode is random (ND307).
 
 Why it matters: a network that ignores its input predicts one constant (all zeros, the majority class, the
 mean), and its loss plateaus at a level that looks like learning. Labels decoupled from their inputs train
@@ -31,11 +36,17 @@ permutation, or one Dataset that returns both).
 """
 from __future__ import annotations
 
+import math
+import time
+from dataclasses import dataclass, field
+
 import torch
 
 from nndoctor import Check, Option
 from nndoctor.probes.batches import Batch, first_tensor, map_tensors, tensors
+from nndoctor.probes.sequences import predicts_next_step
 from nndoctor.probes.hooks import capture_forward, leaf_modules, module_label
+from nndoctor.probes.losses import ignored_target
 from nndoctor.probes.train_eval_modes import batchnorms, dropout_off, eval_noise, refresh_batchnorm, rms, spread
 
 
@@ -79,6 +90,85 @@ def variation(outs: list[torch.Tensor]) -> tuple[float, float, float, int]:
     x = torch.cat(outs) if same else outs[0]  # (N, ...) all samples of all batches
     s, m = spread(x), rms(x)
     return (s / m if m > 0 else 0.0), s, m, int(x.shape[0]) if x.dim() else 1
+
+
+# ND109's power. The verdict "the inputs do not predict the targets" rests on a held-out gain below
+# `min_transfer` of the training gain g_t (its upper bound at `z` standard errors). Had the inputs been informative
+# with a transfer of `min_transfer`, that test would see it with probability Phi(Z_POWER) (90%) only when
+# min_transfer * g_t >= (z + Z_POWER) * se, se the held-out standard error such a copy would have; its held-out
+# samples would spread like the training ones, se = se_t * sqrt(n_train / n_held). So the copy must have fitted its
+# training samples by k = (z + Z_POWER) / min_transfer * sqrt(n_train / n_held) standard errors (7.6 for 64
+# trained, 192 held out) before a missing transfer is evidence; before that, the test has no power.
+Z_POWER = 1.2816  # the 90% quantile of the normal: power 90% against a transfer of `min_transfer`
+# MEMORISATION. When the targets do not depend on the inputs, the best prediction for a new sample is the constant
+# prior, which the zeroed-input copy learns; under a proper loss (cross-entropy, squared error) any prediction that
+# varies with the input does worse in expectation. A copy that memorised unrelated targets therefore loses to the
+# baseline on held-out samples, the more the more it memorised (measured on the zoo's shuffled-label cases: -1 to -7
+# standard errors when the fit is clear). Informative inputs that 64 samples are too few to learn from leave the
+# held-out gain near zero or above (-1 to +0.9 standard errors on a hard rule, on an embedding of 120 tokens).
+# So the verdict also needs the held-out gain below zero by `z` standard errors. It is taken as soon as the fit is
+# clear: a held-out gain at or above zero then ends the race, inconclusive (a note when the transfer is low), for
+# training on would make any copy overfit its 64 samples, informative or not, and drive that gain down. A
+# negative gain short of significance lets the race go on: memorised noise only gets worse held out.
+# Steps the two copies may take to reach that power: memorising 64 mispaired samples clearly takes one to two
+# hundred steps of Adam at 1e-3. A healthy setup stops at the first chunk whose held-out gain is significant.
+# (Proposed as the new default of `steps`, 16 to 2048; until then it replaces the default, not a user's value.)
+POWER_STEPS = 256
+
+
+@dataclass
+class Race:
+    """The real-input copy against the zeroed-input copy, as judged after the last chunk."""
+
+    steps: int = 0
+    verdict: str | None = None  # "signal", "memorises", "inconclusive" (fitted, no sign of memorised noise), None
+    suggestive: bool = False  # the held-out gain was below `min_transfer` of the training gain without the power
+    g_t: float = 0.0  # mean per-sample gain (zeroed loss - real loss) on the training samples
+    se_t: float = 0.0
+    g_h: float = 0.0  # ... on the held-out samples
+    se_h: float = 0.0
+    k: float = 0.0  # standard errors of training gain needed for the power (see Z_POWER)
+    n_train: int = 0
+    n_held: int = 0
+    better: float = 0.5
+    losses: dict = field(default_factory=dict)  # mean losses: train/held-out, real/zeroed
+    curve: list = field(default_factory=list)  # held-out gain per chunk
+
+    def update(self, real_train, real_held, zero_train, zero_held, o) -> bool:
+        """Judge one chunk; False when a per-sample loss is not finite."""
+        d_train, d_held = zero_train - real_train, zero_held - real_held  # per-sample gains, paired
+        if not (bool(d_train.isfinite().all()) and bool(d_held.isfinite().all())):
+            return False
+        z = o["z"]
+        self.g_t, self.se_t, self.g_h, self.se_h = float(d_train.mean()), sem(d_train), float(d_held.mean()), \
+            sem(d_held)
+        self.n_train, self.n_held = d_train.numel(), d_held.numel()
+        self.better = float((d_held > 0).double().mean())  # share of held-out samples the real inputs help
+        self.losses = {"train_loss_real": float(real_train.mean()), "train_loss_zeroed": float(zero_train.mean()),
+                       "heldout_loss_real": float(real_held.mean()), "heldout_loss_zeroed": float(zero_held.mean())}
+        self.curve.append(self.g_h)
+        self.k = (z + Z_POWER) / o["min_transfer"] * math.sqrt(self.n_train / self.n_held)
+        if self.g_h - z * self.se_h > 0:
+            self.verdict = "signal"  # the real inputs help on new samples: they carry signal (conclusive)
+            return True
+        learned = self.g_t > max(o["min_gain"] * abs(self.losses["train_loss_zeroed"]), z * self.se_t)
+        low_transfer = self.g_h + z * self.se_h < o["min_transfer"] * self.g_t
+        worse = self.g_h + z * self.se_h < 0  # held out, the real inputs do worse than none: see MEMORISATION
+        self.suggestive = learned and low_transfer
+        if learned and self.g_t >= self.k * self.se_t:  # fitted clearly: the judgement has its power
+            if low_transfer and worse:
+                self.verdict = "memorises"  # and what it learned hurts on new samples
+            elif self.g_h >= 0:
+                self.verdict = "inconclusive"  # no sign of memorised noise; training on would only overfit
+        return True
+
+    def evidence(self, o) -> dict:
+        return {"steps": self.steps, **self.losses, "train_gain": self.g_t, "train_gain_stderr": self.se_t,
+                "heldout_gain": self.g_h, "heldout_gain_stderr": self.se_h,
+                "transfer": self.g_h / self.g_t if self.g_t else None, "min_transfer": o["min_transfer"],
+                "train_gain_in_stderrs": self.g_t / self.se_t if self.se_t else None,
+                "stderrs_needed_for_power": self.k, "power": 0.9,
+                "train_samples": self.n_train, "heldout_samples": self.n_held, "heldout_share_better": self.better}
 
 
 class RandomInput(Check):
@@ -199,63 +289,96 @@ class RandomInput(Check):
     def _baseline(self, ctx):
         o = self.opts
         batches = ctx.batches()
-        if not o["train_baseline"] or len(batches) < 2 or ctx.task == "language-modeling":
-            return  # a language model's targets are its inputs shifted: they cannot be paired wrongly
+        if not o["train_baseline"] or len(batches) < 2:
+            return
+        b0 = batches[0]
+        if predicts_next_step(b0.inputs, b0.targets, ignored_target(ctx.subject.loss)):
+            return  # the targets are the inputs one position on (a language model): they cannot be paired wrongly
         model = ctx.new_model()
         if not any(p.requires_grad for p in model.parameters()):
             return  # nothing trains (ND402's business)
-        if eval_noise(ctx, model, batches[0].inputs) > o["eval_noise_tol"]:
+        if eval_noise(ctx, model, b0.inputs) > o["eval_noise_tol"]:
             return  # eval mode is random (ND307): held-out losses cannot be compared
         n_train = min(o["train_batches"], len(batches) - 1)
         train_b, held_b = batches[:n_train], batches[n_train:]  # every batch not trained on is held out
         if sum(b.size for b in held_b) < o["min_heldout"]:
             return  # too few held-out samples for their gain to mean anything (e.g. under --quick)
+        race = self._race(ctx, train_b, held_b)
+        if race is None or race.verdict == "signal":
+            return
+        if race.verdict == "memorises":
+            yield self._memorises(race)
+        elif race.suggestive:
+            yield self._inconclusive(race)  # the transfer looked low, but the evidence falls short
+
+    def _race(self, ctx, train_b, held_b) -> Race | None:
+        """Train a real-input and a zeroed-input copy side by side, judging after each chunk; None on a non-finite
+        loss. The verdict: "signal" (the real inputs help on held-out samples), "memorises" (they help only on the
+        samples trained on, with the power to see a transfer), or None (not conclusive within the steps)."""
+        o = self.opts
         values = blank_values(train_b)
         blank_train = [Batch(blank(b.inputs, values), b.targets) for b in train_b]
         blank_held = [Batch(blank(b.inputs, values), b.targets) for b in held_b]
         real, zero = ctx.new_model(train=True), ctx.new_model(train=True)  # the same initial weights
         opt_real, opt_zero = ctx.new_optimizer(real), ctx.new_optimizer(zero)
-        z, done, curve, verdict = o["z"], 0, [], None
-        while done < o["steps"] and verdict is None:
-            k = min(o["chunk"], o["steps"] - done)
-            turn = done % len(train_b)  # carry on through the batches where the last chunk stopped
+        race = Race()
+        default = getattr(self.options["steps"], "default", self.options["steps"])  # a number or an Option
+        cap = POWER_STEPS if o["steps"] == default else int(o["steps"])  # the user's own `steps` stands
+        started = time.monotonic()
+        while race.steps < cap and race.verdict is None:
+            if self._out_of_time(ctx, started, race.steps, o["chunk"]):
+                break  # the next chunk would not finish inside the time box: what is known so far stands
+            k = min(o["chunk"], cap - race.steps)
+            turn = race.steps % len(train_b)  # carry on through the batches where the last chunk stopped
             lr = ctx.train(real, opt_real, train_b[turn:] + train_b[:turn], k)
             lz = ctx.train(zero, opt_zero, blank_train[turn:] + blank_train[:turn], k)
-            done += k
+            race.steps += k
             if len(lr) < k or len(lz) < k:
-                return  # a non-finite loss: other checks say why
+                return None  # a non-finite loss: other checks say why
             real_train, real_held = self._judge(ctx, real, train_b, held_b)
             zero_train, zero_held = self._judge(ctx, zero, blank_train, blank_held)
-            d_train, d_held = zero_train - real_train, zero_held - real_held  # per-sample gains, paired
-            if not (bool(d_train.isfinite().all()) and bool(d_held.isfinite().all())):
-                return
-            g_t, se_t = float(d_train.mean()), sem(d_train)
-            g_h, se_h = float(d_held.mean()), sem(d_held)
-            curve.append(g_h)
-            if g_h - z * se_h > 0:
-                return  # the real inputs help on new samples: they carry signal (conclusive, stop early)
-            if g_t <= max(o["min_gain"] * abs(float(zero_train.mean())), z * se_t):
-                continue  # it has not clearly learned its own batches yet: nothing to judge
-            if g_h + z * se_h < o["min_transfer"] * g_t:
-                verdict = "memorises"  # confidently below a quarter of the training gain: conclusive
-        if verdict is None:
-            return  # a slow learner, or too close to call within the steps: not judged
-        transfer = g_h / g_t
-        self.plot_curve("held-out gain of the real inputs over zeroed inputs", curve)
-        yield self.finding(
-            "ND109", f"after {done} steps the real inputs beat the zeroed-input baseline by {g_t:.3g} on the "
-                     f"samples they trained on but by {g_h:.3g} +- {se_h:.2g} on {d_held.numel()} held-out samples: "
-                     "the model memorises, the inputs do not predict the targets",
-            {"steps": done, "train_loss_real": float(real_train.mean()),
-             "train_loss_zeroed": float(zero_train.mean()), "heldout_loss_real": float(real_held.mean()),
-             "heldout_loss_zeroed": float(zero_held.mean()), "train_gain": g_t, "heldout_gain": g_h,
-             "heldout_gain_stderr": se_h, "transfer": transfer, "min_transfer": o["min_transfer"],
-             "train_samples": d_train.numel(), "heldout_samples": d_held.numel()},
-            where="data: inputs against targets", severity="error",
-            confidence=min(1.0, max(0.5, 1.0 - transfer)),
+            if not race.update(real_train, real_held, zero_train, zero_held, o):
+                return None
+        return race
+
+    @staticmethod
+    def _out_of_time(ctx, started: float, steps: int, chunk: int) -> bool:
+        """Whether one more chunk, at the pace of the chunks so far, would run past the check's time box."""
+        deadline = getattr(ctx, "deadline", None)
+        if deadline is None or steps == 0:
+            return False
+        per_step = (time.monotonic() - started) / steps
+        return time.monotonic() + 1.5 * per_step * chunk > deadline  # 1.5: margin for the two judgements
+
+    def _memorises(self, race: Race):
+        self.plot_curve("held-out gain of the real inputs over zeroed inputs", race.curve)
+        return self.finding(
+            "ND109", f"after {race.steps} steps the real inputs beat the zeroed-input baseline by {race.g_t:.3g} on "
+                     f"the samples they trained on but by {race.g_h:.3g} +- {race.se_h:.2g} on {race.n_held} held-out "
+                     "samples: the model memorises, the inputs do not predict the targets",
+            race.evidence(self.opts), where="data: inputs against targets", severity="error",
+            confidence=min(1.0, max(0.5, 1.0 - race.g_h / race.g_t)),
             fix="Check a few (input, label) pairs by eye; apply every shuffle, sort, filter or split to inputs and "
                 "labels together (one permutation: perm = torch.randperm(n); x, y = x[perm], y[perm]), or build "
                 "one Dataset that returns both.")
+
+    def _inconclusive(self, race: Race):
+        """The held-out gain stayed below `min_transfer` of the training gain, but the evidence falls short: the
+        copy has not fitted its own samples clearly enough for that to mean anything, or it has, and on new samples
+        it does no worse than the baseline (memorised noise would). A note, not a diagnosis."""
+        self.plot_curve("held-out gain of the real inputs over zeroed inputs", race.curve)
+        fitted = race.se_t == 0 or race.g_t >= race.k * race.se_t
+        why = ("no worse than the baseline held out, as memorised noise would be: the samples trained on may be "
+               "too few to learn the inputs' link from" if fitted else
+               f"{race.k:.2g} standard errors on the training samples are needed before a missing transfer means "
+               "the inputs are uninformative")
+        return self.finding(
+            "ND109", f"inconclusive: after {race.steps} steps the real inputs beat the zeroed-input baseline by "
+                     f"{race.g_t:.3g} ({race.g_t / race.se_t if race.se_t else math.inf:.2g} standard errors) on "
+                     f"the samples they trained on and by {race.g_h:.3g} +- {race.se_h:.2g} on held-out ones; {why}",
+            race.evidence(self.opts), where="data: inputs against targets", severity="info", confidence=0.3,
+            fix="Nothing to fix on this evidence alone. If training on the full data does not generalise either, "
+                "check a few (input, label) pairs by eye.")
 
     def _judge(self, ctx, model, train_b, held_b) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-sample losses in eval mode on the training and on the held-out batches. BatchNorm statistics are

@@ -6,15 +6,23 @@
     python benchmarks/zoo/run.py --family rnn --json zoo.json
     python benchmarks/zoo/run.py --fast           # only the cases marked fast (the test suite's subset)
     python benchmarks/zoo/run.py --strict         # exit 1 when a target is missed
+    python benchmarks/zoo/run.py --seeds 5        # every healthy case under 5 seeds: errors and warnings per seed
 
 Scoring. A broken case is a top-1 hit when the first finding of the ranked report has one of the case's expected
 codes and is a warning or an error (a note at info level is not a diagnosis of a broken setup); a top-3 hit
 when one of the first three findings at warning or error has. A healthy case counts its errors (target: none)
 and its warnings (target: at most one per two healthy setups, over the whole zoo).
+
+Seed stability (--seeds N). Seed s (0 to N-1) changes everything a case draws at random: its data and loader order
+(every `gen(k)` of the cases becomes `gen(k + 1000 s)`), its model's initialisation (each `torch.manual_seed(k)`
+while the case is built becomes `k + 1000 s`) and nndoctor's own seed. Seed 0 is the plain run. A healthy setup
+must get no error under any seed: a finding that comes and goes with the seed rests on evidence thresholds below
+the noise they are meant to see through.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -36,16 +44,37 @@ TARGETS = {"top1": 0.90, "top3": 0.97, "healthy_errors": 0, "healthy_warnings_pe
 SEVERITY_LETTER = {"error": "E", "warning": "W", "info": "I"}
 
 
-def run_case(case: Case, quick: bool = False, seed: int = 0) -> dict:
-    """Build one case with a fixed seed, diagnose it on the CPU and score the ranked findings."""
+SEED_STRIDE = 1000  # seed s shifts every seed a case uses by s * SEED_STRIDE (the cases' own seeds stay below it)
+
+
+@contextlib.contextmanager
+def case_seed(seed: int):
+    """While a case is built: its data generators and its torch.manual_seed calls shifted by seed * SEED_STRIDE."""
+    from benchmarks.zoo.cases import _common
+
+    offset = seed * SEED_STRIDE
+    manual_seed = torch.manual_seed
+    _common.SEED_OFFSET = offset
+    torch.manual_seed = lambda s: manual_seed(s + offset)
+    try:
+        yield
+    finally:
+        torch.manual_seed = manual_seed
+        _common.SEED_OFFSET = 0
+
+
+def run_case(case: Case, quick: bool = False, seed: int = 0, reseed_case: bool = False) -> dict:
+    """Build one case (with `reseed_case`, its own data and initialisation drawn for `seed`; see the module
+    docstring), diagnose it on the CPU with `seed` and score the ranked findings."""
     torch.manual_seed(seed)
     started = time.perf_counter()
     record = {"id": case.id, "family": case.family, "description": case.description, "healthy": case.healthy,
-              "expect": list(case.expect)}
+              "expect": list(case.expect), "seed": seed}
     try:
         with warnings.catch_warnings():  # torch's own UserWarnings (e.g. MSELoss broadcasting) are part of a case
             warnings.simplefilter("ignore", UserWarning)
-            kwargs = case.build()
+            with case_seed(seed if reseed_case else 0):
+                kwargs = case.build()
             report = nndoctor.diagnose(**kwargs, device="cpu", seed=seed, quick=quick)
     except Exception as exc:  # a broken case or an nndoctor failure: the zoo reports it and goes on
         record.update(seconds=time.perf_counter() - started, error=f"{type(exc).__name__}: {exc}",
@@ -168,6 +197,30 @@ def select(cases: dict[str, Case], only: list[str], families: list[str], fast: b
     return chosen
 
 
+def seed_table(cases: list[Case], seeds: int, quick: bool) -> list[dict]:
+    """Every healthy case among `cases` under seeds 0..seeds-1: one line per case, errors/warnings per seed."""
+    healthy = [c for c in cases if c.healthy]
+    print(f"{'case':<34} " + " ".join(f"{'seed ' + str(s):<22}" for s in range(seeds)))
+    records = []
+    for c in healthy:
+        cells = []
+        for s in range(seeds):
+            r = run_case(c, quick=quick, seed=s, reseed_case=True)
+            records.append(r)
+            loud = [f"{f['code']}:{SEVERITY_LETTER[f['severity']]}" for f in r["findings"]
+                    if f["severity"] != "info"]
+            cell = "CRASH" if "error" in r else (f"{r['errors']}E {r['warnings']}W " + ",".join(loud))
+            cells.append(f"{cell:<22}")
+        print(f"{c.id:<34} " + " ".join(cells), flush=True)
+    runs = len(records)
+    flagged = [r for r in records if r["errors"]]
+    print(f"\n{len(healthy)} healthy cases x {seeds} seeds: errors in {len(flagged)} of {runs} runs "
+          f"({sum(r['errors'] for r in records)} errors, target 0), warnings in "
+          f"{sum(r['warnings'] > 0 for r in records)} runs ({sum(r['warnings'] for r in records)} warnings); "
+          f"crashed: {sum('error' in r for r in records)}")
+    return records
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="diagnose under nndoctor's --quick profile")
@@ -178,6 +231,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     parser.add_argument("--list", action="store_true", help="list the cases and exit")
+    parser.add_argument("--seeds", type=int, default=0, metavar="N",
+                        help="seed stability: every healthy case under seeds 0..N-1 (data, init and nndoctor's seed)")
     args = parser.parse_args(argv)
 
     cases = select(load_cases(), args.only, args.family, args.fast)
@@ -186,6 +241,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{c.id:<34} {c.family:<15} {'healthy' if c.healthy else ','.join(c.expect):<12} {c.description}")
         return 0
     torch.set_num_threads(max(1, min(torch.get_num_threads(), os.cpu_count() or 1)))
+    if args.seeds:
+        records = seed_table(cases, args.seeds, args.quick)
+        if args.json:
+            with open(args.json, "w") as fh:
+                json.dump({"nndoctor_version": nndoctor.__version__, "seeds": args.seeds, "cases": records}, fh,
+                          indent=2)
+        return 1 if args.strict and any(r["errors"] or "error" in r for r in records) else 0
     print(f"nndoctor {nndoctor.__version__} bug zoo: {len(cases)} cases, torch {torch.__version__}, "
           f"{os.cpu_count()} CPU cores, profile {'quick' if args.quick else 'default'}")
     print(f"{'case':<34} {'family':<15} {'expected':<12} {'got (first 3)':<32} {'result':<6} {'time':>7}")

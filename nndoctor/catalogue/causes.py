@@ -4,8 +4,12 @@ One finding often explains another: unnormalised inputs (ND103) explain an initi
 (ND201); a NaN born in a module's forward (ND306) explains a NaN loss (ND503). When both are present the
 report sets `explained_by` on the effect and ranks the cause above it, so the first line is the root cause.
 
-Each rule reads "CAUSE explains EFFECTS". Order inside a tuple does not matter; the first cause present
-(in the order of this table) is the one named.
+Each rule reads "CAUSE explains EFFECTS". Order inside a tuple does not matter. When several causes of one effect
+are present, the one named is the nearest: the cause that none of the others leads to through it. Exploding
+recurrence (ND305) explains exploding gradients (ND405), and both explain an update ratio far too high (ND407):
+ND407 is explained by ND405, which is explained by ND305, so the report reads in causal order ND305, ND405,
+ND407. (Naming the first cause in table order made ND407 wait only for ND305 and then pass ND405 on its
+confidence.) Only among causes equally near does the table's order decide. The table has no cycle.
 """
 from __future__ import annotations
 
@@ -19,8 +23,9 @@ EXPLAINS: dict[str, tuple[str, ...]] = {
     "ND105": ("ND201", "ND501", "ND502", "ND503", "ND308", "ND306", "ND406", "ND407",
               "ND405"),  # ND405: targets far off scale give gradients far above the weights
     "ND111": ("ND109",),
-    "ND106": ("ND107", "ND109", "ND501"),
-    "ND108": ("ND106", "ND107"),
+    "ND106": ("ND107", "ND109", "ND501",
+              "ND201"),  # ND201: batches sorted by label hold few classes, so the head looks wider than the task
+    "ND108": ("ND106", "ND107", "ND201"),  # ND201: repeated samples hold fewer classes than the data
     "ND109": ("ND501",),
     # Loss wiring.
     "ND202": ("ND201", "ND501", "ND404", "ND407"),
@@ -35,7 +40,8 @@ EXPLAINS: dict[str, tuple[str, ...]] = {
     "ND303": ("ND301", "ND401", "ND404", "ND501", "ND201"),
     "ND304": ("ND404", "ND501", "ND301", "ND201"),  # ND201: saturated units at +-1 feed huge logits
     # ND301: the signal vanished on the way; ND407: a weight's gradient scales with its input activations
-    "ND305": ("ND404", "ND405", "ND201", "ND304", "ND303", "ND501", "ND301", "ND407"),
+    # ND109: activations that explode or vanish on the real inputs cripple the real-input copy, not the zeroed one
+    "ND305": ("ND404", "ND405", "ND201", "ND304", "ND303", "ND501", "ND301", "ND407", "ND109"),
     "ND302": ("ND307", "ND109"),  # ND109: a sample's output computed from other samples' inputs
     "ND310": ("ND307",),
     # Gradients and optimizer.
@@ -44,7 +50,7 @@ EXPLAINS: dict[str, tuple[str, ...]] = {
     "ND403": ("ND501", "ND408"),
     "ND410": ("ND501", "ND403"),
     "ND406": ("ND503", "ND501", "ND502", "ND408"),
-    "ND405": ("ND502", "ND503", "ND501", "ND407"),
+    "ND405": ("ND502", "ND503", "ND501", "ND407", "ND109"),  # ND109: as for ND305, on the real-input copy only
     "ND409": ("ND405", "ND502", "ND407", "ND503", "ND501"),  # piled-up gradients: steps that grow until NaN
     "ND408": ("ND501",),
     "ND407": ("ND501", "ND502", "ND503"),
@@ -60,8 +66,9 @@ EXPLAINS: dict[str, tuple[str, ...]] = {
 
 
 def explaining_cause(effect: str, present: set[str]) -> str | None:
-    """The code among `present` that explains `effect`, or None."""
-    for cause, effects in EXPLAINS.items():
-        if cause != effect and cause in present and effect in effects:
-            return cause
-    return None
+    """The nearest code among `present` that explains `effect` (see the module docstring), or None."""
+    causes = [c for c, effects in EXPLAINS.items() if c != effect and c in present and effect in effects]
+    # A cause that explains another present cause of the same effect is farther up the chain: it explains that
+    # one, which explains the effect.
+    nearest = [c for c in causes if not any(other in EXPLAINS[c] for other in causes if other != c)]
+    return (nearest or causes or [None])[0]

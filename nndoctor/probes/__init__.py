@@ -8,6 +8,7 @@
 - `loss_floor`: the lowest loss a batch allows, and how close outputs are to the targets.
 - `train_eval_modes`: dropout off, BatchNorm statistics refreshed, eval-mode noise, output spread.
 - `input_dependence`: which inputs an output depends on (batch mixing, causal leaks), by backprop.
+- `sequences`: whether the data is next-step prediction (targets = inputs shifted by one), from the data.
 - `nonfinite_trace`: where NaN and Inf are born, in forward and in backward.
 - `step_recorder`: what one call of a training step does (forwards, backwards, optimizer steps).
 - `lr_warmup`: learning rates under a warm-up from zero.

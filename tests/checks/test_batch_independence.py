@@ -137,6 +137,32 @@ def test_nd309_bidirectional_rnn_lm():
     assert codes(diagnose(GruLM(bidirectional=True), tokens(), lm_loss)) == ["ND309"]
 
 
+def test_nd309_gated_by_the_data_not_the_declared_task():
+    """A GPT-style model declared `task: classification` (fair for token classification): its targets are its
+    inputs shifted by one, so next-token prediction is what the data says, and the missing mask is found."""
+    report = diagnose(TransformerLM(causal=False), tokens(), lm_loss, task="classification")
+    assert codes(report) == ["ND309"] and report.findings[0].severity == "error"
+
+
+def test_nd309_on_a_next_step_forecaster_of_float_sequences():
+    """Float sequences whose targets are the next step: a bidirectional GRU forecaster reads the answer."""
+    g = torch.Generator().manual_seed(0)
+    series = torch.randn(64, T + 1, 6, generator=g).cumsum(1)  # (N, T+1, F) random walks
+    data = DataLoader(TensorDataset(series[:, :-1], series[:, 1:]), batch_size=16)
+
+    class Forecaster(nn.Module):
+        def __init__(self):
+            super().__init__()
+            torch.manual_seed(0)
+            self.rnn = nn.GRU(6, 16, batch_first=True, bidirectional=True)
+            self.head = nn.Linear(32, 6)
+
+        def forward(self, x):  # (B, T, F) -> (B, T, F)
+            return self.head(self.rnn(x)[0])
+
+    assert codes(diagnose(Forecaster(), data, nn.MSELoss(), task="regression")) == ["ND309"]
+
+
 # -- silent ------------------------------------------------------------------------------------------------------
 def test_silent_on_per_sample_models():
     assert_silent(diagnose(mlp(), make_classification(), nn.CrossEntropyLoss()), CHECK, fail_on="info")
@@ -165,6 +191,21 @@ def test_silent_on_bidirectional_encoder_for_classification():
             return self.head(out.mean(dim=1))
 
     assert_silent(diagnose(BiEncoder(), sequences(), nn.CrossEntropyLoss()), CHECK, fail_on="info")
+
+
+def test_silent_on_a_bidirectional_token_tagger():
+    """Token classification (one tag per token, not the next token) with a bidirectional encoder: seeing the whole
+    sentence is the point, and the data is not next-step prediction."""
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(0, V, (64, T), generator=g)  # (N, T)
+    tags = DataLoader(TensorDataset(ids, ids % 3), batch_size=16)  # (N, T) a tag per token
+    report = diagnose(GruLM(bidirectional=True), tags, lm_loss, task="classification")
+    assert report.checks[0].status == "passed" and codes(report) == []
+
+
+def test_silent_on_a_causal_model_declared_classification():
+    report = diagnose(TransformerLM(causal=True), tokens(), lm_loss, task="classification")
+    assert report.checks[0].status == "passed" and codes(report) == []
 
 
 def test_silent_on_in_batch_negatives():

@@ -171,6 +171,70 @@ def test_silent_on_healthy_setups(setup):
     assert_silent(diagnose(model, data, loss), CHECK)
 
 
+# -- a head wider than the task: Good-Turing bound on the classes never seen -------------------------------------
+def zipf_labels(n, classes, exponent, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    p = 1.0 / torch.arange(1, classes + 1).double() ** exponent
+    return torch.multinomial(p / p.sum(), n, replacement=True, generator=g)  # (n,)
+
+
+def test_fires_on_a_head_wider_than_the_classes_in_the_data():
+    """A 1000-way head on targets that take 10 values: 256 targets read (8 batches), none of its classes seen once,
+    so at most 0 + sqrt(ln 20 / 512) = 7.6% of the data lies in classes not seen (95%); the initial loss ln 1000 is
+    chance for the head but 2.4x the task's chance level at that bound (2.9)."""
+    report = diagnose(mlp(classes=1000), make_classification(n=1024, classes=10), nn.CrossEntropyLoss())
+    f = [f for f in report.findings if f.code == "ND201"]
+    assert [x.severity for x in f] == ["warning"], [(x.code, x.title) for x in report.findings]
+    ev = f[0].evidence
+    assert (ev["head_outputs"], ev["classes_seen"], ev["targets_counted"]) == (1000, 10, 256)
+    assert ev["unseen_mass_bound"] == pytest.approx(math.sqrt(math.log(20) / 512), rel=1e-3)
+    assert ev["ratio"] > 2
+
+
+def test_whole_dataset_read_needs_no_bound():
+    """128 samples are too few for the bound (sqrt(ln 20 / 256) = 11% > 10%) unless they are the whole dataset."""
+    whole = diagnose(mlp(classes=1000), make_classification(n=128, classes=10), nn.CrossEntropyLoss())
+    assert [f.evidence["unseen_mass_bound"] for f in whole.findings if f.code == "ND201"] == [0.0]
+    part = diagnose(mlp(classes=1000), make_classification(n=1024, classes=10, batch_size=16), nn.CrossEntropyLoss())
+    assert part.checks[0].status == "passed" and codes(part) == []
+
+
+def test_silent_on_long_tailed_labels():
+    """A Zipf label distribution over 1000 classes: 110 classes among 256 targets, 84 of them seen once, so the
+    Good-Turing estimate alone says a third of the data lies in classes not seen: the head may need them all."""
+    g = torch.Generator().manual_seed(0)
+    y = zipf_labels(1024, 1000, 1.1)
+    report = diagnose(mlp(classes=1000), loader(torch.randn(1024, 8, generator=g), y), nn.CrossEntropyLoss())
+    assert report.checks[0].status == "passed" and codes(report) == []
+
+
+def test_silent_on_a_head_near_the_tasks_chance_level():
+    """A 40-way head on 10 classes: more than half of it unused, but ln 40 = 3.7 is within 2x of the task's
+    chance level (ln 10 = 2.3): not an initial loss far from chance, ND201's own criterion."""
+    report = diagnose(mlp(classes=40), make_classification(n=1024, classes=10), nn.CrossEntropyLoss())
+    assert report.checks[0].status == "passed" and codes(report) == []
+
+
+class BigramLM(nn.Module):
+    def __init__(self, vocab):
+        super().__init__()
+        self.emb, self.head = nn.Embedding(vocab, 8), nn.Linear(8, vocab)
+
+    def forward(self, idx):  # (B, T)
+        return self.head(self.emb(idx))  # (B, T, V)
+
+
+def test_silent_on_a_language_model_with_a_large_vocabulary():
+    """An 8000-token vocabulary on Zipfian text: 16k tokens read hold ~3500 distinct ones, 2000 of them once:
+    the tail the vocabulary exists for."""
+    V = 8000
+    seq = zipf_labels(512 * 33, V, 1.0).reshape(512, 33)  # (N, T + 1)
+    torch.manual_seed(0)
+    report = diagnose(BigramLM(V), loader(seq[:, :-1], seq[:, 1:], batch_size=64),
+                      lambda out, y: F.cross_entropy(out.reshape(-1, V), y.reshape(-1)))  # (B*T, V), (B*T,)
+    assert report.checks[0].status == "passed" and codes(report) == []
+
+
 def test_levels_come_from_the_users_loss():
     """The uniform level is the user's loss on a constant output: ln C for CE, ln 2 for BCE, whatever the weights."""
     net = mlp()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset, WeightedRandomSampler
 
@@ -109,6 +110,40 @@ def test_nd108_weighted_sampler_given_one_weight_per_class():
 # -- silent ----------------------------------------------------------------------------------------------------
 def test_silent_on_healthy_classification(cls_model, cls_loader):
     assert_silent(diagnose(cls_model, cls_loader, nn.CrossEntropyLoss()), CHECK)
+
+
+def topic_stream(shift=True):
+    """A token stream read in order, each stretch of 32 sequences one topic with its own 8 tokens: (N, T) inputs and
+    either the next tokens (a language model) or a tag per token drawn from the topic (token classification)."""
+    g = torch.Generator().manual_seed(0)
+    topic = torch.arange(256) // 32  # (N,)
+    seq = topic[:, None] * 8 + torch.randint(0, 8, (256, 17), generator=g)  # (N, T+1) ids in the topic's range
+    targets = seq[:, 1:] if shift else topic[:, None].expand(256, 16).contiguous()  # (N, T)
+    return loader(seq[:, :-1], targets, shuffle=False)
+
+
+class TokenModel(nn.Module):
+    def __init__(self, classes):
+        super().__init__()
+        torch.manual_seed(0)
+        self.emb, self.head = nn.Embedding(64, 8), nn.Linear(8, classes)
+
+    def forward(self, ids):  # (B, T) -> (B, T, C)
+        return self.head(self.emb(ids))
+
+
+def token_loss(out, y):
+    return F.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1))  # (B*T, C), (B*T,)
+
+
+def test_next_tokens_are_not_judged_as_classes_whatever_the_task():
+    """A GPT-style model declared `task: classification` reads a stream in order (as truncated backprop through
+    time does): its tokens change with the topic from batch to batch, which is the text, not labels sorted. The
+    targets are the inputs one position on, so class balance and order are not judged (was ND106, error)."""
+    report = diagnose(TokenModel(64), topic_stream(), token_loss, task="classification")
+    assert report.checks[0].status == "passed" and codes(report) == []
+    tags = diagnose(TokenModel(8), topic_stream(shift=False), token_loss, task="classification")
+    assert "ND106" in codes(tags, "error")  # real per-token classes in sorted batches: still judged
 
 
 def test_silent_on_weighted_sampler_with_one_weight_per_sample_and_on_low_cardinality_data():

@@ -29,6 +29,10 @@ def diagnose(model, data, loss, optimizer=None, **kw):
     return nndoctor.diagnose(model, data, loss, optimizer, select=[CHECK], device="cpu", **kw)
 
 
+def loud(report):
+    return [(f.code, f.severity, f.title) for f in report.findings if f.severity != "info"]
+
+
 def regression(n=128, features=8, mean=0.0, seed=0):
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(n, features, generator=g)  # (N, F)
@@ -164,6 +168,33 @@ def test_low_learning_rate_is_a_note_not_an_error():
     report = diagnose(model, make_classification(classes=4), nn.CrossEntropyLoss(), torch.optim.SGD,
                       optimizer_kwargs={"lr": 0.01})
     assert_silent(report, CHECK)
+
+
+def test_nd501_warns_when_the_loss_barely_moves():
+    """Adam at 1e-7, four decades below its default: 2.37 to 2.37 in 150 steps. The curve still falls, so it
+    extrapolates to the target, but only after ~1e6 steps, far more than 10x the budget and 10x the steps that
+    Adam(lr=3e-3) needs on the same batch: a warning on the optimizer, not a pass."""
+    model = mlp(classes=10)
+    report = diagnose(model, make_classification(classes=10), nn.CrossEntropyLoss(),
+                      torch.optim.Adam(model.parameters(), lr=1e-7))
+    f = [f for f in report.findings if f.code == "ND501"]
+    assert [(x.severity, x.where) for x in f] == [("warning", "optimizer")], loud(report)
+    ev = f[0].evidence
+    assert ev["gap_closed"] < 0.01 and ev["steps_to_target_at_final_pace"] > 10 * ev["steps"]
+    assert ev["reference_steps"] <= ev["steps"] and "barely moves" in f[0].title
+
+
+def test_slow_but_workable_learning_rate_is_at_most_a_note():
+    """Adam at 1e-4 closes a sixth of the gap in 150 steps and, at its final pace, needs about 6 budgets: slow
+    but workable (under 10x the budget), so the check passes with the note that the optimizer holds it back."""
+    torch.manual_seed(1)
+    model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 3))
+    report = diagnose(model, make_classification(seed=1), nn.CrossEntropyLoss(),
+                      torch.optim.Adam(model.parameters(), lr=1e-4))
+    assert_silent(report, CHECK)
+    notes = [f for f in report.findings if f.code == "ND501"]
+    assert [f.severity for f in notes] == ["info"]
+    assert notes[0].evidence["steps"] < notes[0].evidence["steps_to_target_at_final_pace"] < 10 * 150
 
 
 # -- the example -------------------------------------------------------------------------------------------------

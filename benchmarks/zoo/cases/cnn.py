@@ -187,3 +187,12 @@ def _():
 
 
 __all__ = ["small_cnn", "good_step"]
+
+
+@case("cnn-pretrained-head-kept", "cnn", "a backbone's 1000-way ImageNet-style head left in place for a 4-class "
+      "task: the labels 0-3 index four of its 1000 classes", expect=("ND201",))
+def _():
+    x, y = images(seed=140)
+    torch.manual_seed(0)
+    net = small_cnn(classes=1000)
+    return dict(model=net, data=loader(standardize(x), y), loss=nn.CrossEntropyLoss(), optimizer=_adam(net))

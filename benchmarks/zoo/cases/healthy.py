@@ -32,6 +32,40 @@ def _():
     return dict(model=net, data=loader(x, y), loss=nn.CrossEntropyLoss(), optimizer=_adam(net))
 
 
+@case("healthy-adam-small-lr", "mlp", "Adam at lr=1e-4, ten times below its default: slow on one batch (a few "
+      "budgets of steps) but a workable setting", healthy=True)
+def _():
+    x, y = blobs(seed=630)
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(10, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 4))
+    return dict(model=net, data=loader(x, y), loss=nn.CrossEntropyLoss(), optimizer=_adam(net, lr=1e-4))
+
+
+@case("healthy-long-tail-classes", "mlp", "200 classes with Zipf frequencies: most classes are rare, many "
+      "appear once in the batches read, and the head has an output for each", healthy=True)
+def _():
+    g = gen(631)
+    p = 1.0 / torch.arange(1, 201).double() ** 1.1  # (C,) Zipf class frequencies
+    y = torch.multinomial(p / p.sum(), 1024, replacement=True, generator=g)  # (N,)
+    centres = 2.0 * torch.randn(200, 10, generator=g)  # (C, F) one cluster per class
+    x = centres[y] + torch.randn(1024, 10, generator=g)  # (N, F)
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(10, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 200))
+    return dict(model=net, data=loader(x, y), loss=nn.CrossEntropyLoss(), optimizer=_adam(net))
+
+
+@case("healthy-hard-rule-small-model", "mlp", "labels from a two-layer rule of 32 features that a small MLP learns "
+      "slowly: after tens of steps it has barely fitted the 64 samples it trains on", healthy=True)
+def _():
+    g = gen(1)
+    x = torch.randn(1024, 32, generator=g)  # (N, F)
+    w1, w2 = torch.randn(32, 64, generator=g), torch.randn(64, 4, generator=g)
+    y = (torch.tanh(x @ w1 / 32 ** 0.5) @ w2).argmax(dim=1)  # (N,) informative, but not linearly
+    torch.manual_seed(1)
+    net = nn.Sequential(nn.Linear(32, 16), nn.ReLU(), nn.Linear(16, 4))
+    return dict(model=net, data=loader(x, y, seed=-1), loss=nn.CrossEntropyLoss(), optimizer=_adam(net))
+
+
 @case("healthy-cnn-batchnorm", "cnn", "a BatchNorm CNN on standardised images", healthy=True)
 def _():
     x, y = images(seed=602)
@@ -282,9 +316,21 @@ def _():
 __all__ = ["GRULM", "adam_with_warmup"]
 
 
+def _clipped_step(model, batch, loss_fn, optimizer):
+    """A correct step with the gradient norm clipped to 1, as IRNNs are trained (Le et al. 2015 clip gradients)."""
+    x, y = batch
+    model.train()
+    optimizer.zero_grad(set_to_none=True)
+    loss = loss_fn(model(x), y)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    return loss
+
+
 @case("healthy-irnn-identity", "rnn", "a ReLU RNN over 40 steps with identity recurrent weights (IRNN, Le et al. "
-      "2015): the hidden state sums its inputs and grows linearly, not geometrically (the other side of ND305 "
-      "over time)", healthy=True)
+      "2015) trained with gradient clipping, as the paper does: the hidden state sums its inputs and grows "
+      "linearly, not geometrically (the other side of ND305 over time)", healthy=True)
 def _():
     x, y = sequences(n=512, steps=40, seed=617)
     torch.manual_seed(0)
@@ -294,7 +340,7 @@ def _():
         net.rnn.bias_hh_l0.zero_()
         net.rnn.bias_ih_l0.zero_()
     return dict(model=net, data=loader(x, y), loss=nn.CrossEntropyLoss(),
-                optimizer=torch.optim.SGD(net.parameters(), lr=0.01))
+                optimizer=torch.optim.SGD(net.parameters(), lr=0.01), train_step=_clipped_step)
 
 
 @case("healthy-preshuffled-sequential", "mlp", "the dataset was shuffled once when it was written, and the "

@@ -133,6 +133,15 @@ def _():
     return dict(model=net, data=loader(x, y), loss=nn.CrossEntropyLoss(), optimizer=_adam(net, lr=1e-7))
 
 
+@case("mlp-adam-lr-too-low-for-scratch", "mlp", "Adam with lr=1e-5 (a fine-tuning rate) on a model trained from "
+      "scratch: each step is small, the update ratio looks tolerable, the loss barely moves", expect=("ND501", "ND407"))
+def _():
+    x, y = blobs(seed=40)
+    torch.manual_seed(0)
+    net = mlp()
+    return dict(model=net, data=loader(x, y), loss=nn.CrossEntropyLoss(), optimizer=_adam(net, lr=1e-5))
+
+
 @case("mlp-all-frozen", "mlp", "requires_grad=False set on every parameter (meant for the encoder only)",
       expect=("ND402",))
 def _():

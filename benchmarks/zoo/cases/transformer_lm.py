@@ -156,3 +156,13 @@ def _():
 
 
 __all__ = ["TinyLM", "good_step"]
+
+
+@case("lm-declared-classification-no-mask", "transformer-lm", "a GPT-style model without its causal mask, declared "
+      "task: classification in the config (as for token classification); its targets are its inputs shifted",
+      expect=("ND309",))
+def _():
+    x, y = tokens(seed=320)
+    torch.manual_seed(0)
+    net = TinyLM(causal=False)
+    return dict(model=net, data=loader(x, y), loss=lm_loss, optimizer=_adam(net), task="classification")
