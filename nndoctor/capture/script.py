@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ..common.errors import exception_line, user_frame
+from ..engine.isolation import Interrupts
 from .errors import CaptureError
 from .recorder import Recorder, StopCapture
 
@@ -134,33 +135,10 @@ def _alarm(seconds: float, recorder: Recorder):
         signal.signal(signal.SIGALRM, old)
 
 
-class _Interrupts:
-    """Ctrl-C from the terminal during the script ends the capture even when the script catches it."""
-
-    def __init__(self) -> None:
-        self.from_terminal = False
-
-    @contextmanager
-    def watching(self):
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-
-        def handler(signum, frame):
-            self.from_terminal = True
-            raise KeyboardInterrupt
-
-        old = signal.signal(signal.SIGINT, handler)
-        try:
-            yield
-        finally:
-            signal.signal(signal.SIGINT, old)
-
-
 def run(target: Target, args: list[str], recorder: Recorder, deadline: float) -> ScriptRun:
     """Run the script under `recorder`'s hooks until it stops or ends; every hook is removed on return."""
     t0 = time.monotonic()
-    interrupts = _Interrupts()
+    interrupts = Interrupts()
     outcome, code, error, where = "ended", None, "", ""
     with _process_state(target, args) as kept, interrupts.watching():
         try:

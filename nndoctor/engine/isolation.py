@@ -55,3 +55,27 @@ def alarm(seconds: float):
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
+
+
+class Interrupts:
+    """Tells Ctrl-C from the terminal (SIGINT) from a KeyboardInterrupt that the user's code raises itself: the
+    runner and the capture of a script both install it."""
+
+    def __init__(self) -> None:
+        self.from_terminal = False
+
+    @contextmanager
+    def watching(self):
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handler(signum, frame):
+            self.from_terminal = True
+            raise KeyboardInterrupt
+
+        old = signal.signal(signal.SIGINT, handler)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, old)

@@ -14,8 +14,6 @@
 from __future__ import annotations
 
 import math
-import signal
-import threading
 import time
 import warnings
 from contextlib import contextmanager
@@ -30,7 +28,7 @@ from ..probes.batches import WiringError
 from ..report.model import CheckResult, Finding, Report
 from .check import COSTS, Check
 from .context import Context, Subject
-from .isolation import RNGState, alarm
+from .isolation import Interrupts, RNGState, alarm
 from .registry import all_checks
 
 DEFAULT_TIME_BOX = 60.0  # seconds one check may run before it is stopped
@@ -140,29 +138,6 @@ def warnings_once():
         yield
 
 
-class _Interrupts:
-    """Tells Ctrl-C from the terminal (SIGINT) from a KeyboardInterrupt that the user's code raises itself."""
-
-    def __init__(self) -> None:
-        self.from_terminal = False
-
-    @contextmanager
-    def watching(self):
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-
-        def handler(signum, frame):
-            self.from_terminal = True
-            raise KeyboardInterrupt
-
-        old = signal.signal(signal.SIGINT, handler)
-        try:
-            yield
-        finally:
-            signal.signal(signal.SIGINT, old)
-
-
 def step_scale(ctx: Context, deadline: float, quick: bool) -> float:
     """The factor (at most 1) that fits the checks' step counts into the deadline, from the measured step cost."""
     nominal = QUICK_STEP_EQUIVALENTS if quick else NOMINAL_STEP_EQUIVALENTS
@@ -254,7 +229,7 @@ def run(subject: Subject, *, device: str = "auto", seed: int = 0, max_batches: i
     plan.end = started + plan.deadline
     rng, grad_enabled, threads = RNGState(), torch.is_grad_enabled(), torch.get_num_threads()
     outcome = Outcome()
-    interrupts = _Interrupts()
+    interrupts = Interrupts()
     try:
         with interrupts.watching(), warnings_once():
             RNGState.seed(seed)
@@ -296,7 +271,7 @@ def make_plan(seed, select, ignore, options, quick, time_box, deadline, progress
     return Plan(checks, seed, time_box, deadline, options, quick, select, ignore, progress)
 
 
-def run_turns(ctx: Context, plan: Plan, outcome: Outcome, interrupts: _Interrupts) -> None:
+def run_turns(ctx: Context, plan: Plan, outcome: Outcome, interrupts: Interrupts) -> None:
     """Each selected check in order: blocked, skipped, or its turn; stops at Ctrl-C from the terminal."""
     scale = step_scale(ctx, plan.deadline, plan.quick)
     for cls in plan.checks:
