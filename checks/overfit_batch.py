@@ -9,8 +9,11 @@ smoothing, zero for regression targets. The target is reached when loss - floor 
   extrapolated from the last three blocks of the curve), and the same batch trained by a reference optimizer
   (Adam at `reference_lr`, no weight decay) levels off above it too, so slowly that even at its last pace it
   would need `stall_pace` times the steps it had: the model and the loss cannot fit it. When the reference fits
-  the batch, the user's learning rate or weight decay is what holds training back (a note). A loss still falling
-  steadily toward the floor is not a finding.
+  the batch, the user's learning rate or weight decay is what holds training back: a note, or a warning when the
+  loss barely moves, that is when at its final pace (the slope of the last half of the curve, made faster by
+  `PACE_Z` standard errors) the user's optimizer would need `SLOW_FACTOR` (10) times both the budget and the
+  steps the reference needed: an order of magnitude, the granularity of a learning-rate search. A loss still
+  falling toward the floor at a pace that reaches it within that bound is not a finding.
 - ND502 loss-diverges: the loss climbs well above where it started (its gap to the floor, smoothed by a median
   over a window of steps, reaches `rise_factor` times the initial gap), the mark of a learning rate too high; or
   training lowers the loss clearly (by more than `fraction` of its start) while the predictions of `away_share`

@@ -2,7 +2,7 @@
 the cause above the effect and names it in the effect's `explained_by`, at any severity either is emitted with;
 chains name the nearest cause; and the pairs that a bug-zoo case exhibits come out in that order in its report.
 
-Zoo coverage (39 of the table's 146 pairs; the rest have no zoo case exhibiting both codes): ZOO_PAIRS below.
+Zoo coverage (39 of the table's 147 pairs; the rest have no zoo case exhibiting both codes): ZOO_PAIRS below.
 """
 from __future__ import annotations
 
