@@ -54,7 +54,7 @@ import torch
 from torch import nn
 
 from nndoctor import Check, Option
-from nndoctor.probes.batches import first_tensor
+from nndoctor.probes.batches import population, reads_in_order, first_tensor
 from nndoctor.probes.losses import CLASS_LOSSES, class_axis
 from nndoctor.probes.outputs import final_op
 from nndoctor.probes.hooks import module_label, on_forward
@@ -283,9 +283,9 @@ class ChanceLoss(Check):
         samples = sum(int(t.shape[0]) for t in ys)
         if y.numel() == 0 or samples < 2:
             return None
-        population = _population(ctx.subject.data)
-        read_all = population is not None and samples >= population
-        if _reads_in_order(ctx.subject.data) and not read_all:
+        drawn = population(ctx.subject.data)
+        read_all = drawn is not None and samples >= drawn
+        if reads_in_order(ctx.subject.data) and not read_all:
             return None  # the first batches of a dataset in stored order are no random sample of it
         counts = torch.bincount(y, minlength=C)  # (C,)
         seen, once = int((counts > 0).sum()), int((counts == 1).sum())
@@ -380,20 +380,3 @@ class ChanceLoss(Check):
             mean = float(torch.cat([t.reshape(-1).double() for t in ys]).mean())
             return {"prior": lambda out: torch.full_like(out, mean)}
         return {}
-
-
-def _population(data) -> int | None:
-    """How many samples the loader draws from: its sampler's explicit indices, else len(loader.dataset)."""
-    indices = getattr(getattr(data, "sampler", None), "indices", None)
-    try:
-        if indices is not None:
-            return len(indices)
-        dataset = getattr(data, "dataset", None)
-        return len(dataset) if dataset is not None else None
-    except TypeError:  # an IterableDataset has no length
-        return None
-
-
-def _reads_in_order(data) -> bool:
-    """True for a DataLoader that reads its dataset in stored order (shuffle=False): a SequentialSampler."""
-    return isinstance(getattr(data, "sampler", None), torch.utils.data.SequentialSampler)

@@ -24,7 +24,7 @@ from collections import Counter
 import torch
 
 from nndoctor import Check, Option
-from nndoctor.probes.batches import tensors
+from nndoctor.probes.batches import population, reads_in_order, tensors
 from nndoctor.probes.sequences import predicts_next_step
 from nndoctor.probes.losses import ignored_target
 
@@ -184,7 +184,7 @@ class InputSanity(Check):
     def _one_class(self, ctx, labels, counts, C):
         """ND106 when every batch read holds the same one class of the C the output scores and the loader reads the
         dataset in its stored order: data sorted by label (a shuffled loader mixes classes from the first batch)."""
-        if (C or 0) < 2 or len(labels) < 2 or not _reads_in_order(ctx.subject.data):
+        if (C or 0) < 2 or len(labels) < 2 or not reads_in_order(ctx.subject.data):
             return
         (only,) = counts
         total = sum(counts.values())
@@ -273,7 +273,7 @@ class InputSanity(Check):
         per-column distinct values (low-cardinality tabular data repeats rows by nature).
         """
         o = self.opts
-        N = _population(ctx.subject.data)
+        N = population(ctx.subject.data)
         if N is None:
             return  # no dataset size to compare with (a generator)
         rows = [_row_digests(b.inputs) for b in batches]
@@ -297,19 +297,6 @@ class InputSanity(Check):
             confidence=min(1.0, 1 - ratio),
             fix="Check the sampler: a WeightedRandomSampler needs one weight per sample (weights[i] = "
             "class_weight[label[i]]), not one per class, and a Subset or sampler must cover the dataset's indices.")
-
-
-def _population(data) -> int | None:
-    """How many samples the loader draws from: its sampler's explicit indices, else len(loader.dataset)."""
-    sampler = getattr(data, "sampler", None)
-    indices = getattr(sampler, "indices", None)
-    try:
-        if indices is not None:
-            return len(indices)
-        dataset = getattr(data, "dataset", None)
-        return len(dataset) if dataset is not None else None
-    except TypeError:  # an IterableDataset has no length
-        return None
 
 
 def _row_digests(inputs) -> list[str] | None:
@@ -337,8 +324,3 @@ def _row_capacity(batches, enough: float) -> float:
             if log_cap > limit:
                 return math.inf
     return math.exp(log_cap)
-
-
-def _reads_in_order(data) -> bool:
-    """True for a DataLoader that reads its dataset in stored order (shuffle=False): a SequentialSampler."""
-    return isinstance(getattr(data, "sampler", None), torch.utils.data.SequentialSampler)

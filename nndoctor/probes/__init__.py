@@ -1,6 +1,7 @@
 """The shared measurement mechanics that checks call (never copy): one home each.
 
-- `batches`: reading and unpacking batches, moving them to the device, calling the model on them.
+- `batches`: reading and unpacking batches, moving them to the device, calling the model on them; how many
+  samples a loader draws from and whether it reads in stored order.
 - `hooks`: forward hooks registered and removed in one place (`capture_forward`, `on_forward`, `leaf_modules`).
 - `params`: parameters by name and by the modules that hold them; lists grouped by module; non-finite counts.
 - `losses`: the loss families, the target value a loss ignores, the class axis, a loss called safely.

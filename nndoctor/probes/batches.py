@@ -321,3 +321,21 @@ def head(batch: Batch, n: int) -> Batch:
         return batch
     cut = lambda t: t[:n] if t.dim() > 0 and t.shape[0] == size else t  # noqa: E731  (B, ...) -> (n, ...)
     return Batch(map_tensors(batch.inputs, cut), map_tensors(batch.targets, cut))
+
+
+def population(data) -> int | None:
+    """How many samples a loader draws from: its sampler's explicit indices, else len(loader.dataset); None for an
+    iterable dataset (no length) or a plain iterable of batches."""
+    indices = getattr(getattr(data, "sampler", None), "indices", None)
+    try:
+        if indices is not None:
+            return len(indices)
+        dataset = getattr(data, "dataset", None)
+        return len(dataset) if dataset is not None else None
+    except TypeError:  # an IterableDataset has no length
+        return None
+
+
+def reads_in_order(data) -> bool:
+    """True for a DataLoader that reads its dataset in stored order (shuffle=False): a SequentialSampler."""
+    return isinstance(getattr(data, "sampler", None), torch.utils.data.SequentialSampler)
