@@ -251,6 +251,11 @@ def init(
     except ScaffoldError as exc:
         fail_usage(str(exc))
         return
+    report_written(written, summary)
+
+
+def report_written(written: str, summary: list[str]) -> None:
+    """What `nndoctor init` found and wrote, on stderr (also for `init --from-run`)."""
     for line in summary:
         err.print(f"  {line}", markup=False, highlight=False, soft_wrap=True)
     err.print(f"wrote {written}: fill in the TODO lines, then run `nndoctor run {written}`", markup=False,

@@ -68,7 +68,7 @@ def run_script_command(config: Optional[str], module: Optional[str], extra: list
 
 def init_from_run_command(path: str, script: str, extra: list[str], *, force: bool) -> None:
     """`nndoctor init FILE --from-run SCRIPT.py [-- ARGS]`: write the config; one-line errors, exit 2."""
-    from ..cli import err, fail_usage
+    from ..cli import fail_usage, report_written
     from ..config.scaffold import ScaffoldError
     from .errors import CaptureError
     from .from_run import write_from_run
@@ -80,7 +80,4 @@ def init_from_run_command(path: str, script: str, extra: list[str], *, force: bo
     except (CaptureError, ScaffoldError) as exc:
         fail_usage(str(exc))
         return
-    for line in summary:
-        err.print(f"  {line}", markup=False, highlight=False, soft_wrap=True)
-    err.print(f"wrote {written}: fill in the TODO lines, then run `nndoctor run {written}`", markup=False,
-              highlight=False, soft_wrap=True)
+    report_written(written, summary)

@@ -21,6 +21,13 @@ def leaf_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
     return [(name or type(m).__name__, m) for name, m in model.named_modules() if not list(m.children())]
 
 
+def selected_modules(model: nn.Module, select: Callable[[str, nn.Module], bool] | None = None,
+                     all_modules: bool = False) -> list[tuple[str, nn.Module]]:
+    """The modules to hook: every module (`all_modules`) or the leaves, kept by `select(name, module)`."""
+    mods = list(model.named_modules()) if all_modules else leaf_modules(model)
+    return [(name, m) for name, m in mods if select is None or select(name, m)]
+
+
 def module_label(name: str, module: nn.Module) -> str:
     return f"{name} ({type(module).__name__})"
 
@@ -34,10 +41,7 @@ def capture_forward(model: nn.Module, select: Callable[[str, nn.Module], bool] |
     """
     outputs: dict[str, torch.Tensor] = {}
     handles = []
-    mods = list(model.named_modules()) if all_modules else leaf_modules(model)
-    for name, module in mods:
-        if select is not None and not select(name, module):
-            continue
+    for name, module in selected_modules(model, select, all_modules):
 
         def hook(mod, args, out, name=name):
             t = first_tensor(out)
@@ -64,10 +68,7 @@ def on_forward(model: nn.Module, fn: Callable[[str, nn.Module, tuple, torch.Tens
     grad, to measure gradients at that point).
     """
     handles = []
-    mods = list(model.named_modules()) if all_modules else leaf_modules(model)
-    for name, module in mods:
-        if select is not None and not select(name, module):
-            continue
+    for name, module in selected_modules(model, select, all_modules):
 
         def hook(mod, args, out, name=name):
             t = first_tensor(out)
