@@ -7,6 +7,8 @@
     python benchmarks/zoo/run.py --fast           # only the cases marked fast (the test suite's subset)
     python benchmarks/zoo/run.py --strict         # exit 1 when a target is missed
     python benchmarks/zoo/run.py --seeds 5        # every healthy case under 5 seeds: errors and warnings per seed
+    python benchmarks/zoo/run.py --zoo real       # the second zoo (benchmarks/zoo/real/), modelled on public code
+    python benchmarks/zoo/run.py --zoo all        # both zoos, each summarised
 
 Scoring. A broken case is a top-1 hit when the first finding of the ranked report has one of the case's expected
 codes and is a warning or an error (a note at info level is not a diagnosis of a broken setup); a top-3 hit
@@ -38,7 +40,7 @@ if ROOT not in sys.path:
 import torch  # noqa: E402
 
 import nndoctor  # noqa: E402
-from benchmarks.zoo.registry import FAMILIES, Case, load_cases  # noqa: E402
+from benchmarks.zoo.registry import FAMILIES, REAL_FAMILIES, Case, load_cases  # noqa: E402
 
 TARGETS = {"top1": 0.90, "top3": 0.97, "healthy_errors": 0, "healthy_warnings_per_case": 0.5}
 SEVERITY_LETTER = {"error": "E", "warning": "W", "info": "I"}
@@ -68,8 +70,8 @@ def run_case(case: Case, quick: bool = False, seed: int = 0, reseed_case: bool =
     docstring), diagnose it on the CPU with `seed` and score the ranked findings."""
     torch.manual_seed(seed)
     started = time.perf_counter()
-    record = {"id": case.id, "family": case.family, "description": case.description, "healthy": case.healthy,
-              "expect": list(case.expect), "seed": seed}
+    record = {"id": case.id, "zoo": case.zoo, "family": case.family, "description": case.description,
+              "healthy": case.healthy, "expect": list(case.expect), "seed": seed}
     try:
         with warnings.catch_warnings():  # torch's own UserWarnings (e.g. MSELoss broadcasting) are part of a case
             warnings.simplefilter("ignore", UserWarning)
@@ -188,9 +190,10 @@ def select(cases: dict[str, Case], only: list[str], families: list[str], fast: b
             raise SystemExit(f"unknown case id(s): {', '.join(unknown)}")
         chosen = [cases[i] for i in ids]
     if families:
-        bad = [f for f in families if f not in FAMILIES]
+        known = FAMILIES + REAL_FAMILIES
+        bad = [f for f in families if f not in known]
         if bad:
-            raise SystemExit(f"unknown family: {', '.join(bad)} (one of {', '.join(FAMILIES)})")
+            raise SystemExit(f"unknown family: {', '.join(bad)} (one of {', '.join(known)})")
         chosen = [c for c in chosen if c.family in families]
     if fast:
         chosen = [c for c in chosen if c.fast]
@@ -225,7 +228,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="diagnose under nndoctor's --quick profile")
     parser.add_argument("--only", action="append", default=[], help="case id (repeat, or comma-separated)")
-    parser.add_argument("--family", action="append", default=[], help=f"one of {', '.join(FAMILIES)}")
+    parser.add_argument("--family", action="append", default=[],
+                        help=f"one of {', '.join(FAMILIES + REAL_FAMILIES)}")
+    parser.add_argument("--zoo", choices=("bundled", "real", "all"), default="bundled",
+                        help="bundled: benchmarks/zoo/cases (default); real: benchmarks/zoo/real; all: both")
     parser.add_argument("--fast", action="store_true", help="only the cases marked fast (the test subset)")
     parser.add_argument("--json", metavar="OUT", help="write every case's findings and the summary here")
     parser.add_argument("--seed", type=int, default=0)
@@ -235,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="seed stability: every healthy case under seeds 0..N-1 (data, init and nndoctor's seed)")
     args = parser.parse_args(argv)
 
-    cases = select(load_cases(), args.only, args.family, args.fast)
+    cases = select(load_cases(args.zoo), args.only, args.family, args.fast)
     if args.list:
         for c in cases:
             print(f"{c.id:<34} {c.family:<15} {'healthy' if c.healthy else ','.join(c.expect):<12} {c.description}")
@@ -256,6 +262,10 @@ def main(argv: list[str] | None = None) -> int:
         r = run_case(c, quick=args.quick, seed=args.seed)
         records.append(r)
         print(line(r), flush=True)
+    zoos = sorted({r["zoo"] for r in records})
+    for zoo in zoos if len(zoos) > 1 else []:  # --zoo all: each zoo on its own, then both together
+        print(f"\n-- {zoo} zoo --")
+        print_summary(summarize([r for r in records if r["zoo"] == zoo]))
     summary = summarize(records)
     print_summary(summary)
     if args.json:
