@@ -19,7 +19,7 @@ from torch import nn
 
 from ..common.isolation import TimeBoxExceeded as CheckTimeout
 from ..probes.batches import Batch, call_model, first_tensor, read_batches, take_output, to_device
-from .subject import Subject, copy_module, defined_in_torch, strip_user_hooks
+from .subject import Subject, copy_module, defined_in_torch, independent_copy, strip_user_hooks
 from .task import CLASS_LOSSES, guess_task
 
 
@@ -80,9 +80,10 @@ class Context:
 
     # -- copies of the user's objects ------------------------------------------------------------------------
     def new_model(self, train: bool | None = True) -> nn.Module:
-        """A fresh copy in train mode (True), eval mode (False), or in the modes the user's model came in (None)."""
+        """A fresh copy in train mode (True), eval mode (False), or in the modes the user's model came in (None),
+        independent of the pristine copy (its lambdas call its own modules, not the pristine's)."""
         self._materialise()
-        model = copy.deepcopy(self._pristine)
+        model = independent_copy(self._pristine)
         model.register_forward_pre_hook(self._count_forward)
         if train is None:
             for name, m in model.named_modules():

@@ -1,12 +1,14 @@
 """The user's own objects, as the config (or the Python API) names them, the optimizer factory that builds a
 fresh optimizer of the user's kind for a copy of the model, and the one way a module is copied (`copy_module`):
-a deep copy that carries none of the user's hooks, or a one-line error that says why the model cannot be copied."""
+a deep copy that carries none of the user's hooks and shares nothing trainable with the user's model, or a one-line
+error that says why the model cannot be copied."""
 from __future__ import annotations
 
 import copy
 import functools
 import inspect
 import io
+import types
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
@@ -127,27 +129,224 @@ def strip_user_hooks(model: nn.Module) -> nn.Module:
 
 
 def copy_module(module: nn.Module) -> nn.Module:
-    """A deep copy of the user's module without the user's hooks. Raises ModelCopyError naming what cannot be
-    copied (a lock, an open file).
+    """A deep copy of the user's module without the user's hooks, independent of it (see `independent_copy`).
+    Raises ModelCopyError naming what cannot be copied (a lock, an open file) or what the copy would share.
 
     A tensor computed with autograd and held as a module attribute (the `weight` that the old
     `torch.nn.utils.weight_norm` and `torch.nn.utils.prune` recompute before every forward) cannot be deep-copied:
     the copy holds it detached.
     """
     try:
-        duplicate = copy.deepcopy(module, _detaching(module))
+        memo = _detaching(module)
+        duplicate = copy.deepcopy(module, memo)
     except Exception as exc:
         raise ModelCopyError(copy_problem(module, exc)) from None
-    return strip_user_hooks(duplicate)
+    return rebind_closures(strip_user_hooks(duplicate), memo)
+
+
+def independent_copy(module: nn.Module) -> nn.Module:
+    """`copy.deepcopy(module)` made independent of `module`: functions held as attributes are rebound to the
+    copy's own modules and tensors (`rebind_closures`). Raises ModelCopyError when one still reaches a module or
+    trainable tensor that is not the copy's (through a global name)."""
+    memo: dict = {}
+    return rebind_closures(copy.deepcopy(module, memo), memo)
 
 
 def check_copyable(module: nn.Module) -> None:
-    """Raises ModelCopyError when `module` cannot be deep-copied, without copying its parameters and buffers
-    (they are shared with the throwaway copy), so checking a large model costs little memory."""
+    """Raises ModelCopyError when `module` cannot be deep-copied, or its copy would not be independent, without
+    copying its parameters and buffers (they are shared with the throwaway copy), so checking a large model costs
+    little memory."""
     try:
-        copy.deepcopy(module, _sharing_tensors(module))
+        memo = _sharing_tensors(module)
+        duplicate = copy.deepcopy(module, memo)
     except Exception as exc:
         raise ModelCopyError(copy_problem(module, exc)) from None
+    rebind_closures(duplicate, memo)
+
+
+# -- copies that are copies ------------------------------------------------------------------------------------------
+# copy.deepcopy copies a function by reference: a lambda closing over a submodule (minGPT's and makemore's
+# `self.mlpf = lambda x: m.c_proj(m.act(m.c_fc(x)))` built from an nn.ModuleDict `m`) still calls the original's
+# modules from the copy, so training the copy trains the user's parameters (the same hazard makes EMA copies and
+# torch.optim.swa_utils.AveragedModel share weights with the model). A copy's functions are rebuilt with their
+# closure cells and defaults mapped through the deepcopy memo (original -> copy); a module or trainable tensor
+# that stays foreign after that is a ModelCopyError naming the attribute.
+SKIPPED_SLOTS = ("_parameters", "_buffers", "_modules")  # copied by deepcopy itself; walked as modules/tensors
+WALK_DEPTH = 6  # containers and plain objects nested this deep in a module attribute (cycles are cut anyway)
+NOT_INDEPENDENT = ("nndoctor diagnoses copies and never your model, and a copy cannot take that reference along: "
+                   "call the submodule in a method (e.g. `def mlpf(self, x): ...`) or hold it as an attribute "
+                   "of the module; the same reference makes copy.deepcopy-based EMA and "
+                   "torch.optim.swa_utils.AveragedModel copies share weights with the model")
+
+
+def rebind_closures(duplicate: nn.Module, memo: dict) -> nn.Module:
+    """Rebind, in place, the functions held in `duplicate`'s module attributes (lambdas, nested functions,
+    functools.partial, bound methods, also inside lists, dicts and plain objects) to the copy's objects through
+    `memo`, the deepcopy memo that made `duplicate`. Returns `duplicate`; raises ModelCopyError when a function
+    still reaches a module or trainable tensor that the copy does not own."""
+    rebinder = _Rebinder(memo)
+    for name, m in duplicate.named_modules():
+        for attr, value in list(vars(m).items()):
+            if attr in SKIPPED_SLOTS:
+                continue
+            rebinder.where = f"{name}.{attr}" if name else attr
+            new = rebinder.rebound(value, 0)
+            if new is not value:
+                m.__dict__[attr] = new
+    owned = {id(v) for v in memo.values()} | {id(m) for m in duplicate.modules()} | \
+        {id(t) for t in list(duplicate.parameters()) + list(duplicate.buffers())}
+    for where, fn in rebinder.functions:
+        found = _foreign_reference(fn, owned)
+        if found is not None:
+            raise ModelCopyError(f"the model's copy would not be independent: `{where}` is a function that reaches "
+                                 f"{found}, which is not part of the model's copy, so training the copy would "
+                                 f"train your own tensors; {NOT_INDEPENDENT}")
+    return duplicate
+
+
+class _Rebinder:
+    """Rebuilds functions, partials, methods and containers whose parts the memo maps to copies; records every
+    function it met, with the attribute path that holds it, for the independence test. Only containers and
+    objects that deepcopy made are changed in place (one that copied to itself is shared with the user's model)."""
+
+    def __init__(self, memo: dict) -> None:
+        self.memo = memo
+        self.copied = {id(v) for v in memo.values()}
+        self.done: dict[int, Any] = {}  # id(old) -> new, so a function shared by two attributes stays shared
+        self.keep: list = []  # the old objects whose ids `done` holds, kept alive
+        self.functions: list[tuple[str, Callable]] = []
+        self.where = ""  # the module attribute being rebound, e.g. `transformer.h.0.mlpf`
+
+    def rebound(self, value: Any, depth: int) -> Any:
+        if id(value) in self.memo:
+            return self.memo[id(value)]
+        if id(value) in self.done:
+            return self.done[id(value)]
+        if depth > WALK_DEPTH or isinstance(value, (nn.Module, torch.Tensor, type, types.ModuleType, str, bytes)):
+            return value
+        self.keep.append(value)
+        self.done[id(value)] = value  # cut cycles: a part met again while it is being rebuilt stays as it is
+        new = self._rebuilt(value, depth)
+        self.done[id(value)] = new
+        return new
+
+    def _rebuilt(self, value: Any, depth: int) -> Any:
+        if isinstance(value, types.FunctionType):
+            return self._function(value, depth)
+        if isinstance(value, functools.partial):
+            func, args = self.rebound(value.func, depth + 1), tuple(self.rebound(a, depth + 1) for a in value.args)
+            kwargs = {k: self.rebound(v, depth + 1) for k, v in value.keywords.items()}
+            same = func is value.func and all(a is b for a, b in zip(args, value.args)) and \
+                all(kwargs[k] is v for k, v in value.keywords.items())
+            return value if same else functools.partial(func, *args, **kwargs)
+        if isinstance(value, types.MethodType):
+            func, owner = self.rebound(value.__func__, depth + 1), self.rebound(value.__self__, depth + 1)
+            return value if func is value.__func__ and owner is value.__self__ else types.MethodType(func, owner)
+        if id(value) not in self.copied and not isinstance(value, tuple):
+            return value
+        if isinstance(value, (list, dict)):  # the copy's own container (deepcopy made it): changed in place
+            keys = range(len(value)) if isinstance(value, list) else list(value)
+            for k in keys:
+                new = self.rebound(value[k], depth + 1)
+                if new is not value[k]:
+                    value[k] = new
+            return value
+        if isinstance(value, tuple):
+            items = [self.rebound(v, depth + 1) for v in value]
+            if all(a is b for a, b in zip(items, value)):
+                return value
+            return type(value)(*items) if hasattr(value, "_fields") else type(value)(items)
+        if hasattr(value, "__dict__") and not inspect.isroutine(value):
+            for attr, v in list(vars(value).items()):
+                new = self.rebound(v, depth + 1)
+                if new is not v:
+                    setattr(value, attr, new)
+        return value
+
+    def _function(self, fn: types.FunctionType, depth: int) -> types.FunctionType:
+        """`fn` with its closure cells and defaults mapped to the copy's objects (a new function when any
+        changes; cells are made first so that a function found in its own closure maps to the new one)."""
+        contents = [_cell_value(c) for c in fn.__closure__ or ()]
+        defaults = fn.__defaults__ or ()
+        kwdefaults = fn.__kwdefaults__ or {}
+        cells = tuple(types.CellType() for _ in contents)
+        new = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__, fn.__defaults__, cells or None)
+        self.done[id(fn)] = new
+        mapped = [self.rebound(v, depth + 1) if v is not _EMPTY else v for v in contents]
+        new_defaults = tuple(self.rebound(v, depth + 1) for v in defaults)
+        new_kwdefaults = {k: self.rebound(v, depth + 1) for k, v in kwdefaults.items()}
+        changed = any(a is not b for a, b in zip(mapped, contents)) or \
+            any(a is not b for a, b in zip(new_defaults, defaults)) or \
+            any(new_kwdefaults[k] is not v for k, v in kwdefaults.items())
+        if not changed:
+            self.done[id(fn)] = fn
+            self.functions.append((self.where, fn))
+            return fn
+        for cell, v in zip(cells, mapped):
+            if v is not _EMPTY:
+                cell.cell_contents = v
+        new.__defaults__ = new_defaults or None
+        new.__kwdefaults__ = new_kwdefaults or None
+        new.__dict__.update(fn.__dict__)
+        new.__qualname__, new.__module__, new.__doc__ = fn.__qualname__, fn.__module__, fn.__doc__
+        self.functions.append((self.where, new))
+        return new
+
+
+_EMPTY = object()  # the value of a closure cell not yet assigned
+
+
+def _cell_value(cell: types.CellType) -> Any:
+    try:
+        return cell.cell_contents
+    except ValueError:
+        return _EMPTY
+
+
+def _foreign_reference(fn: types.FunctionType, owned: set[int]) -> str | None:
+    """What `fn` reaches that the copy does not own: a module, or a tensor that requires grad, held in its
+    closure, its defaults, or a global name its code reads; None when it reaches nothing of the kind."""
+    names = list(fn.__code__.co_freevars)
+    values: list[tuple[str, Any]] = list(zip(names, [_cell_value(c) for c in fn.__closure__ or ()]))
+    values += [(f"default {i}", v) for i, v in enumerate(fn.__defaults__ or ())]
+    values += [(f"default {k}", v) for k, v in (fn.__kwdefaults__ or {}).items()]
+    values += [(f"global `{n}`", fn.__globals__[n]) for n in _global_names(fn.__code__) if n in fn.__globals__]
+    for label, value in values:
+        foreign = _first_foreign(value, owned, 0, set())
+        if foreign is not None:
+            return f"{foreign} through {label if label.startswith(('global', 'default')) else f'`{label}`'}"
+    return None
+
+
+def _global_names(code: types.CodeType) -> list[str]:
+    """The global names `code` and the functions defined inside it read."""
+    names = list(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names += _global_names(const)
+    return names
+
+
+def _first_foreign(value: Any, owned: set[int], depth: int, seen: set[int]) -> str | None:
+    """A description of the first module or trainable tensor under `value` that is not owned, or None."""
+    if id(value) in seen or depth > WALK_DEPTH:
+        return None
+    seen.add(id(value))
+    if isinstance(value, nn.Module):
+        return None if id(value) in owned else f"a {type(value).__name__} module"
+    if isinstance(value, torch.Tensor):
+        return None if id(value) in owned or not value.requires_grad else f"a tensor of shape {list(value.shape)}"
+    if isinstance(value, (list, tuple, set, frozenset)):
+        parts = list(value)
+    elif isinstance(value, dict):
+        parts = list(value.values())
+    elif isinstance(value, functools.partial):
+        parts = [value.func, *value.args, *value.keywords.values()]
+    elif isinstance(value, types.MethodType):
+        parts = [value.__self__]
+    else:
+        return None
+    return next((f for f in (_first_foreign(p, owned, depth + 1, seen) for p in parts) if f), None)
 
 
 def _computed_attributes(module: nn.Module) -> list[torch.Tensor]:
