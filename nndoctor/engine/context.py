@@ -19,8 +19,9 @@ from torch import nn
 
 from ..common.isolation import TimeBoxExceeded as CheckTimeout
 from ..probes.batches import Batch, call_model, first_tensor, read_batches, take_output, to_device
+from ..probes.losses import classifier_axis
 from .subject import Subject, copy_module, defined_in_torch, independent_copy, strip_user_hooks
-from .task import CLASS_LOSSES, guess_task
+from .task import guess_task
 
 
 class Context:
@@ -198,9 +199,7 @@ class Context:
             self.task = guess_task(self.subject.loss, outputs, t)
         if self.num_classes is None and isinstance(outputs, torch.Tensor) and outputs.dim() >= 2:
             if self.task == "classification":
-                # CrossEntropyLoss takes (N, C) or (N, C, d1, ...); a function loss usually takes (..., C)
-                self.num_classes = int(outputs.shape[1] if isinstance(self.subject.loss, CLASS_LOSSES)
-                                       else outputs.shape[-1])
+                self.num_classes = int(outputs.shape[classifier_axis(outputs, t, self.subject.loss)])
             elif self.task == "language-modeling":
                 self.num_classes = int(outputs.shape[-1])
             elif self.task in ("multilabel", "binary"):
