@@ -129,8 +129,8 @@ def _():
 @case("unet-raw-pixels", "unet", "images fed as 0-255 grey values (the /255 of the dataset's preprocess removed)",
       expect=("ND103",))
 def _():
-    # Users report it in https://github.com/milesial/Pytorch-UNet/issues/375 (the preprocess's `/ 255` moved to
-    # the masks' branch: images left in 0-255)
+    # https://github.com/milesial/Pytorch-UNet/issues/324: the fix users passed round flips the preprocess's
+    # `if not is_mask:`, which moves the `/ 255` from the images to the masks and leaves the images in 0-255
     x, y = shapes(seed=1105)
     torch.manual_seed(0)
     net = UNet()
