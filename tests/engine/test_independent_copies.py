@@ -5,6 +5,8 @@ modules, and says plainly when it cannot; the user's tensors get no `.grad` eith
 from __future__ import annotations
 
 import functools
+import os
+import sys
 
 import pytest
 import torch
@@ -17,6 +19,12 @@ from nndoctor.engine.context import Context
 from nndoctor.engine.subject import ModelCopyError, Subject, check_copyable, copy_module, optimizer_factory
 
 from conftest import assert_silent
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+from benchmarks.zoo.registry import load_cases  # noqa: E402
 
 VOCAB, WIDTH, CONTEXT = 12, 16, 8
 
@@ -136,3 +144,32 @@ def test_a_function_over_the_whole_model_calls_the_whole_copy():
     duplicate = copy_module(model)
     duplicate.lm_head.embed(torch.tensor([1, 2])).sum().backward()
     assert model.transformer.wte.weight.grad is None and duplicate.transformer.wte.weight.grad is not None
+
+
+# -- the real zoo's makemore Transformer (benchmarks/zoo/real/makemore.py) ------------------------------------------
+def makemore_case(case_id):
+    return load_cases("real")[case_id].build()
+
+
+# ND105 on makemore's -1 padding (ignore_index=-1 in the user's loss) is issue 10 item 1, not a copy artefact;
+# ND501 is overfit-one-batch's floor, which counts the start token's first letter as learnable (see the report)
+ARTEFACTS = ("ND401", "ND402", "ND403", "ND410", "ND404", "ND408")
+
+
+def test_diagnosing_makemore_trains_no_user_parameter_and_reports_no_artefact():
+    kwargs = makemore_case("makemore-healthy")
+    model = kwargs["model"]
+    assert callable(model.transformer.h[0].mlpf)  # the lambda closure this is about
+    report = nndoctor.diagnose(**kwargs, device="cpu")
+    assert [n for n, p in model.named_parameters() if p.grad is not None] == []
+    assert_silent(report, "unregistered-params", "gradient-flow", codes=ARTEFACTS,
+                  skipped={"train-step": "no train_step given"})
+
+
+def test_makemores_zeroed_step_is_named_above_its_symptoms():
+    kwargs = makemore_case("makemore-zero-grad-before-step")
+    report = nndoctor.diagnose(**kwargs, device="cpu")
+    codes = [f.code for f in report.findings]
+    assert "ND408" in codes and all(codes.index("ND408") < codes.index(c) for c in ("ND501", "ND407", "ND109")
+                                    if c in codes), codes
+    assert [n for n, p in kwargs["model"].named_parameters() if p.grad is not None] == []
