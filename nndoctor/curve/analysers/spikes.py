@@ -147,8 +147,8 @@ class Spikes(Analyser):
             "ND611",
             f"the {p.what('training')} jumps to {math.exp(count.threshold):.2g}x its trend or more "
             f"{count.spikes} times and comes straight back (up to {math.exp(count.largest):.3g}x), and dips as far "
-            f"below it {count.dips} times: batch noise of its size would make {expected:.2g} such jumps in "
-            f"{count.rows} rows, and as many dips as jumps",
+            f"below it {count.dips} times: Gaussian batch noise of its size would make {expected:.2g} such "
+            f"jumps in {count.rows} rows, and batch noise of any kind about as many dips as jumps",
             {"spikes": count.spikes, "rows": count.rows, "threshold": f"{math.exp(count.threshold):.3g}x",
              "dips": count.dips, "largest": f"{math.exp(count.largest):.3g}x", "noise": round(count.scale, 4),
              "expected_from_noise": float(f"{expected:.3g}"),
