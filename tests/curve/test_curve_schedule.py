@@ -15,12 +15,15 @@ def power_law_loss(lr, A=2.2, alpha=0.5, c=20.0, kappa=0.35, lag=0.01):
     with a lag of `lag` of the run: each cut of the lr steps the loss down."""
     n = len(lr)
     progress = c * np.cumsum(lr) / n
-    a = 1.0 / max(1.0, lag * n)
-    floor, f = np.empty(n), kappa * lr[0]
-    for i in range(n):
-        f += a * (kappa * lr[i] - f)
+    m = min(n, 2000)  # the lagged floor on at most 2000 points, interpolated: it is smooth on that scale
+    where = np.linspace(0, n - 1, m)
+    coarse = np.interp(where, np.arange(n), lr)
+    a = 1.0 / max(1.0, lag * m)
+    floor, f = np.empty(m), kappa * coarse[0]
+    for i in range(m):
+        f += a * (kappa * coarse[i] - f)
         floor[i] = f
-    return A * (1 + progress) ** -alpha + floor
+    return A * (1 + progress) ** -alpha + np.interp(np.arange(n), where, floor)
 
 
 def step_lr(n, milestones, gamma=0.1):
@@ -47,7 +50,7 @@ SHAPES = [dict(c=20.0, alpha=0.5), dict(c=10.0, alpha=1.0), dict(c=100.0, alpha=
 def test_canonical_step_decay_is_silent(recipe, n):
     for sigma in (0.02, 0.1, 0.3):
         for shape in SHAPES:
-            for seed in range(2):
+            for seed in range(2 if n < 20000 else 1):  # a long log: less noise in its measurement, one seed
                 report = report_of(step_lr(n, CANONICAL[recipe]), sigma, seed, **shape)
                 assert not [f for f in report.findings if f.code == "ND610"], [f.title for f in report.findings]
 
