@@ -17,7 +17,7 @@ Each log is a plausible run with one thing wrong (or nothing, for healthy.csv), 
 | still_improving.csv | stopped while the loss still falls clearly | ND609 (info, exit 0) |
 | lr_decayed_early.csv | ExponentialLR with a gamma far too small: the lr is ~0 by 15% of the run | ND610 |
 | step_decay_resnet.csv | ResNet recipe: StepLR x0.1 every third, the loss still falling before each cut | healthy |
-| spiky.csv | the loss jumps to 1.5-2.5x its trend and straight back in 1% of the rows | ND611 |
+| spiky.csv | the loss jumps to 1.5-2.5x its trend in 1% of the rows and is back 2 rows later | ND611 |
 
 The loss model: gradient flow on the loss (its excess over the floor shrinks as exp(-c * integral of lr)) plus
 an SGD noise floor proportional to the learning rate, times log-normal batch noise. step_decay_resnet.csv makes the
@@ -184,8 +184,10 @@ def main() -> None:
 
     rng = np.random.default_rng(13)
     loss = model_loss(const) * batch_noise(rng, N, 0.05)
-    spikes = rng.choice(N, N // 100, replace=False)
-    loss[spikes] *= rng.uniform(1.5, 2.5, len(spikes))
+    spikes = rng.choice(N - 3, N // 100, replace=False)
+    jump = rng.uniform(1.5, 2.5, len(spikes))
+    for i, recovered in enumerate((1.0, 0.6)):  # the model thrown off, back two rows later
+        loss[spikes + i] *= jump ** recovered
     write_csv("spiky.csv", train_log(const, loss, rng, lr_scale=3e-3))
 
 

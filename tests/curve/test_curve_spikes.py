@@ -36,11 +36,15 @@ def codes(loss, lr=None):
     return [f.code for f in diagnose_log(log_of(loss, lr)).findings]
 
 
-def with_spikes(loss, seed, share, low=1.5, high=2.0):
+def with_spikes(loss, seed, share, low=1.5, high=2.0, recovery=(1.0, 0.6)):
+    """Jumps to low-high x at a share of the rows, the model back over len(recovery) rows (one row: a batch's own
+    loss, not a step that threw the model off)."""
     rng = np.random.default_rng(seed + 50)
     out = loss.copy()
-    rows = rng.choice(len(out), max(1, int(share * len(out))), replace=False)
-    out[rows] *= rng.uniform(low, high, len(rows))
+    rows = rng.choice(len(out) - len(recovery), max(1, int(share * len(out))), replace=False)
+    jump = rng.uniform(low, high, len(rows))
+    for i, left in enumerate(recovery):
+        out[rows + i] *= jump ** left
     return out
 
 
@@ -52,16 +56,17 @@ def test_spikes_of_1_5_to_2x_are_found(n, sigma, share):
     for seed in range(2):
         loss, lr = loss_curve(n, sigma, seed)
         report = diagnose_log(log_of(with_spikes(loss, seed, share), lr))
-        assert [f.code for f in report.findings] == ["ND611"], [f.title for f in report.findings]
-        f = report.findings[0]
-        assert f.severity == "warning" and f.evidence["spikes"] >= (0.8 if sigma < 0.05 else 0.5) * share * n
+        # Dense spikes land next to one another, and some stretches are swings (ND605) too, which explain them
+        assert {f.code for f in report.findings} in ({"ND611"}, {"ND605", "ND611"}), [f.title for f in report.findings]
+        f = next(f for f in report.findings if f.code == "ND611")
+        assert f.severity == "warning" and f.evidence["spikes"] >= (0.8 if sigma < 0.05 else 0.3) * share * n
         assert f.evidence["expected_from_noise"] < f.evidence["spikes"] / 10 and f.evidence["threshold"] == "1.5x"
-        assert f.evidence["dips"] < f.evidence["spikes"] / 4 and f.explained_by is None
+        assert f.evidence["dips"] < f.evidence["spikes"] / 4 and f.explained_by in (None, "ND605")
 
 
 def test_spikes_of_a_short_log_and_under_heavy_noise():
-    loss, lr = loss_curve(200, 0.02, 0)
-    assert codes(with_spikes(loss, 0, 0.1), lr) == ["ND611"]  # 20 spikes in 200 rows
+    loss, lr = loss_curve(600, 0.02, 0)
+    assert "ND611" in codes(with_spikes(loss, 0, 0.03), lr)  # 18 spikes in 600 rows (15 are needed)
     loss, lr = loss_curve(20000, 0.3, 0)
     assert "ND611" in codes(with_spikes(loss, 0, 0.01, 3.0, 5.0), lr)  # 3-5x stands out of 30% noise
 
@@ -90,11 +95,21 @@ def test_per_sample_losses_averaged_over_a_batch_are_silent(batch):
         assert "ND611" not in codes(np.logaddexp(0, -margins).mean(axis=1))
 
 
+@pytest.mark.parametrize("n", [2000, 20000])
+def test_jumps_of_one_row_are_batch_noise(n):
+    # Near memorisation, a batch that holds one of the few samples not yet fitted doubles the loss for its own row:
+    # upward only, in a healthy run (seen on a real MLP at batch 256 under Adam). The next row is back on the trend.
+    for seed in range(2):
+        loss, lr = loss_curve(n, 0.05, seed)
+        assert "ND611" not in codes(with_spikes(loss, seed, 0.02, 1.6, 2.5, recovery=(1.0,)), lr)
+
+
 def test_a_few_bad_batches_and_swings_are_not_spikes():
     loss, lr = loss_curve(2000, 0.05, 0)
     one, few = loss.copy(), loss.copy()
     one[1000] *= 4
-    few[np.arange(100, 2000, 200)] *= 4  # ten: as many as Gaussian noise never makes, but 2^-10 is only 1e-3
+    few[np.arange(100, 2000, 200)] *= 4  # ten, each two rows long: more than Gaussian noise makes, but 2^-10
+    few[np.arange(101, 2000, 200)] *= 3  # is only 1e-3
     assert "ND611" not in codes(one, lr) and "ND611" not in codes(few, lr)
     swings = loss.copy()
     for start in range(100, 1950, 100):  # eighteen climbs to 2x that last 6 rows: swings, not spikes

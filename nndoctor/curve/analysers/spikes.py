@@ -1,5 +1,5 @@
-"""`curve-spikes` (ND611): the loss jumps far above its trend and comes straight back, many more times than its
-batch noise can explain."""
+"""`curve-spikes` (ND611): the loss jumps far above its trend and takes a few rows to come back, many more times than
+its batch noise can explain."""
 from __future__ import annotations
 
 import math
@@ -21,12 +21,12 @@ TAIL_TERMS = 400  # binomial terms summed for a tail (they shrink geometrically 
 class SpikeCount:
     """Spikes of one curve against the count Gaussian noise of its own scale would give."""
 
-    spikes: int  # runs of consecutive rows above the threshold (one bad stretch is one spike)
+    spikes: int  # rows above the threshold whose next row is still above half of it (a run counts once)
     dips: int  # the same below the trend: what noise with heavy tails on both sides makes as often as spikes
     rows: int  # rows examined
     threshold: float  # log-loss above the trend a row must reach
     scale: float  # sigma of a row's residual under Gaussian noise (log-loss)
-    p_row: float  # chance that a row of Gaussian noise of that scale passes the threshold
+    p_row: float  # chance that a row of Gaussian noise of that scale, and the next one at half of it, pass
     log_tail: float  # ln P(Binomial(rows, p_row) >= spikes)
     log_one_sided: float  # ln P(Binomial(spikes + dips, 1/2) >= spikes): spikes outnumber the dips
     largest: float  # largest residual (log-loss)
@@ -103,22 +103,25 @@ def log_binomial_tail(n: int, p: float, k: int) -> float:
 
 
 class Spikes(Analyser):
-    """Loss spikes (ND611): the loss jumps far above its trend and comes straight back, many times.
+    """Loss spikes (ND611): the loss jumps far above its trend and takes a few rows to come back, many times.
 
     What it catches: rows whose loss is at least `ratio` times its trend (the median of the 4 rows on each side,
-    the row itself left out) and at least `k` noise sigmas above it, counted as spikes (consecutive such rows are
-    one), when there are more of them than noise could make, by two tests, each at the one-sided p of 4 standard
-    errors (3e-5): more than Gaussian noise of the curve's own scale makes in that many rows (a binomial tail; the
-    scale is the robust white-noise sigma of the rows, from the median of second differences, which spikes do not
-    move), and more than the dips of the same size below the trend (a sign test: of spikes and dips together,
-    spikes are a binomial share of 1/2 under noise that goes both ways). With no dips that takes 15 spikes.
-    Why both: batch noise with heavy tails (a batch with more hard samples than usual, a Student-t) passes the
-    Gaussian test, but on the log scale it goes both ways (a batch with fewer hard samples than usual dips as far):
-    a step that throws the model off, or a broken sample, only goes up. Batch noise of any size and tail stays
-    silent, and so do one bad batch or a few, a warm-up, and swings that last more than 3 rows (ND605).
-    Why it matters: a loss that jumps to 1.5-2x and back means some steps throw the model off: a learning rate too
-    high for the sharpest directions (Adam's epsilon or beta2 too small, no warm-up), no gradient clipping, fp16
-    overflow, or samples with broken labels or inputs that give enormous losses.
+    the row itself left out) and at least `k` noise sigmas above it, with the next row still at least half as far
+    above (the model was thrown off and recovers; a run of such rows is one spike), when there are more of them
+    than noise could make, by two tests, each at the one-sided p of 4 standard errors (3e-5): more than Gaussian
+    noise of the curve's own scale makes in that many rows (a binomial tail; the scale is the robust white-noise
+    sigma of the rows, from the median of second differences, which spikes do not move), and more than the dips of
+    the same shape below the trend (a sign test: of spikes and dips together, spikes are a binomial share of 1/2
+    under noise that goes both ways). With no dips that takes 15 spikes.
+    Why these tests: a batch's own loss (how many hard or broken samples it holds) moves its row alone; a step that
+    throws the model off raises the rows after it too, until the model recovers, so a jump in one row is batch
+    noise, whatever its size: near memorisation a batch holding one of the few samples not yet fitted doubles the
+    loss, in a healthy run. Batch noise with heavy tails (a Student-t) passes the Gaussian test, but on the log
+    scale it goes both ways. Batch noise of any size and tail stays silent, and so do a few bad batches, a warm-up,
+    and swings of more than 3 rows (ND605).
+    Why it matters: a loss that jumps to 1.5-2x and back, again and again, means some steps throw the model off: a
+    learning rate too high for the sharpest directions (Adam's epsilon or beta2 too small, no warm-up), no gradient
+    clipping, fp16 overflow, or samples with broken labels or inputs whose gradients are enormous.
     How to fix it: clip gradients (clip_grad_norm_), lower the learning rate or add a warm-up, raise Adam's eps;
     log the loss per sample on a spike to find bad data, and use bf16 or a GradScaler under fp16.
     """
@@ -146,8 +149,8 @@ class Spikes(Analyser):
         yield self.finding(
             "ND611",
             f"the {p.what('training')} jumps to {math.exp(count.threshold):.2g}x its trend or more "
-            f"{count.spikes} times and comes straight back (up to {math.exp(count.largest):.3g}x), and dips as far "
-            f"below it {count.dips} times: Gaussian batch noise of its size would make {expected:.2g} such "
+            f"{count.spikes} times and takes a few rows to come back (up to {math.exp(count.largest):.3g}x), and dips "
+            f"as far below it {count.dips} times: Gaussian batch noise of its size would make {expected:.2g} such "
             f"jumps in {count.rows} rows, and batch noise of any kind about as many dips as jumps",
             {"spikes": count.spikes, "rows": count.rows, "threshold": f"{math.exp(count.threshold):.3g}x",
              "dips": count.dips, "largest": f"{math.exp(count.largest):.3g}x", "noise": round(count.scale, 4),
@@ -167,11 +170,15 @@ class Spikes(Analyser):
         scale = sigma * math.sqrt(1 + math.pi / (4 * NEIGHBOURS))
         threshold = max(math.log(o["ratio"]), o["k"] * scale)
         rows = candidates(z, threshold)
+        rows = rows[rows < n - 1]  # a spike needs the row after it
         resid = z[rows] - neighbour_median(z, rows)  # (m,) only where it may pass the threshold
-        starts = run_starts(rows[resid >= threshold])
-        dips = len(run_starts(rows[resid <= -threshold]))
-        p_row = gaussian_tail(threshold / scale) if scale > 0 else 0.0
+        after = z[rows + 1] - neighbour_median(z, rows + 1)  # (m,) the next row
+        up = (resid >= threshold) & (after >= threshold / 2)
+        starts = run_starts(rows[up])
+        dips = len(run_starts(rows[(resid <= -threshold) & (after <= -threshold / 2)]))
+        # two rows of Gaussian noise, nearly independent (each one of the other's 8 neighbours)
+        p_row = gaussian_tail(threshold / scale) * gaussian_tail(threshold / (2 * scale)) if scale > 0 else 0.0
         k = len(starts)
         return SpikeCount(k, dips, n, threshold, scale, p_row, log_binomial_tail(n, p_row, k),
-                          log_binomial_tail(k + dips, 0.5, k), float(resid.max()) if len(resid) else 0.0,
+                          log_binomial_tail(k + dips, 0.5, k), float(resid[up].max()) if up.any() else 0.0,
                           [float(steps[i]) for i in starts[:5]])
