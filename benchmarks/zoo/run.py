@@ -6,7 +6,7 @@
     python benchmarks/zoo/run.py --family rnn --json zoo.json
     python benchmarks/zoo/run.py --fast           # only the cases marked fast (the test suite's subset)
     python benchmarks/zoo/run.py --strict         # exit 1 when a target is missed
-    python benchmarks/zoo/run.py --seeds 5        # every healthy case under 5 seeds: errors and warnings per seed
+    python benchmarks/zoo/run.py --seeds 5        # every healthy case under 5 seeds, a table per zoo (U: unfinished)
     python benchmarks/zoo/run.py --zoo real       # the second zoo (benchmarks/zoo/real/), modelled on public code
     python benchmarks/zoo/run.py --zoo all        # both zoos, each summarised
 
@@ -32,6 +32,7 @@ import sys
 import time
 import traceback
 import warnings
+from dataclasses import asdict, dataclass
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 if ROOT not in sys.path:
@@ -200,28 +201,79 @@ def select(cases: dict[str, Case], only: list[str], families: list[str], fast: b
     return chosen
 
 
-def seed_table(cases: list[Case], seeds: int, quick: bool) -> list[dict]:
-    """Every healthy case among `cases` under seeds 0..seeds-1: one line per case, errors/warnings per seed."""
+@dataclass
+class SeedSummary:
+    """Healthy runs under several seeds, counted: what must be 0 (errors, crashes, unfinished checks) and the rest."""
+
+    cases: int
+    seeds: int
+    runs: int
+    runs_with_error: int
+    errors: int
+    runs_with_warning: int
+    warnings: int
+    crashed_runs: int  # the case itself raised (nothing diagnosed)
+    unfinished_checks: int  # checks that crashed or timed out, summed over the runs
+    flaky: list[str]  # "case: CODE in k of N seeds" for each warning or error that comes and goes with the seed
+
+    @classmethod
+    def of(cls, records: list[dict], seeds: int) -> "SeedSummary":
+        by_case: dict[str, list[dict]] = {}
+        for r in records:
+            by_case.setdefault(r["id"], []).append(r)
+        flaky = []
+        for case_id, runs in by_case.items():
+            seen = [{f["code"] for f in r["findings"] if f["severity"] != "info"} for r in runs]
+            for code in sorted(set().union(*seen)):
+                k = sum(code in codes for codes in seen)
+                if k < len(runs):
+                    flaky.append(f"{case_id}: {code} in {k} of {len(runs)} seeds")
+        return cls(len(by_case), seeds, len(records), sum(r["errors"] > 0 for r in records),
+                   sum(r["errors"] for r in records), sum(r["warnings"] > 0 for r in records),
+                   sum(r["warnings"] for r in records), sum("error" in r for r in records),
+                   sum(len(r.get("unfinished", [])) for r in records), flaky)
+
+    def line(self) -> str:
+        return (f"{self.cases} healthy cases x {self.seeds} seeds: errors in {self.runs_with_error} of {self.runs} "
+                f"runs ({self.errors} errors, target 0), warnings in {self.runs_with_warning} runs "
+                f"({self.warnings} warnings); crashed runs: {self.crashed_runs}, crashed or timed-out checks: "
+                f"{self.unfinished_checks} (target 0 for both); findings that come and go with the seed: "
+                f"{len(self.flaky)}")
+
+
+def seed_cell(r: dict) -> str:
+    """One run in the seed table: errors, warnings, the loud codes, and the checks that did not finish."""
+    if "error" in r:
+        return "CRASH"
+    loud = [f"{f['code']}:{SEVERITY_LETTER[f['severity']]}" for f in r["findings"] if f["severity"] != "info"]
+    unfinished = f" {len(r['unfinished'])}U" if r.get("unfinished") else ""
+    return f"{r['errors']}E {r['warnings']}W{unfinished} " + ",".join(loud)
+
+
+def seed_table(cases: list[Case], seeds: int, quick: bool) -> tuple[list[dict], dict[str, SeedSummary]]:
+    """Every healthy case among `cases` under seeds 0..seeds-1, one table per zoo: one line per case, errors and
+    warnings per seed (U: checks that crashed or timed out), then each zoo's counts and, for two zoos, both."""
     healthy = [c for c in cases if c.healthy]
-    print(f"{'case':<34} " + " ".join(f"{'seed ' + str(s):<22}" for s in range(seeds)))
-    records = []
-    for c in healthy:
-        cells = []
-        for s in range(seeds):
-            r = run_case(c, quick=quick, seed=s, reseed_case=True)
-            records.append(r)
-            loud = [f"{f['code']}:{SEVERITY_LETTER[f['severity']]}" for f in r["findings"]
-                    if f["severity"] != "info"]
-            cell = "CRASH" if "error" in r else (f"{r['errors']}E {r['warnings']}W " + ",".join(loud))
-            cells.append(f"{cell:<22}")
-        print(f"{c.id:<34} " + " ".join(cells), flush=True)
-    runs = len(records)
-    flagged = [r for r in records if r["errors"]]
-    print(f"\n{len(healthy)} healthy cases x {seeds} seeds: errors in {len(flagged)} of {runs} runs "
-          f"({sum(r['errors'] for r in records)} errors, target 0), warnings in "
-          f"{sum(r['warnings'] > 0 for r in records)} runs ({sum(r['warnings'] for r in records)} warnings); "
-          f"crashed: {sum('error' in r for r in records)}")
-    return records
+    zoos = sorted({c.zoo for c in healthy})
+    records: list[dict] = []
+    summaries: dict[str, SeedSummary] = {}
+    for zoo in zoos:
+        print(f"\n-- {zoo} zoo --")
+        print(f"{'case':<34} " + " ".join(f"{'seed ' + str(s):<22}" for s in range(seeds)))
+        ran = []
+        for c in (c for c in healthy if c.zoo == zoo):
+            runs = [run_case(c, quick=quick, seed=s, reseed_case=True) for s in range(seeds)]
+            ran.extend(runs)
+            print(f"{c.id:<34} " + " ".join(f"{seed_cell(r):<22}" for r in runs), flush=True)
+        summaries[zoo] = SeedSummary.of(ran, seeds)
+        print(f"\n{zoo}: {summaries[zoo].line()}")
+        for item in summaries[zoo].flaky:
+            print(f"  comes and goes: {item}")
+        records.extend(ran)
+    if len(zoos) > 1:
+        summaries["all"] = SeedSummary.of(records, seeds)
+        print(f"\nboth zoos: {summaries['all'].line()}")
+    return records, summaries
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -248,12 +300,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     torch.set_num_threads(max(1, min(torch.get_num_threads(), os.cpu_count() or 1)))
     if args.seeds:
-        records = seed_table(cases, args.seeds, args.quick)
+        records, summaries = seed_table(cases, args.seeds, args.quick)
         if args.json:
             with open(args.json, "w") as fh:
-                json.dump({"nndoctor_version": nndoctor.__version__, "seeds": args.seeds, "cases": records}, fh,
+                json.dump({"nndoctor_version": nndoctor.__version__, "seeds": args.seeds,
+                           "summary": {zoo: asdict(s) for zoo, s in summaries.items()}, "cases": records}, fh,
                           indent=2)
-        return 1 if args.strict and any(r["errors"] or "error" in r for r in records) else 0
+        return 1 if args.strict and any(r["errors"] or "error" in r or r.get("unfinished") for r in records) else 0
     print(f"nndoctor {nndoctor.__version__} bug zoo: {len(cases)} cases, torch {torch.__version__}, "
           f"{os.cpu_count()} CPU cores, profile {'quick' if args.quick else 'default'}")
     print(f"{'case':<34} {'family':<15} {'expected':<12} {'got (first 3)':<32} {'result':<6} {'time':>7}")

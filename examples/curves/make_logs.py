@@ -16,9 +16,12 @@ Each log is a plausible run with one thing wrong (or nothing, for healthy.csv), 
 | noisy_val.csv | validation on a handful of samples: far noisier than training | ND608 |
 | still_improving.csv | stopped while the loss still falls clearly | ND609 (info, exit 0) |
 | lr_decayed_early.csv | ExponentialLR with a gamma far too small: the lr is ~0 by 15% of the run | ND610 |
+| step_decay_resnet.csv | ResNet recipe: StepLR x0.1 every third, the loss still falling before each cut | healthy |
+| spiky.csv | the loss jumps to 1.5-2.5x its trend in 1% of the rows and is back 2 rows later | ND611 |
 
 The loss model: gradient flow on the loss (its excess over the floor shrinks as exp(-c * integral of lr)) plus
-an SGD noise floor proportional to the learning rate, times log-normal batch noise.
+an SGD noise floor proportional to the learning rate, times log-normal batch noise. step_decay_resnet.csv makes the
+excess shrink as a power of the integral of lr instead (the slow, never quite flat fall of a ResNet run).
 """
 from __future__ import annotations
 
@@ -46,6 +49,20 @@ def model_loss(lr: np.ndarray, L0: float = 2.303, floor: float = 0.1, c: float =
         f += a * (kappa * lr[i] - f)
         noise_floor[i] = f
     return floor + (L0 - floor) * np.exp(-progress) + noise_floor
+
+
+def power_law_loss(lr: np.ndarray, A: float = 2.2, alpha: float = 0.5, c: float = 20.0, kappa: float = 0.35,
+                   lag: float = 0.01) -> np.ndarray:
+    """L(t) = A * (1 + c * integral(lr)) ** -alpha + kappa * lr (lagged): still falling when each cut comes."""
+    n = len(lr)
+    progress = c * np.cumsum(lr) / n
+    a = 1.0 / max(1.0, lag * n)
+    noise_floor = np.empty(n)
+    f = kappa * lr[0]
+    for i in range(n):
+        f += a * (kappa * lr[i] - f)
+        noise_floor[i] = f
+    return A * (1 + progress) ** -alpha + noise_floor
 
 
 def batch_noise(rng, n: int, sigma: float) -> np.ndarray:
@@ -159,6 +176,19 @@ def main() -> None:
     rng = np.random.default_rng(11)
     lr = np.exp(-u / 0.03)  # ExponentialLR(gamma=0.983) stepped every batch: 1% of the peak by 14% of the run
     write_csv("lr_decayed_early.csv", train_log(lr, model_loss(lr, c=40.0) * batch_noise(rng, N, 0.05), rng))
+
+    rng = np.random.default_rng(12)
+    lr = np.where(u < 1 / 3, 1.0, np.where(u < 2 / 3, 0.1, 0.01))  # StepLR(step_size=30, gamma=0.1), 90 epochs
+    write_csv("step_decay_resnet.csv", train_log(lr, power_law_loss(lr) * batch_noise(rng, N, 0.05), rng,
+                                                 lr_scale=0.1))
+
+    rng = np.random.default_rng(13)
+    loss = model_loss(const) * batch_noise(rng, N, 0.05)
+    spikes = rng.choice(N - 3, N // 100, replace=False)
+    jump = rng.uniform(1.5, 2.5, len(spikes))
+    for i, recovered in enumerate((1.0, 0.6)):  # the model thrown off, back two rows later
+        loss[spikes + i] *= jump ** recovered
+    write_csv("spiky.csv", train_log(const, loss, rng, lr_scale=3e-3))
 
 
 if __name__ == "__main__":

@@ -69,6 +69,7 @@ EXPLAINS: dict[str, tuple[str, ...]] = {
     "ND610": ("ND601", "ND604"),
     "ND606": ("ND605",),
     "ND607": ("ND608",),
+    "ND605": ("ND611",),  # swings only a few rows long are also spikes: the swing is the finding
 }
 
 

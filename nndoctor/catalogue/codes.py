@@ -593,6 +593,20 @@ _CATALOGUE = [
              "calls actually made (per batch or per epoch), lengthen the decay or raise gamma, or use "
              "ReduceLROnPlateau so the rate drops only when the loss stalls. Log the learning rate next to "
              "the loss to check."),
+    Code('ND611', 'curve-loss-spikes', 'the loss jumps to 1.5x its trend or more and back, far more often than '
+         'noise would',
+         source='37R #36; seed on loss curves',
+         severity='warning',
+         why="A loss that jumps to 1.5-2x its trend and comes straight back, again and again, means that some "
+             "steps throw the model off: the learning rate is too high for the sharpest directions of the "
+             "loss (Adam with too small an eps or beta2, or no warm-up), gradients are not clipped, fp16 "
+             "overflows, or some samples have broken labels or inputs that give enormous losses. Each spike "
+             "undoes part of the progress, and a run that spikes often is one large spike away from "
+             "diverging.",
+         fix="Clip gradients (torch.nn.utils.clip_grad_norm_(params, 1.0)), lower the learning rate or add a "
+             "warm-up, and raise Adam's eps (1e-6 to 1e-8 is typical; 1e-3 for unstable runs). To find bad "
+             "data, log the per-sample losses of a batch that spikes and inspect the largest. Under fp16 use "
+             "torch.amp.GradScaler or bfloat16."),
 ]
 
 CODES: dict[str, Code] = {c.code: c for c in _CATALOGUE}

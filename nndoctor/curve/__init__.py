@@ -1,4 +1,4 @@
-"""`nndoctor curve`: read a training log and diagnose its loss curves (ND601-ND610), with numpy alone (no torch).
+"""`nndoctor curve`: read a training log and diagnose its loss curves (ND601-ND611), with numpy alone (no torch).
 
 The loss curve is the first tool for watching a training run (CS231n, "37 reasons"): a good curve drops fast, then
 flattens. A flat curve learns nothing (ND601); a curve that stops has met a NaN (ND602); a rising one climbs the
@@ -7,7 +7,8 @@ swings that do not settle mean a learning rate too high or a batch too small (ND
 of an epoch means the data is not shuffled (ND606); a widening train/validation gap is overfitting (ND607); a very
 noisy validation curve means the validation set is too small (ND608); a curve still falling when the log ends
 wants more training (ND609); a learning rate decayed to near zero while the loss was still falling stalls the run
-(ND610).
+(ND610); a loss that jumps far above its trend and back, again and again, has steps that throw the model off
+(ND611).
 
 The package, in the order a log goes through it:
 - `read` (`read_log`): the file, through `readers/` (csv, jsonl, tensorboard, pivot; numbers for fast parsing)
