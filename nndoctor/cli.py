@@ -154,7 +154,7 @@ def curve(
     output: Optional[str] = typer.Option(None, "--output", "-o", help="also write the report (in --format) here"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="draw every plot"),
 ) -> None:
-    """Diagnose the loss curves of a training log (codes ND601-ND610)."""
+    """Diagnose the loss curves of a training log (codes ND601-ND611)."""
     from .common.selection import split
     from .curve import CurveError, diagnose_file
 
