@@ -210,7 +210,7 @@ class Activations(Check):
             "ND303", f"{share:.0%} of the {units} units of {worst} never fire: zero on all {st['samples']} samples",
             {"layer": worst, "dead_share": share, "units": units, "samples": st["samples"],
              "dead_share_by_layer": {k: shares[k] for k in st["order"] if k in shares}},
-            where=worst, severity=severity, confidence=share,
+            where=worst, severity=severity, confidence=self.margin(share, o["dead_share"], "share", n=units),
             fix="Look at the layer before this ReLU: a large negative bias or badly scaled weights push every "
                 "pre-activation below zero. Use Kaiming initialisation with zero biases, normalise the inputs, add "
                 "BatchNorm/LayerNorm before the ReLU, or use LeakyReLU/GELU.")
@@ -235,7 +235,8 @@ class Activations(Check):
             f"mean derivative through it is {slope:.2g} of its maximum",
             {"layer": key, "saturated_share": value_share, "saturated_samples_share": samples_share,
              "mean_relative_derivative": slope, "layers_saturated": [f[0] for f in found]},
-            where=key, severity=severity, confidence=value_share,
+            where=key, severity=severity,
+            confidence=self.margin(samples_share, o["sat_samples"], "share", n=st["samples"]),
             fix="Scale the weights that feed it: Xavier initialisation (nn.init.xavier_uniform_(w, "
                 "gain=nn.init.calculate_gain('tanh'))) or w * fan_in ** -0.5 for hand-made weights, normalised "
                 "inputs, and a LayerNorm/BatchNorm before the nonlinearity.")
@@ -270,7 +271,7 @@ class Activations(Check):
              "last_std": hidden[-1][1], "ratio": ratio, "gain_per_layer": per_layer, "layers": len(hidden),
              "std_by_layer": {k: v for k, v in hidden}},
             where=hidden[-1][0], severity=severity,
-            confidence=min(1.0, math.log10(max(ratio, 1 / ratio)) / math.log10(o["scale_error"])),
+            confidence=self.margin(max(ratio, 1 / ratio), o["scale_ratio"]),
             fix="Initialise each layer for its nonlinearity so the std stays near constant: "
                 "nn.init.kaiming_normal_(w, nonlinearity='relu') (std sqrt(2 / fan_in)) for ReLU, Xavier for "
                 "tanh/linear; or add BatchNorm/LayerNorm between layers.")
@@ -297,7 +298,7 @@ class Activations(Check):
             {"layer": key, "first_rms": first, "last_rms": last, "ratio": ratio, "gain_per_step": per_step,
              "time_steps": T},
             where=key, severity="error" if ratio > o["scale_error"] else "warning",
-            confidence=min(1.0, math.log10(ratio) / math.log10(o["scale_error"])),
+            confidence=self.margin(ratio, o["scale_ratio"]),
             fix="Keep the recurrent weights' spectral radius at or below 1: orthogonal or identity initialisation with "
                 "gain 1 (nn.init.orthogonal_(rnn.weight_hh_l0)), a tanh nonlinearity or a GRU/LSTM, and gradient "
                 "clipping (torch.nn.utils.clip_grad_norm_).")

@@ -106,7 +106,7 @@ class BatchIndependence(Check):
             f"gradient lands on them{hint}",
             {"sample": i, "batch_size": B, "other_samples_share": share, "measured_at": probe.leaf_label,
              "module": where or "unknown"},
-            where=where or probe.leaf_label, confidence=min(1.0, share / (10 * tol)),
+            where=where or probe.leaf_label, confidence=self.margin(share, tol),
             fix="Reorder axes with x.permute(...)/x.transpose(0, 1), never x.view(T, B, F) on a (B, T, F) tensor; "
                 "give nn.LSTM/nn.GRU/nn.MultiheadAttention batch_first=True for (B, T, F) inputs; never reduce over "
                 "dim 0 in forward. Re-check: the gradient of sample i's output must be zero on every other sample.")
@@ -121,7 +121,7 @@ class BatchIndependence(Check):
             f"gradient lands on positions {t + 1}..{T - 1}{_leak_hint(module)}",
             {"position": t, "length": T, "sample": i, "future_share": share, "measured_at": probe.leaf_label,
              "module": where or "unknown"},
-            where=where or probe.leaf_label, confidence=min(1.0, share / (10 * tol)),
+            where=where or probe.leaf_label, confidence=self.margin(share, tol),
             fix="Mask self-attention causally: mask = nn.Transformer.generate_square_subsequent_mask(T) passed with "
                 "is_causal=True (or F.scaled_dot_product_attention(q, k, v, is_causal=True)); pad convolutions on "
                 "the left only; use unidirectional RNNs. Re-check: the gradient of output t must be zero after t.")

@@ -195,7 +195,8 @@ class ChanceLoss(Check):
                              "output them",
                     {"final_activation": final["op"] or type(final["module"]).__name__, "low": lo, "high": hi,
                      "share_outside": share, "target_min": float(y.min()), "target_max": float(y.max())},
-                    where=where, severity="error", confidence=min(1.0, 0.5 + share),
+                    where=where, severity="error",
+                    confidence=self.margin(share, o["outside_share"], "share", n=y.numel()),
                     fix="Scale the targets into the activation's range (e.g. divide by their maximum and multiply "
                         "the predictions back), or end the model with a plain nn.Linear for unbounded targets.")
                 return
@@ -206,7 +207,7 @@ class ChanceLoss(Check):
                          f"(RMS {y_rms:.3g} against {out_rms:.3g}): the output layer must first grow that far",
                 {"target_rms": y_rms, "target_mean": float(y.mean()), "target_std": float(y.std()),
                  "output_rms": out_rms, "ratio": y_rms / out_rms, "reach_ratio": o["reach_ratio"]},
-                where=where, severity="error", confidence=min(1.0, math.log10(y_rms / out_rms) / 4),
+                where=where, severity="error", confidence=self.margin(y_rms / out_rms, o["reach_ratio"]),
                 fix="Standardise the targets ((y - mean) / std with training-set statistics, inverted at prediction "
                     "time), or initialise the output layer's bias to the target mean.")
 
@@ -248,7 +249,7 @@ class ChanceLoss(Check):
                 "ND201", f"the loss at initialisation is {measured:.4g}, {ratio:.3g}x the chance level "
                          f"({self._levels_text(ctx, levels)}){after}",
                 {**ev, "ratio": ratio, "recovered_after_steps": steps}, where=where, severity=severity,
-                confidence=min(1.0, math.log(ratio) / math.log(o["error_ratio"])),
+                confidence=self.margin(ratio, 1 + o["rel_tol"]),
                 fix=("Initialise the output layer's bias to the target mean (and its weights small), or "
                      "standardise the targets." if ctx.task == "regression" else
                      "The initial outputs are confidently wrong: initialise the last layer small (nn.init.zeros_ "
@@ -261,7 +262,8 @@ class ChanceLoss(Check):
                 "ND201", f"the loss at initialisation is {measured:.4g}, below half the chance level "
                          f"({self._levels_text(ctx, levels)}): a pretrained model, or a loss that does not measure "
                          "the error",
-                {**ev, "ratio": measured / lo}, where=where, severity="info", confidence=0.5,
+                {**ev, "ratio": measured / lo}, where=where, severity="info",
+                confidence=self.margin(measured / lo, o["below_ratio"], below=True),
                 fix="Nothing to do for a pretrained model; otherwise check the loss function, its reduction and "
                     "that the targets are not among the inputs.")
 
@@ -311,7 +313,7 @@ class ChanceLoss(Check):
              "unseen_mass_bound": count.unseen_bound, "confidence_level": 1 - HEAD_DELTA,
              "head_chance_level": math.log(C), "task_chance_level_bound": count.task_level,
              "ratio": measured / count.task_level},
-            where=where, severity="warning", confidence=min(1.0, 0.5 + (1 - count.seen / C) / 2),
+            where=where, severity="warning", confidence=self.margin(C / count.seen, HEAD_WIDTH_RATIO),
             fix=f"Give the model a head with as many outputs as the task has classes (e.g. model.fc = "
                 f"nn.Linear(model.fc.in_features, {count.seen}) for a pretrained backbone), and check that the "
                 "labels index it; if the head is this wide on purpose (classes absent from this data), ignore it.")

@@ -250,7 +250,7 @@ class GradientFlow(Check):
             f"optimizer: {describe_groups(groups)}",
             {"parameters": missing[:20], "count": len(missing), "numel": numel, "trainable_numel": total,
              "param_groups": len(optimizer.param_groups)},
-            where=next(iter(groups)), confidence=min(1.0, 0.5 + numel / max(total, 1)),
+            where=next(iter(groups)), confidence=1.0,
             fix="Build the optimizer from model.parameters() after the model is final, or make the param groups "
             "cover every trainable module (opt.add_param_group({'params': module.parameters()})).")
 
@@ -278,7 +278,7 @@ class GradientFlow(Check):
             yield self.finding(
                 "ND405", f"gradient norm is {r:.3g}x the weight norm at {name} ({len(big)} layer(s) above "
                 f"{o['exploding_ratio']:g}x)", {"layer": name, "grad_over_weight": r, "layers_above": len(big)},
-                where=name, confidence=min(1.0, r / o["exploding_ratio"] / 10),
+                where=name, confidence=self.margin(r, o["exploding_ratio"]),
                 fix="Clip the gradient norm (torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)), lower the "
                 "learning rate or add a warm-up; normalise inputs and targets to unit scale.")
         growing = len(grad_norms) >= 3 and all(b > a for a, b in zip(grad_norms, grad_norms[1:])) \
@@ -361,7 +361,7 @@ class GradientFlow(Check):
             {"parameters": names[:20], "count": len(names), "numel": numel, "trainable_numel": total,
              "grad_none": len(none), "grad_zero": len(zero), "batches": g["batches"],
              "causes": {m: w.split(" (")[0] for m, w in list(why.items())[:6]}},
-            where=next(iter(groups)), confidence=min(1.0, 0.5 + numel / max(total, 1)),
+            where=next(iter(groups)), confidence=1.0,
             fix="Trace the named modules through forward(): remove the .detach()/.item()/no_grad on their path, make "
             "their output reach the loss, or delete modules that are really unused.")
 
@@ -395,7 +395,7 @@ class GradientFlow(Check):
             yield self.finding(
                 "ND407", f"one step changes the weights by {median:.2g} of their norm (median of {len(ratios)} "
                 f"layers; about 1e-3 is healthy): the learning rate ({lrs}) is too high{then}", ev, where="optimizer",
-                confidence=min(1.0, math.log10(median / max(o["update_high"], 1e-30)) / 2 + 0.5),
+                confidence=self.margin(median, o["update_high"]),
                 fix=f"Lower the learning rate about {median / 1e-3:.0f}x toward an update ratio of 1e-3 (in steps of "
                 "3-10x, re-checking), or add a warm-up.")
         elif max(ratios.values()) < o["update_low"]:  # every layer: one slow layer is vanishing gradients (ND404)
@@ -405,6 +405,6 @@ class GradientFlow(Check):
                 "ND407", f"one step changes the weights by only {median:.2g} of their norm (median of {len(ratios)} "
                 f"layers, {top:.2g} at most; about 1e-3 is healthy): the learning rate ({lrs}) is too low", ev,
                 where="optimizer",
-                confidence=min(1.0, math.log10(max(o["update_low"], 1e-30) / max(top, 1e-30)) / 2 + 0.5),
+                confidence=self.margin(top, o["update_low"], below=True),
                 fix=f"Raise the learning rate about {1e-3 / max(median, 1e-30):.0f}x toward an update ratio of 1e-3, "
                 "or run an LR range test.")

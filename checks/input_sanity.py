@@ -106,7 +106,7 @@ class InputSanity(Check):
             severity = "error" if scale > o["error_scale"] else "warning"
             hint = " (raw 0-255 pixels?)" if 0 <= ev["min"] and 100 < ev["max"] <= 255 else ""
             yield self.finding("ND103", f"input scale is {scale:.3g}, far from unit{hint}", ev, severity=severity,
-                               where="inputs", confidence=min(1.0, scale / o["error_scale"]),
+                               where="inputs", confidence=self.margin(scale, o["warn_scale"]),
                                fix="Normalise inputs to zero mean and unit variance with training-set statistics "
                                "((x - mean) / std); divide raw pixels by 255 first.")
             return
@@ -294,7 +294,7 @@ class InputSanity(Check):
                                                           "expected_distinct": expected, "dataset_size": N,
                                                           "distinct_over_expected": ratio},
             where="data loader", severity="error" if ratio < o["distinct_error_ratio"] else "warning",
-            confidence=min(1.0, 1 - ratio),
+            confidence=self.margin(ratio, o["distinct_ratio"], below=True),
             fix="Check the sampler: a WeightedRandomSampler needs one weight per sample (weights[i] = "
             "class_weight[label[i]]), not one per class, and a Subset or sampler must cover the dataset's indices.")
 

@@ -211,7 +211,7 @@ class OverfitOneBatch(Check):
         yield self.finding(
             "ND502", f"the loss rises from {initial:.4g} to {peak:.4g} (median over {w} steps, around step "
             f"{peak_at + w // 2}) on one batch and ends at {fit.end:.4g}: its gap to the floor {base:.3g} grows "
-            f"{rise:.3g}x", ev, where="optimizer", confidence=min(1.0, math.log10(rise) / 2 + 0.5),
+            f"{rise:.3g}x", ev, where="optimizer", confidence=self.margin(rise, self.opts["rise_factor"]),
             fix="Lower the learning rate 3-10x (with a warm-up for Adam), clip gradients, and re-run; if it "
             "still rises at a tiny learning rate, check the sign of the loss and of any hand-written update.")
 
@@ -263,7 +263,7 @@ class OverfitOneBatch(Check):
             "ND501", f"the loss on one batch of {fit.batch.size} samples levels off: {losses[-1]:.4g} after "
             f"{len(losses)} steps, heading for {level:.4g} (start {fit.initial:.4g}, floor {floor.value:.3g}, target "
             f"{target:.3g}); {ref_losses[-1]:.4g} and heading for {ref_level:.4g} with Adam(lr={o['reference_lr']:g})",
-            ev, confidence=min(1.0, (ref_level - floor.value) / fit.gap0 / (2 * o["fraction"])),
+            ev, confidence=self.margin((ref_level - floor.value) / fit.gap0, o["fraction"]),
             fix="Read the other findings first. Then look for what bounds the output (tanh, sigmoid or clamp on the "
             "logits, a bottleneck layer) or a branch that gets no gradient: train this batch by hand, print the loss "
             "and the output range per step.")
@@ -297,7 +297,7 @@ class OverfitOneBatch(Check):
                 f"steps of {who} ({100 * ev['gap_closed']:.2g}% of its gap to the floor); at its final pace it needs "
                 f"{pace} to reach the target {fit.target:.3g}, while Adam(lr={o['reference_lr']:g}) needed "
                 f"{ref_steps}", {**ev, "slow_factor": SLOW_FACTOR}, severity="warning", where=where,
-                confidence=min(1.0, 0.5 + math.log10(needed / (SLOW_FACTOR * len(losses))) / 2)
+                confidence=self.margin(needed, SLOW_FACTOR * max(len(losses), ref_steps))
                 if math.isfinite(needed) else 1.0,
                 fix="The learning rate is far too low for this optimizer (or the weight decay far too strong, or a "
                 "scheduler has decayed it to almost 0): raise it by decades (an LR range test finds the edge of "

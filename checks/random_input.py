@@ -357,7 +357,7 @@ class RandomInput(Check):
                      f"the samples they trained on but by {race.g_h:.3g} +- {race.se_h:.2g} on {race.n_held} held-out "
                      "samples: the model memorises, the inputs do not predict the targets",
             race.evidence(self.opts), where="data: inputs against targets", severity="error",
-            confidence=min(1.0, max(0.5, 1.0 - race.g_h / race.g_t)),
+            confidence=self.margin(race.g_h, -self.opts["z"] * race.se_h, "z", race.se_h, below=True),
             fix="Check a few (input, label) pairs by eye; apply every shuffle, sort, filter or split to inputs and "
                 "labels together (one permutation: perm = torch.randperm(n); x, y = x[perm], y[perm]), or build "
                 "one Dataset that returns both.")

@@ -88,4 +88,4 @@ class Schedule(Analyser):
                  "decay_starts_step": step_value(decay), "fall_before": pct(-fall_before),
                  "fall_measured_from_step": step_value(p.grid_steps[i_start]),
                  "rate_after_vs_before": round(rate_after / rate_before, 3) if rate_before > 0 else None},
-                where=f"from step {step_text(zero_step)}", confidence=min(1.0, left / (2 * o["min_left"])))
+                where=f"from step {step_text(zero_step)}", confidence=self.margin(left, o["min_left"]))
