@@ -25,7 +25,7 @@ import torch
 
 from nndoctor import Check, Option
 from nndoctor.probes.batches import population, reads_in_order, tensors
-from nndoctor.probes.sequences import predicts_next_step
+from nndoctor.probes.sequences import SHIFT_SHARE, predicts_next_step
 from nndoctor.probes.losses import ignored_target
 
 
@@ -61,6 +61,8 @@ class InputSanity(Check):
                                        unit="share", low=0, high=1),
         "min_expected_samples": Option(8, "expected distinct samples needed before the ratio means anything",
                                        unit="samples", low=1),
+        "shift_share": Option(SHIFT_SHARE, "next-step data: share of the positions whose target is the next input "
+                              "(whatever `task` says)", unit="share", low=0, high=1),
     }
 
     def run(self, ctx):
@@ -154,7 +156,8 @@ class InputSanity(Check):
             # Class balance and order are judged for classes, not for next tokens (Zipfian by nature), whatever
             # `task` says: targets that are the inputs one position on are next-token prediction.
             b0 = batches[0]
-            if task == "classification" and not predicts_next_step(b0.inputs, b0.targets, ignore):
+            if task == "classification" and not predicts_next_step(b0.inputs, b0.targets, ignore,
+                                                                   self.opts["shift_share"]):
                 yield from self._classes(ctx, ys, C, lambda t: t.reshape(-1))
         elif task in ("binary", "multilabel"):
             y = torch.cat([t.reshape(-1).float() for t in ys])
