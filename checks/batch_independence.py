@@ -18,7 +18,7 @@ Why it matters: neither bug raises. A batch-mixing model trains on scrambled dat
 the batch they come in; a language model that sees the future learns to copy it, its training loss drops
 suspiciously low, and it cannot generate. Bidirectional encoders see the future legitimately, so ND309 is only
 judged for next-step prediction: the task is language modeling, or, whatever `task` says, the data says so
-(the targets are the inputs shifted by one position at `SHIFT_SHARE` of the positions, in
+(the targets are the inputs shifted by one position at `shift_share` of the positions, in
 `nndoctor.probes.sequences`, far more often than against another sample's inputs: a GPT-style model declared
 `task: classification` is still tested); a loss that couples samples (in-batch negatives) is not the model and
 is not seen; a (B, B) output scored against arange(B) (CLIP-style similarities) and graph batches (an edge index or an
@@ -39,7 +39,7 @@ from nndoctor.probes.batches import tensors
 from nndoctor.probes.input_dependence import DependenceProbe, batch_share, future_share
 from nndoctor.probes.hooks import module_label
 from nndoctor.probes.losses import ignored_target
-from nndoctor.probes.sequences import predicts_next_step
+from nndoctor.probes.sequences import SHIFT_SHARE, predicts_next_step
 
 
 
@@ -55,6 +55,8 @@ class BatchIndependence(Check):
                       low=1e-12, high=1),
         "samples": Option(3, "samples i backpropagated one at a time (first, middle, last of the batch)",
                           unit="samples", low=1, high=3),
+        "shift_share": Option(SHIFT_SHARE, "next-step data: share of the positions whose target is the next input "
+                              "(whatever `task` says)", unit="share", low=0, high=1),
     }
     quick_options = {"samples": 2}
 
@@ -68,7 +70,7 @@ class BatchIndependence(Check):
         # Causality is judged for next-step prediction only (encoders see the future on purpose): the declared or
         # inferred task, or the data itself when its targets are its inputs one position on.
         next_step = ctx.task == "language-modeling" or \
-            predicts_next_step(batch.inputs, batch.targets, ignored_target(ctx.subject.loss))
+            predicts_next_step(batch.inputs, batch.targets, ignored_target(ctx.subject.loss), self.opts["shift_share"])
         lm = (next_step and out.dim() >= 3 and probe.leaf.dim() >= 2
               and probe.leaf.shape[1] == out.shape[1] and out.shape[1] >= 2)
         T = int(out.shape[1]) if lm else 0
@@ -106,7 +108,7 @@ class BatchIndependence(Check):
             f"gradient lands on them{hint}",
             {"sample": i, "batch_size": B, "other_samples_share": share, "measured_at": probe.leaf_label,
              "module": where or "unknown"},
-            where=where or probe.leaf_label, confidence=min(1.0, share / (10 * tol)),
+            where=where or probe.leaf_label, confidence=self.margin(share, tol),
             fix="Reorder axes with x.permute(...)/x.transpose(0, 1), never x.view(T, B, F) on a (B, T, F) tensor; "
                 "give nn.LSTM/nn.GRU/nn.MultiheadAttention batch_first=True for (B, T, F) inputs; never reduce over "
                 "dim 0 in forward. Re-check: the gradient of sample i's output must be zero on every other sample.")
@@ -121,7 +123,7 @@ class BatchIndependence(Check):
             f"gradient lands on positions {t + 1}..{T - 1}{_leak_hint(module)}",
             {"position": t, "length": T, "sample": i, "future_share": share, "measured_at": probe.leaf_label,
              "module": where or "unknown"},
-            where=where or probe.leaf_label, confidence=min(1.0, share / (10 * tol)),
+            where=where or probe.leaf_label, confidence=self.margin(share, tol),
             fix="Mask self-attention causally: mask = nn.Transformer.generate_square_subsequent_mask(T) passed with "
                 "is_causal=True (or F.scaled_dot_product_attention(q, k, v, is_causal=True)); pad convolutions on "
                 "the left only; use unidirectional RNNs. Re-check: the gradient of output t must be zero after t.")

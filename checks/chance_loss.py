@@ -17,10 +17,10 @@ What it catches:
   left in place) trained on targets that take 10 values starts at ln 1000 = 6.9, chance for the head but far
   above ln 10 = 2.3, chance for the task. The targets of every batch read are counted. The share of the data in
   classes never seen (the unseen mass) is estimated by Good-Turing, (classes seen exactly once) / (targets), and
-  bounded above at confidence 1 - `HEAD_DELTA` by adding sqrt(ln(1 / delta) / (2 m)), the Hoeffding-McDiarmid form
+  bounded above at confidence 1 - `head_delta` by adding sqrt(ln(1 / delta) / (2 m)), the Hoeffding-McDiarmid form
   over the m independent samples read (a sequence of T tokens is one sample: changing it moves both the estimate
   and the mass by at most its own share, so positions do not count as independent draws). Reported only when
-  that bound m is at most `HEAD_MAX_UNSEEN`, the head has at least twice as many outputs as classes seen, K (more
+  that bound m is at most `head_max_unseen`, the head has `head_width_ratio` (2) outputs per class seen, K (more
   than half of it would serve at most m of the data), and the initial loss is above `1 + rel_tol` times the
   task's chance level at that bound: the highest entropy of a label distribution with 1 - m on the K classes
   seen and m on the C - K others, h(m) + (1 - m) ln K + m ln(C - K) (the rule above, with the task's level in
@@ -64,13 +64,10 @@ from nndoctor.probes.train_eval_modes import rms
 # 0 is not checked here: a non-negative output against negative targets is ND205's (loss-inputs).
 BOUNDED = {"Sigmoid": (0.0, 1.0), "Hardsigmoid": (0.0, 1.0), "Tanh": (-1.0, 1.0)}
 
-# A head wider than the task. HEAD_DELTA: the chance that the unseen-mass bound is wrong (one-sided 95%).
-# HEAD_MAX_UNSEEN: the most of the data that may lie in classes never seen for the head to be called too wide (at
-# most one target in ten). 5% would take 600 samples at least, more than the 8 batches of 32 read by default; 10%
-# takes 150. (Candidate options `head_delta`, 0.001 to 0.2, and `head_max_unseen`, 0.01 to 0.25.)
-HEAD_DELTA = 0.05
-HEAD_MAX_UNSEEN = 0.1
-HEAD_WIDTH_RATIO = 2.0  # outputs per class seen, at least: more than half of the head unused
+# A head wider than the task (options). `head_delta`: the chance that the unseen-mass bound is wrong (one-sided
+# 95%). `head_max_unseen`: the most of the data that may lie in classes never seen for the head to be called too
+# wide (at most one target in ten). 5% would take 600 samples at least, more than the 8 batches of 32 read by
+# default; 10% takes 150. `head_width_ratio`: outputs per class seen, at least: more than half of the head unused.
 
 
 @dataclass
@@ -133,6 +130,12 @@ class ChanceLoss(Check):
                                 unit="share", low=0, high=1),
         "reach_ratio": Option(100.0, "regression: RMS of the targets over RMS of the initial outputs above this "
                               "(ND105)", unit="ratio", low=1),
+        "head_delta": Option(0.05, "wide head: the chance that the bound on the data in classes never seen is wrong",
+                             unit="probability", low=1e-6, high=0.5),
+        "head_max_unseen": Option(0.1, "wide head: the most of the data (upper bound) in classes never seen",
+                                  unit="share", low=0, high=1),
+        "head_width_ratio": Option(2.0, "wide head: outputs per class seen, at least (more than half of the head "
+                                   "unused)", unit="ratio", low=1),
     }
     quick_options = {"batches": 2}
 
@@ -195,7 +198,8 @@ class ChanceLoss(Check):
                              "output them",
                     {"final_activation": final["op"] or type(final["module"]).__name__, "low": lo, "high": hi,
                      "share_outside": share, "target_min": float(y.min()), "target_max": float(y.max())},
-                    where=where, severity="error", confidence=min(1.0, 0.5 + share),
+                    where=where, severity="error",
+                    confidence=self.margin(share, o["outside_share"], "share", n=y.numel()),
                     fix="Scale the targets into the activation's range (e.g. divide by their maximum and multiply "
                         "the predictions back), or end the model with a plain nn.Linear for unbounded targets.")
                 return
@@ -206,7 +210,7 @@ class ChanceLoss(Check):
                          f"(RMS {y_rms:.3g} against {out_rms:.3g}): the output layer must first grow that far",
                 {"target_rms": y_rms, "target_mean": float(y.mean()), "target_std": float(y.std()),
                  "output_rms": out_rms, "ratio": y_rms / out_rms, "reach_ratio": o["reach_ratio"]},
-                where=where, severity="error", confidence=min(1.0, math.log10(y_rms / out_rms) / 4),
+                where=where, severity="error", confidence=self.margin(y_rms / out_rms, o["reach_ratio"]),
                 fix="Standardise the targets ((y - mean) / std with training-set statistics, inverted at prediction "
                     "time), or initialise the output layer's bias to the target mean.")
 
@@ -248,7 +252,7 @@ class ChanceLoss(Check):
                 "ND201", f"the loss at initialisation is {measured:.4g}, {ratio:.3g}x the chance level "
                          f"({self._levels_text(ctx, levels)}){after}",
                 {**ev, "ratio": ratio, "recovered_after_steps": steps}, where=where, severity=severity,
-                confidence=min(1.0, math.log(ratio) / math.log(o["error_ratio"])),
+                confidence=self.margin(ratio, 1 + o["rel_tol"]),
                 fix=("Initialise the output layer's bias to the target mean (and its weights small), or "
                      "standardise the targets." if ctx.task == "regression" else
                      "The initial outputs are confidently wrong: initialise the last layer small (nn.init.zeros_ "
@@ -261,13 +265,14 @@ class ChanceLoss(Check):
                 "ND201", f"the loss at initialisation is {measured:.4g}, below half the chance level "
                          f"({self._levels_text(ctx, levels)}): a pretrained model, or a loss that does not measure "
                          "the error",
-                {**ev, "ratio": measured / lo}, where=where, severity="info", confidence=0.5,
+                {**ev, "ratio": measured / lo}, where=where, severity="info",
+                confidence=self.margin(measured / lo, o["below_ratio"], below=True),
                 fix="Nothing to do for a pretrained model; otherwise check the loss function, its reduction and "
                     "that the targets are not among the inputs.")
 
     def _wide_head(self, ctx, outs, ys, measured: float) -> ClassCount | None:
-        """The class count when the head has at least `HEAD_WIDTH_RATIO` outputs per class seen, the data in
-        classes never seen is bounded by `HEAD_MAX_UNSEEN` (Good-Turing, see the module docstring), and the
+        """The class count when the head has at least `head_width_ratio` outputs per class seen, the data in
+        classes never seen is bounded by `head_max_unseen` (Good-Turing, see the module docstring), and the
         initial loss is over `1 + rel_tol` times the task's chance level at that bound; else None."""
         C = ctx.num_classes
         if ctx.task not in ("classification", "language-modeling") or not C or outs[0].dim() < 2:
@@ -289,8 +294,8 @@ class ChanceLoss(Check):
             return None  # the first batches of a dataset in stored order are no random sample of it
         counts = torch.bincount(y, minlength=C)  # (C,)
         seen, once = int((counts > 0).sum()), int((counts == 1).sum())
-        bound = 0.0 if read_all else once / y.numel() + math.sqrt(math.log(1 / HEAD_DELTA) / (2 * samples))
-        if C < HEAD_WIDTH_RATIO * seen or bound > HEAD_MAX_UNSEEN:
+        bound = 0.0 if read_all else once / y.numel() + math.sqrt(math.log(1 / self.opts["head_delta"]) / (2 * samples))
+        if C < self.opts["head_width_ratio"] * seen or bound > self.opts["head_max_unseen"]:
             return None
         task_level = task_chance_bound(C, seen, bound)
         if measured <= (1 + self.opts["rel_tol"]) * task_level:
@@ -303,15 +308,16 @@ class ChanceLoss(Check):
         return self.finding(
             "ND201", f"the output has {C} classes but the {count.targets} targets read take {count.seen} values "
                      f"(at most {count.unseen_bound:.1%} of the data in classes not seen, "
-                     f"{1 - HEAD_DELTA:.0%} confidence): the loss at initialisation, {measured:.4g}, is chance for "
+                     f"{1 - self.opts['head_delta']:.0%} confidence): the loss at initialisation, {measured:.4g}, "
+                     f"is chance for "
                      f"the head (ln {C} = {math.log(C):.3g}), {measured / count.task_level:.3g}x chance for the "
                      f"task (at most {count.task_level:.3g}): a head wider than the task",
             {**ev, "head_outputs": C, "classes_seen": count.seen, "targets_counted": count.targets,
              "samples_counted": count.samples, "classes_seen_once": count.once,
-             "unseen_mass_bound": count.unseen_bound, "confidence_level": 1 - HEAD_DELTA,
+             "unseen_mass_bound": count.unseen_bound, "confidence_level": 1 - self.opts["head_delta"],
              "head_chance_level": math.log(C), "task_chance_level_bound": count.task_level,
              "ratio": measured / count.task_level},
-            where=where, severity="warning", confidence=min(1.0, 0.5 + (1 - count.seen / C) / 2),
+            where=where, severity="warning", confidence=self.margin(C / count.seen, self.opts["head_width_ratio"]),
             fix=f"Give the model a head with as many outputs as the task has classes (e.g. model.fc = "
                 f"nn.Linear(model.fc.in_features, {count.seen}) for a pretrained backbone), and check that the "
                 "labels index it; if the head is this wide on purpose (classes absent from this data), ignore it.")

@@ -199,7 +199,7 @@ class DataSplits(Check):
             "ND110", f"{name}: validation mean {ev['val_mean']:.3g} / std {ev['val_std']:.3g} vs training "
             f"{ev['train_mean']:.3g} / {ev['train_std']:.3g} ({ev['smd']:.3g} training stds apart, std ratio "
             f"{ev['std_ratio']:.3g}); {ev['features_shifted']} of {ev['features_compared']} shifted{hint}",
-            ev, where=name, severity="error" if error else "warning", confidence=min(1.0, worst[0] / 10),
+            ev, where=name, severity="error" if error else "warning", confidence=self.margin(worst[0], 1.0),
             fix="Compute the normalisation statistics (mean, std) once on the training set and apply the same "
             "transform to training and validation data; check that no split is normalised twice.")
 
@@ -247,7 +247,8 @@ class DataSplits(Check):
         else:
             return
         yield self.finding(
-            "ND111", title, ev, where="targets", severity="error", confidence=max(share0, share_prev),
+            "ND111", title, ev, where="targets", severity="error",
+            confidence=self.margin(max(share0, share_prev), o["copy_share"], "share", n=n0),
             fix="Predict the next token: inputs = ids[:, :-1], targets = ids[:, 1:] (or shift the logits and "
             "labels inside the loss); for a deliberate copy task, ignore ND111.")
 

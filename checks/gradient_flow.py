@@ -13,7 +13,12 @@ of the user's optimizer and a few more):
   less that of the output layer (weight matrices in the reverse of the order backward reaches them).
 - ND405 exploding-gradients: a layer's gradient norm is `exploding_ratio` times its weight norm or more, or the
   total gradient norm grows at every one of the first steps, by `growth_factor` in all (when the first step was
-  already far too large, that growth is the learning rate's doing and is told under ND407).
+  already far too large, that growth is the learning rate's doing and is told under ND407); else, for a recurrent
+  layer (nn.RNN, GRU, LSTM) of at least `min_time_steps` steps, the gradient reaching its input at the first step
+  is `time_growth` times the one at the last step or more, growing geometrically (the earlier half of the sequence
+  alone more than sqrt(`time_growth`)): backpropagation through time multiplies the gradient by the recurrence's
+  gain once per step, so a gain above one explodes (`nndoctor.probes.recurrence`); a gradient that decays back in
+  time (an LSTM) or grows linearly (an identity-initialised ReLU RNN summing its inputs) does not.
 - ND407 update-ratio: after one step of the user's optimizer, the median over weight matrices of
   ||w_after - w_before|| / ||w_before|| is above `update_high` (learning rate too high), or the ratio of every
   weight matrix is below `update_low` (too low; a few slow layers are vanishing gradients, ND404); about 1e-3 is
@@ -46,6 +51,7 @@ from nndoctor import Check, Option
 from nndoctor.probes.hooks import on_forward
 from nndoctor.probes.params import describe_groups, group_by_module, nonfinite, split_name
 from nndoctor.probes.lr_warmup import use_base_lr
+from nndoctor.probes.recurrence import gradient_through_time
 
 HEALTHY_UPDATE = 1e-3  # ||dw|| / ||w|| of a healthy step (CS231n): a reference line on the chart, not a limit
 
@@ -83,6 +89,10 @@ class GradientFlow(Check):
         "update_high": Option(1e-1, "median ||dw|| / ||w|| after one step above this: learning rate too high",
                               unit="ratio", low=0),
         "update_low": Option(1e-6, "... below this: learning rate too low (1e-3 is healthy)", unit="ratio", low=0),
+        "time_growth": Option(10.0, "a recurrent layer: gradient at its input's first time step over the last's at or "
+                              "above this, growing geometrically: exploding through time", unit="ratio", low=1),
+        "min_time_steps": Option(8, "sequence length a recurrent layer needs before its gradient through time is "
+                                 "judged", unit="time steps", low=4),
     }
     quick_options = {"batches": 2, "growth_steps": 3}
 
@@ -111,7 +121,7 @@ class GradientFlow(Check):
         layers = self._layers(trainable, m.g, m.none + m.zero)
         self._plot_gradients(layers)
         yield from self._vanishing(layers)
-        yield from self._exploding(layers, m.grad_norms, m.step)
+        yield from list(self._exploding(layers, m.grad_norms, m.step)) or self._exploding_through_time(ctx)
         if m.step:
             self._plot_update_ratios(m.step, layers)
             yield from self._judge_step(m.step, self.opts)
@@ -250,7 +260,7 @@ class GradientFlow(Check):
             f"optimizer: {describe_groups(groups)}",
             {"parameters": missing[:20], "count": len(missing), "numel": numel, "trainable_numel": total,
              "param_groups": len(optimizer.param_groups)},
-            where=next(iter(groups)), confidence=min(1.0, 0.5 + numel / max(total, 1)),
+            where=next(iter(groups)), confidence=1.0,
             fix="Build the optimizer from model.parameters() after the model is final, or make the param groups "
             "cover every trainable module (opt.add_param_group({'params': module.parameters()})).")
 
@@ -278,7 +288,7 @@ class GradientFlow(Check):
             yield self.finding(
                 "ND405", f"gradient norm is {r:.3g}x the weight norm at {name} ({len(big)} layer(s) above "
                 f"{o['exploding_ratio']:g}x)", {"layer": name, "grad_over_weight": r, "layers_above": len(big)},
-                where=name, confidence=min(1.0, r / o["exploding_ratio"] / 10),
+                where=name, confidence=self.margin(r, o["exploding_ratio"]),
                 fix="Clip the gradient norm (torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)), lower the "
                 "learning rate or add a warm-up; normalise inputs and targets to unit scale.")
         growing = len(grad_norms) >= 3 and all(b > a for a, b in zip(grad_norms, grad_norms[1:])) \
@@ -290,6 +300,34 @@ class GradientFlow(Check):
                 "ND405", f"the gradient norm grows at every step, {grad_norms[-1] / grad_norms[0]:.3g}x in "
                 f"{len(grad_norms) - 1} steps", {"grad_norm_per_step": grad_norms}, where="optimizer",
                 fix="Lower the learning rate (3-10x) or add a warm-up, and clip the gradient norm.")
+
+    def _exploding_through_time(self, ctx):
+        """ND405 through time: the recurrent layer whose input gradient grows most, geometrically, from its last
+        time step back to its first (see the module docstring), on one batch."""
+        o = self.opts
+        found = []
+        for tg in gradient_through_time(ctx, ctx.new_model(train=True), ctx.batches(1)[0]):
+            g, T = tg.norms, tg.steps
+            if T < o["min_time_steps"] or g[-1] <= 0 or g[T // 2] <= 0:
+                continue
+            ratio, earlier = g[0] / g[-1], g[0] / g[T // 2]
+            if ratio >= o["time_growth"] and earlier > math.sqrt(o["time_growth"]):
+                found.append((ratio, earlier, tg))
+        if not found:
+            return
+        ratio, earlier, tg = max(found, key=lambda f: f[0])
+        per_step = ratio ** (1 / (tg.steps - 1))
+        yield self.finding(
+            "ND405", f"the gradient grows {per_step:.3g}x per time step back through {tg.name}: {ratio:.3g}x more "
+            f"of it reaches the input at the first of {tg.steps} steps than at the last ({earlier:.3g}x over the "
+            "earlier half alone: geometric, the recurrence's gain is above one)",
+            {"layer": tg.name, "time_steps": tg.steps, "growth_through_time": ratio, "gain_per_step": per_step,
+             "earlier_half_growth": earlier, "input_grad_norm_first_step": tg.norms[0],
+             "input_grad_norm_last_step": tg.norms[-1]},
+            where=tg.name, confidence=self.margin(ratio, o["time_growth"]),
+            fix="Clip the gradient norm (torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)) and keep the "
+                "recurrent weights' spectral radius at or below 1 (orthogonal or identity initialisation, e.g. "
+                "nn.init.orthogonal_(rnn.weight_hh_l0)); an LSTM or GRU gates the recurrence.")
 
     # -- charts for the HTML report (no judgement) ------------------------------------------------------------
     def _plot_gradients(self, layers) -> None:
@@ -361,7 +399,7 @@ class GradientFlow(Check):
             {"parameters": names[:20], "count": len(names), "numel": numel, "trainable_numel": total,
              "grad_none": len(none), "grad_zero": len(zero), "batches": g["batches"],
              "causes": {m: w.split(" (")[0] for m, w in list(why.items())[:6]}},
-            where=next(iter(groups)), confidence=min(1.0, 0.5 + numel / max(total, 1)),
+            where=next(iter(groups)), confidence=1.0,
             fix="Trace the named modules through forward(): remove the .detach()/.item()/no_grad on their path, make "
             "their output reach the loss, or delete modules that are really unused.")
 
@@ -395,7 +433,7 @@ class GradientFlow(Check):
             yield self.finding(
                 "ND407", f"one step changes the weights by {median:.2g} of their norm (median of {len(ratios)} "
                 f"layers; about 1e-3 is healthy): the learning rate ({lrs}) is too high{then}", ev, where="optimizer",
-                confidence=min(1.0, math.log10(median / max(o["update_high"], 1e-30)) / 2 + 0.5),
+                confidence=self.margin(median, o["update_high"]),
                 fix=f"Lower the learning rate about {median / 1e-3:.0f}x toward an update ratio of 1e-3 (in steps of "
                 "3-10x, re-checking), or add a warm-up.")
         elif max(ratios.values()) < o["update_low"]:  # every layer: one slow layer is vanishing gradients (ND404)
@@ -405,6 +443,6 @@ class GradientFlow(Check):
                 "ND407", f"one step changes the weights by only {median:.2g} of their norm (median of {len(ratios)} "
                 f"layers, {top:.2g} at most; about 1e-3 is healthy): the learning rate ({lrs}) is too low", ev,
                 where="optimizer",
-                confidence=min(1.0, math.log10(max(o["update_low"], 1e-30) / max(top, 1e-30)) / 2 + 0.5),
+                confidence=self.margin(top, o["update_low"], below=True),
                 fix=f"Raise the learning rate about {1e-3 / max(median, 1e-30):.0f}x toward an update ratio of 1e-3, "
                 "or run an LR range test.")

@@ -25,7 +25,7 @@ import torch
 
 from nndoctor import Check, Option
 from nndoctor.probes.batches import population, reads_in_order, tensors
-from nndoctor.probes.sequences import predicts_next_step
+from nndoctor.probes.sequences import SHIFT_SHARE, predicts_next_step
 from nndoctor.probes.losses import ignored_target
 
 
@@ -61,6 +61,8 @@ class InputSanity(Check):
                                        unit="share", low=0, high=1),
         "min_expected_samples": Option(8, "expected distinct samples needed before the ratio means anything",
                                        unit="samples", low=1),
+        "shift_share": Option(SHIFT_SHARE, "next-step data: share of the positions whose target is the next input "
+                              "(whatever `task` says)", unit="share", low=0, high=1),
     }
 
     def run(self, ctx):
@@ -106,7 +108,7 @@ class InputSanity(Check):
             severity = "error" if scale > o["error_scale"] else "warning"
             hint = " (raw 0-255 pixels?)" if 0 <= ev["min"] and 100 < ev["max"] <= 255 else ""
             yield self.finding("ND103", f"input scale is {scale:.3g}, far from unit{hint}", ev, severity=severity,
-                               where="inputs", confidence=min(1.0, scale / o["error_scale"]),
+                               where="inputs", confidence=self.margin(scale, o["warn_scale"]),
                                fix="Normalise inputs to zero mean and unit variance with training-set statistics "
                                "((x - mean) / std); divide raw pixels by 255 first.")
             return
@@ -154,7 +156,8 @@ class InputSanity(Check):
             # Class balance and order are judged for classes, not for next tokens (Zipfian by nature), whatever
             # `task` says: targets that are the inputs one position on are next-token prediction.
             b0 = batches[0]
-            if task == "classification" and not predicts_next_step(b0.inputs, b0.targets, ignore):
+            if task == "classification" and not predicts_next_step(b0.inputs, b0.targets, ignore,
+                                                                   self.opts["shift_share"]):
                 yield from self._classes(ctx, ys, C, lambda t: t.reshape(-1))
         elif task in ("binary", "multilabel"):
             y = torch.cat([t.reshape(-1).float() for t in ys])
@@ -294,7 +297,7 @@ class InputSanity(Check):
                                                           "expected_distinct": expected, "dataset_size": N,
                                                           "distinct_over_expected": ratio},
             where="data loader", severity="error" if ratio < o["distinct_error_ratio"] else "warning",
-            confidence=min(1.0, 1 - ratio),
+            confidence=self.margin(ratio, o["distinct_ratio"], below=True),
             fix="Check the sampler: a WeightedRandomSampler needs one weight per sample (weights[i] = "
             "class_weight[label[i]]), not one per class, and a Subset or sampler must cover the dataset's indices.")
 

@@ -186,7 +186,7 @@ class LossInputs(Check):
                         "ND203", f"{ev['loss']} gets {what}: the median logsumexp over classes is {med:.3g}, not 0 "
                         "as for log-probabilities", {**ev, "classes": C, "median_abs_logsumexp": med,
                                                       "positive_share": positive},
-                        where=where or "model output", confidence=min(1.0, med / (10 * o["lse_tol"])),
+                        where=where or "model output", confidence=self.margin(med, o["lse_tol"]),
                         fix="Use nn.CrossEntropyLoss on the raw logits, or end the model with "
                             "F.log_softmax(logits, dim=1) for NLLLoss.")
         elif kind == "bce_with_logits" and op in ("Sigmoid", "Softmax") and lo >= 0 and hi <= 1:
@@ -240,7 +240,7 @@ class LossInputs(Check):
                 if floor > 0.5 * math.log(C):
                     severity = "error"  # the model can never get below half the chance loss
         yield self.finding("ND205", title, ev, severity=severity, where=where or "model output",
-                           confidence=max(zeros, 0.5 if structural else 0.0),
+                           confidence=1.0 if structural else self.margin(zeros, o["zero_share"]),
                            fix="End the model with a plain nn.Linear: drop the trailing nn.ReLU/Softplus/Sigmoid and "
                                "let the loss squash the logits (CrossEntropyLoss, BCEWithLogitsLoss).")
 

@@ -11,7 +11,7 @@ smoothing, zero for regression targets. The target is reached when loss - floor 
   would need `stall_pace` times the steps it had: the model and the loss cannot fit it. When the reference fits
   the batch, the user's learning rate or weight decay is what holds training back: a note, or a warning when the
   loss barely moves, that is when at its final pace (the slope of the last half of the curve, made faster by
-  `PACE_Z` standard errors) the user's optimizer would need `SLOW_FACTOR` (10) times both the budget and the
+  `pace_z` standard errors) the user's optimizer would need `slow_factor` (10) times both the budget and the
   steps the reference needed: an order of magnitude, the granularity of a learning-rate search. A loss still
   falling toward the floor at a pace that reaches it within that bound is not a finding.
 - ND502 loss-diverges: the loss climbs well above where it started (its gap to the floor, smoothed by a median
@@ -47,13 +47,11 @@ from nndoctor.probes.batches import Batch, head
 from nndoctor.probes.loss_floor import Closeness, Floor, closeness, loss_floor
 from nndoctor.probes.lr_warmup import Ramp
 
-# A crawl: at its final pace the user's optimizer needs this many times the budget (and the reference's steps)
-# to reach the target. One order of magnitude: the granularity of a learning-rate search, which moves by decades;
-# within a few budgets a setting is slow but workable. (Candidate option `slow_factor`, 3 to 100.)
-SLOW_FACTOR = 10.0
-# Standard errors added to the measured pace before it is extrapolated, so that noise only makes the run look
-# faster (a one-sided bound at about 2.5% for Gaussian residuals).
-PACE_Z = 2.0
+# `slow_factor`, a crawl: at its final pace the user's optimizer needs this many times the budget (and the
+# reference's steps) to reach the target. One order of magnitude: the granularity of a learning-rate search, which
+# moves by decades; within a few budgets a setting is slow but workable.
+# `pace_z`: standard errors added to the measured pace before it is extrapolated, so that noise only makes the run
+# look faster (a one-sided bound at about 2.5% for Gaussian residuals).
 
 
 @dataclass
@@ -101,6 +99,11 @@ class OverfitOneBatch(Check):
                              unit="share", low=0, high=1),
         "stall_pace": Option(3.0, "a stall: at its last pace the reference needs more than this many times its steps",
                              unit="ratio", low=0),
+        "slow_factor": Option(10.0, "a crawl: at its final pace the user's optimizer needs this many times the budget "
+                              "and the reference's steps (a decade, the step of a learning-rate search)",
+                              unit="ratio", low=1),
+        "pace_z": Option(2.0, "standard errors added to the final pace before it is extrapolated (noise only makes "
+                         "the run look faster)", unit="standard errors", low=0),
     }
     quick_options = {"steps": 40, "warmup_steps": 4}
 
@@ -211,7 +214,7 @@ class OverfitOneBatch(Check):
         yield self.finding(
             "ND502", f"the loss rises from {initial:.4g} to {peak:.4g} (median over {w} steps, around step "
             f"{peak_at + w // 2}) on one batch and ends at {fit.end:.4g}: its gap to the floor {base:.3g} grows "
-            f"{rise:.3g}x", ev, where="optimizer", confidence=min(1.0, math.log10(rise) / 2 + 0.5),
+            f"{rise:.3g}x", ev, where="optimizer", confidence=self.margin(rise, self.opts["rise_factor"]),
             fix="Lower the learning rate 3-10x (with a warm-up for Adam), clip gradients, and re-run; if it "
             "still rises at a tiny learning rate, check the sign of the loss and of any hand-written update.")
 
@@ -221,11 +224,11 @@ class OverfitOneBatch(Check):
         if target is None:
             return
         level = self._level(losses, o["window"])
-        needed = self._steps_needed(losses, target)
+        needed = self._steps_needed(losses, target, o["pace_z"])
         ev.update({"target": target, "gap_closed": (fit.initial - ev["best_loss"]) / fit.gap0,
                    "levels_off_at": level if math.isfinite(level) else "still falling",
                    "steps_to_target_at_final_pace": needed if math.isfinite(needed) else "never"})
-        crawling = needed >= SLOW_FACTOR * len(losses)
+        crawling = needed >= o["slow_factor"] * len(losses)
         if level <= target and not crawling:
             return  # still heading below the target at a useful pace: more steps would get there
         # The curve levels off above the target, or heads for it at a crawl. Is it the model and loss, or the
@@ -263,7 +266,7 @@ class OverfitOneBatch(Check):
             "ND501", f"the loss on one batch of {fit.batch.size} samples levels off: {losses[-1]:.4g} after "
             f"{len(losses)} steps, heading for {level:.4g} (start {fit.initial:.4g}, floor {floor.value:.3g}, target "
             f"{target:.3g}); {ref_losses[-1]:.4g} and heading for {ref_level:.4g} with Adam(lr={o['reference_lr']:g})",
-            ev, confidence=min(1.0, (ref_level - floor.value) / fit.gap0 / (2 * o["fraction"])),
+            ev, confidence=self.margin((ref_level - floor.value) / fit.gap0, o["fraction"]),
             fix="Read the other findings first. Then look for what bounds the output (tanh, sigmoid or clamp on the "
             "logits, a bottleneck layer) or a branch that gets no gradient: train this batch by hand, print the loss "
             "and the output range per step.")
@@ -290,14 +293,14 @@ class OverfitOneBatch(Check):
                 fix="Check that optimizer.step() runs after loss.backward() (and zero_grad() before backward, "
                 "not between), on an optimizer built over this model, with a learning rate above 0.")
             return
-        if not bounced and needed >= SLOW_FACTOR * max(len(losses), ref_steps):
+        if not bounced and needed >= o["slow_factor"] * max(len(losses), ref_steps):
             pace = f"about {needed:.3g} steps" if math.isfinite(needed) else "no end in sight"
             yield self.finding(
                 "ND501", f"the loss on one batch barely moves: {initial:.4g} to {fit.end:.4g} in {len(losses)} "
                 f"steps of {who} ({100 * ev['gap_closed']:.2g}% of its gap to the floor); at its final pace it needs "
                 f"{pace} to reach the target {fit.target:.3g}, while Adam(lr={o['reference_lr']:g}) needed "
-                f"{ref_steps}", {**ev, "slow_factor": SLOW_FACTOR}, severity="warning", where=where,
-                confidence=min(1.0, 0.5 + math.log10(needed / (SLOW_FACTOR * len(losses))) / 2)
+                f"{ref_steps}", {**ev, "slow_factor": o["slow_factor"]}, severity="warning", where=where,
+                confidence=self.margin(needed, o["slow_factor"] * max(len(losses), ref_steps))
                 if math.isfinite(needed) else 1.0,
                 fix="The learning rate is far too low for this optimizer (or the weight decay far too strong, or a "
                 "scheduler has decayed it to almost 0): raise it by decades (an LR range test finds the edge of "
@@ -381,10 +384,10 @@ class OverfitOneBatch(Check):
         return (c - target) / (m - c) * b if m > c else math.inf
 
     @staticmethod
-    def _steps_needed(losses, target) -> float:
+    def _steps_needed(losses, target, pace_z: float) -> float:
         """Steps in all to reach the target at the pace of the curve's last half, optimistically (inf: no pace).
 
-        The pace is the least-squares slope of the loss over the last half of the steps, made faster by `PACE_Z`
+        The pace is the least-squares slope of the loss over the last half of the steps, made faster by `pace_z`
         standard errors, so that noise (dropout, a stochastic loss) can only shorten the estimate, and a curve
         that slows down (most do) would need more. The remaining gap is measured from the fitted line's end.
         """
@@ -398,7 +401,7 @@ class OverfitOneBatch(Check):
         slope = sum((i - xm) * (y - ym) for i, y in enumerate(ys)) / sxx
         resid = [y - ym - slope * (i - xm) for i, y in enumerate(ys)]
         se = math.sqrt(sum(r * r for r in resid) / (k - 2) / sxx)
-        speed = -slope + PACE_Z * se  # loss per step, the fastest the last half allows
+        speed = -slope + pace_z * se  # loss per step, the fastest the last half allows
         left = ym + slope * (k - 1 - xm) - target  # the fitted line's distance to the target at the last step
         if left <= 0:
             return float(n)

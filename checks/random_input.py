@@ -15,7 +15,7 @@ What it catches:
   beat the baseline on held-out samples by more than `z` standard errors, they carry signal: the check stops.
   When instead the real copy has fitted its training samples clearly (its loss there below the baseline's by
   `min_gain`, and by enough standard errors that a transfer of `min_transfer` would have been seen held out with
-  90% power: `Z_POWER`) while its held-out gain stays, `z` standard errors included, below `min_transfer` of that
+  90% power: `z_power`) while its held-out gain stays, `z` standard errors included, below `min_transfer` of that
   training gain and below zero (on new samples, what it learned does worse than no input at all, as memorised
   noise must: `MEMORISATION`), the inputs do not predict the targets, as when inputs and labels were shuffled
   apart. A copy that has not fitted its own samples that clearly cannot show that the inputs
@@ -44,7 +44,7 @@ import torch
 
 from nndoctor import Check, Option
 from nndoctor.probes.batches import Batch, first_tensor, map_tensors, tensors
-from nndoctor.probes.sequences import predicts_next_step
+from nndoctor.probes.sequences import SHIFT_SHARE, predicts_next_step
 from nndoctor.probes.hooks import capture_forward, leaf_modules, module_label
 from nndoctor.probes.losses import ignored_target
 from nndoctor.probes.train_eval_modes import batchnorms, dropout_off, eval_noise, refresh_batchnorm, rms, spread
@@ -94,12 +94,12 @@ def variation(outs: list[torch.Tensor]) -> tuple[float, float, float, int]:
 
 # ND109's power. The verdict "the inputs do not predict the targets" rests on a held-out gain below
 # `min_transfer` of the training gain g_t (its upper bound at `z` standard errors). Had the inputs been informative
-# with a transfer of `min_transfer`, that test would see it with probability Phi(Z_POWER) (90%) only when
-# min_transfer * g_t >= (z + Z_POWER) * se, se the held-out standard error such a copy would have; its held-out
+# with a transfer of `min_transfer`, that test would see it with probability Phi(z_power) (90%) only when
+# min_transfer * g_t >= (z + z_power) * se, se the held-out standard error such a copy would have; its held-out
 # samples would spread like the training ones, se = se_t * sqrt(n_train / n_held). So the copy must have fitted its
-# training samples by k = (z + Z_POWER) / min_transfer * sqrt(n_train / n_held) standard errors (7.6 for 64
+# training samples by k = (z + z_power) / min_transfer * sqrt(n_train / n_held) standard errors (7.6 for 64
 # trained, 192 held out) before a missing transfer is evidence; before that, the test has no power.
-Z_POWER = 1.2816  # the 90% quantile of the normal: power 90% against a transfer of `min_transfer`
+# `z_power` = 1.2816, the 90% quantile of the normal: power 90% against a transfer of `min_transfer`.
 # MEMORISATION. When the targets do not depend on the inputs, the best prediction for a new sample is the constant
 # prior, which the zeroed-input copy learns; under a proper loss (cross-entropy, squared error) any prediction that
 # varies with the input does worse in expectation. A copy that memorised unrelated targets therefore loses to the
@@ -111,9 +111,8 @@ Z_POWER = 1.2816  # the 90% quantile of the normal: power 90% against a transfer
 # training on would make any copy overfit its 64 samples, informative or not, and drive that gain down. A
 # negative gain short of significance lets the race go on: memorised noise only gets worse held out.
 # Steps the two copies may take to reach that power: memorising 64 mispaired samples clearly takes one to two
-# hundred steps of Adam at 1e-3. A healthy setup stops at the first chunk whose held-out gain is significant.
-# (Proposed as the new default of `steps`, 16 to 2048; until then it replaces the default, not a user's value.)
-POWER_STEPS = 256
+# hundred steps of Adam at 1e-3 (the default of `steps`, 256). A healthy setup stops at the first chunk whose
+# held-out gain is significant.
 
 
 @dataclass
@@ -127,7 +126,7 @@ class Race:
     se_t: float = 0.0
     g_h: float = 0.0  # ... on the held-out samples
     se_h: float = 0.0
-    k: float = 0.0  # standard errors of training gain needed for the power (see Z_POWER)
+    k: float = 0.0  # standard errors of training gain needed for the power (see `z_power`)
     n_train: int = 0
     n_held: int = 0
     better: float = 0.5
@@ -147,7 +146,7 @@ class Race:
         self.losses = {"train_loss_real": float(real_train.mean()), "train_loss_zeroed": float(zero_train.mean()),
                        "heldout_loss_real": float(real_held.mean()), "heldout_loss_zeroed": float(zero_held.mean())}
         self.curve.append(self.g_h)
-        self.k = (z + Z_POWER) / o["min_transfer"] * math.sqrt(self.n_train / self.n_held)
+        self.k = (z + o["z_power"]) / o["min_transfer"] * math.sqrt(self.n_train / self.n_held)
         if self.g_h - z * self.se_h > 0:
             self.verdict = "signal"  # the real inputs help on new samples: they carry signal (conclusive)
             return True
@@ -167,7 +166,8 @@ class Race:
                 "heldout_gain": self.g_h, "heldout_gain_stderr": self.se_h,
                 "transfer": self.g_h / self.g_t if self.g_t else None, "min_transfer": o["min_transfer"],
                 "train_gain_in_stderrs": self.g_t / self.se_t if self.se_t else None,
-                "stderrs_needed_for_power": self.k, "power": 0.9,
+                "stderrs_needed_for_power": self.k,
+                "power": round(0.5 * (1 + math.erf(o["z_power"] / math.sqrt(2))), 3),  # Phi(z_power)
                 "train_samples": self.n_train, "heldout_samples": self.n_held, "heldout_share_better": self.better}
 
 
@@ -185,7 +185,8 @@ class RandomInput(Check):
                                 low=0),
         "train_baseline": Option(True, "run ND109's two short training runs (the costliest part: up to 2 x `steps` "
                                  "steps)"),
-        "steps": Option(48, "most training steps of each copy, real and zeroed inputs (ND109)", unit="steps", low=1),
+        "steps": Option(256, "most training steps of each copy, real and zeroed inputs (ND109): memorising 64 "
+                        "mispaired samples clearly takes 100-200 steps of Adam at 1e-3", unit="steps", low=1),
         "train_batches": Option(2, "batches trained on: few, so that memorising them shows within the steps",
                                 unit="batches", low=1),
         "chunk": Option(8, "steps between two judgements on the held-out batches (stops once the real inputs "
@@ -201,6 +202,10 @@ class RandomInput(Check):
                               unit="samples", low=2),
         "eval_noise_tol": Option(1e-4, "two eval passes differing by this share of the outputs' spread: not judged "
                                  "(ND307)", unit="share", low=0),
+        "z_power": Option(1.2816, "normal quantile of ND109's power against a transfer of `min_transfer` (1.2816: "
+                          "90%)", unit="standard errors", low=0),
+        "shift_share": Option(SHIFT_SHARE, "next-step data: share of the positions whose target is the next input "
+                              "(whatever `task` says)", unit="share", low=0, high=1),
     }
     quick_options = {"batches": 2, "train_baseline": False}  # --quick: ND301 only (4 batches: too few held out)
 
@@ -292,7 +297,7 @@ class RandomInput(Check):
         if not o["train_baseline"] or len(batches) < 2:
             return
         b0 = batches[0]
-        if predicts_next_step(b0.inputs, b0.targets, ignored_target(ctx.subject.loss)):
+        if predicts_next_step(b0.inputs, b0.targets, ignored_target(ctx.subject.loss), o["shift_share"]):
             return  # the targets are the inputs one position on (a language model): they cannot be paired wrongly
         model = ctx.new_model()
         if not any(p.requires_grad for p in model.parameters()):
@@ -322,8 +327,7 @@ class RandomInput(Check):
         real, zero = ctx.new_model(train=True), ctx.new_model(train=True)  # the same initial weights
         opt_real, opt_zero = ctx.new_optimizer(real), ctx.new_optimizer(zero)
         race = Race()
-        default = getattr(self.options["steps"], "default", self.options["steps"])  # a number or an Option
-        cap = POWER_STEPS if o["steps"] == default else int(o["steps"])  # the user's own `steps` stands
+        cap = int(o["steps"])
         started = time.monotonic()
         while race.steps < cap and race.verdict is None:
             if self._out_of_time(ctx, started, race.steps, o["chunk"]):
@@ -357,7 +361,7 @@ class RandomInput(Check):
                      f"the samples they trained on but by {race.g_h:.3g} +- {race.se_h:.2g} on {race.n_held} held-out "
                      "samples: the model memorises, the inputs do not predict the targets",
             race.evidence(self.opts), where="data: inputs against targets", severity="error",
-            confidence=min(1.0, max(0.5, 1.0 - race.g_h / race.g_t)),
+            confidence=self.margin(race.g_h, -self.opts["z"] * race.se_h, "z", race.se_h, below=True),
             fix="Check a few (input, label) pairs by eye; apply every shuffle, sort, filter or split to inputs and "
                 "labels together (one permutation: perm = torch.randperm(n); x, y = x[perm], y[perm]), or build "
                 "one Dataset that returns both.")

@@ -109,7 +109,7 @@ class TrainEval(Check):
                      f"the outputs' spread across samples; the randomness enters {how}",
             {"eval_noise": noise, "det_tol": o["det_tol"], "randomness_enters": how, "batch_size": batch.size},
             where=where, severity="error" if noise >= o["det_error"] else "warning",
-            confidence=min(1.0, 0.5 + noise),
+            confidence=self.margin(noise, o["det_tol"]),
             fix="Pass training=self.training to F.dropout (its default is training=True, so it stays on in eval "
                 "mode), or use an nn.Dropout module; any other sampling in forward should check self.training.")
 
@@ -153,7 +153,7 @@ class TrainEval(Check):
              "batch_size": B, "momentum_zero": frozen, "train_mode_noise": sum(noises) / len(noises),
              "dropout_modules_off": len(dropped)},
             where=where, severity="error" if gap >= o["gap_error"] else "warning",
-            confidence=min(1.0, gap / (2 * threshold)),
+            confidence=self.margin(gap, threshold),
             fix="Compare the module named in train and eval mode on one batch. Leave BatchNorm's momentum at its "
                 "default (0 freezes the running statistics at their initial values), keep track_running_stats=True, "
                 "and make a custom norm layer's eval branch use the statistics its training branch accumulates.")

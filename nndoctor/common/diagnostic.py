@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 from ..catalogue import CODES
 from ..report.model import Finding
+from . import confidence
 from .options import Option, declared, defaults
 
 
@@ -21,6 +22,8 @@ class Diagnostic:
     codes: ClassVar[tuple[str, ...]] = ()
     options: ClassVar[dict[str, Any]] = {}
     quick_options: ClassVar[dict[str, Any]] = {}  # overrides for the --quick profile
+    # A finding's confidence: how far its measurement is past its threshold (one meaning for all, see the module)
+    margin = staticmethod(confidence.margin)
 
     def __init__(self, opts: dict[str, Any] | None = None, quick: bool = False) -> None:
         merged = defaults(self.options)

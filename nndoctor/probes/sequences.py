@@ -9,7 +9,8 @@ from .batches import tensors
 
 # Next-step data: at least this share of the scored positions t has targets[:, t] == inputs[:, t + 1] (a shifted
 # copy gives 1; noise or augmentation of the inputs may lower it a little), and at most half of that share is
-# explained by the token frequencies alone (the same comparison against another sample's inputs).
+# explained by the token frequencies alone (the same comparison against another sample's inputs). The default of
+# the calling checks' option `shift_share`.
 SHIFT_SHARE = 0.9
 
 
@@ -37,7 +38,8 @@ def next_step_shares(inputs, targets, ignore: int | None = None) -> tuple[float,
     return shares[0], shares[1]
 
 
-def predicts_next_step(inputs, targets, ignore: int | None = None) -> bool:
-    """Whether the data is next-step prediction: its targets are its inputs shifted by one (`SHIFT_SHARE`)."""
+def predicts_next_step(inputs, targets, ignore: int | None = None, share: float = SHIFT_SHARE) -> bool:
+    """Whether the data is next-step prediction: its targets are its inputs shifted by one at `share` of the
+    positions (a check passes its option `shift_share`)."""
     shares = next_step_shares(inputs, targets, ignore)
-    return shares is not None and shares[0] >= SHIFT_SHARE and shares[1] <= shares[0] / 2
+    return shares is not None and shares[0] >= share and shares[1] <= shares[0] / 2

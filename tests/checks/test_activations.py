@@ -95,6 +95,57 @@ def test_nd305_growing_std_is_a_warning():
     assert f.severity == "warning" and f.evidence["ratio"] > 1e2 and "grows" in f.title
 
 
+def xavier_tanh(net):
+    for m in net:
+        if isinstance(m, nn.Linear):
+            nn.init.xavier_uniform_(m.weight, gain=nn.init.calculate_gain("tanh"))
+            nn.init.zeros_(m.bias)
+    return net
+
+
+class ResidualTanh(nn.Module):
+    """x + tanh(W x) blocks at PyTorch's default init: the skip path carries the scale."""
+
+    def __init__(self, depth=20, width=32):
+        super().__init__()
+        torch.manual_seed(0)
+        self.inp, self.out = nn.Linear(8, width), nn.Linear(width, 3)
+        self.blocks = nn.ModuleList(nn.Linear(width, width) for _ in range(depth))
+
+    def forward(self, x):  # (B, 8) -> (B, 3)
+        h = self.inp(x)
+        for block in self.blocks:
+            h = h + torch.tanh(block(h))
+        return self.out(h)
+
+
+def test_nd305_gains_inside_the_band_that_compound_over_depth():
+    """20 tanh layers at PyTorch's default init: each gain about 0.56, inside the healthy 0.5-2, but 19 of them
+    compound to about 1e-5, far outside the 20x that random in-band gains allow over that depth."""
+    (f,) = findings(diagnose(deep(20, hidden=32, act=nn.Tanh), make_classification()), "ND305")
+    ev = f.evidence
+    assert "shrinks" in f.title and ev["ratio"] < 1e-3
+    assert 0.5 < ev["median_gain"] < 0.7 and ev["median_gain_compounded"] < ev["depth_band"][0]
+    assert ev["depth_band"][1] == pytest.approx(max(100.0, 2.0 ** 19 ** 0.5))
+
+
+def test_silent_on_deep_tanh_with_its_gain_and_a_residual_one():
+    """The same depth on the other side: Xavier with the tanh gain keeps the std (median gain about 1), and a
+    residual stack carries it on its skip path."""
+    assert_silent(diagnose(xavier_tanh(deep(20, hidden=32, act=nn.Tanh)), make_classification()), CHECK,
+                  fail_on="info")
+    assert_silent(diagnose(ResidualTanh(), make_classification()), CHECK, fail_on="info")
+
+
+def test_one_layers_jump_is_not_compounding():
+    """The median gain decides: one layer that drops the scale 200x among 18 healthy ones is no trend."""
+    from nndoctor.checks.activations import Activations
+    check = Activations()
+    assert check._compounding(0.005, [0.005] + [1.0] * 18) is None
+    assert check._compounding(0.56 ** 19, [0.56] * 19) is not None
+    assert check._compounding(0.9 ** 19, [0.9] * 19) is None  # 0.14 end to end: within 20x over 19 layers
+
+
 # -- silent ------------------------------------------------------------------------------------------------------
 def test_silent_on_default_mlps_and_cnns():
     assert_silent(diagnose(mlp(), make_classification()), CHECK, fail_on="info")

@@ -188,7 +188,7 @@ def test_frozen_backbone_on_purpose_is_only_a_note():
 # -- the examples ------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("example, code", [("detached_layer", "ND401"), ("missing_from_optimizer", "ND403"),
                                            ("frozen_all", "ND402"), ("lr_too_high", "ND407"),
-                                           ("deep_tanh_default_init", "ND404"), ("mse_sum_reduction", "ND405")])
+                                           ("deep_tanh_default_init", "ND305"), ("mse_sum_reduction", "ND405")])
 def test_example_ranks_its_code_first(example_path, example, code):
     report = run_example(example_path(example))
     assert report.findings[0].code == code and report.exit_code() == 1, \

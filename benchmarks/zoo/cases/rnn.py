@@ -111,6 +111,46 @@ def _():
                 optimizer=torch.optim.SGD(net.parameters(), lr=0.01))
 
 
+class WideReluRNN(nn.Module):
+    """nn.RNN(nonlinearity="relu") with 64 units and a linear head on the last time step."""
+
+    def __init__(self, features=4, hidden=64, classes=3):
+        super().__init__()
+        self.rnn = nn.RNN(features, hidden, nonlinearity="relu", batch_first=True)
+        self.head = nn.Linear(hidden, classes)
+
+    def forward(self, x):  # x: (B, T, F)
+        out, _ = self.rnn(x)  # (B, T, H)
+        return self.head(out[:, -1])  # (B, C)
+
+
+def _scaled_recurrence(seed):
+    """A 64-unit ReLU RNN over 40 steps whose default recurrent weights were scaled up 2.9x (to carry memory
+    further): the forward state grows only ~9x, inside ND305's band, but the gradient grows ~1.1x per step back in
+    time, ~50x over the sequence (ND405 through time)."""
+    x, y = sequences(n=512, steps=40, seed=seed)
+    torch.manual_seed(0)
+    net = WideReluRNN()
+    with torch.no_grad():
+        net.rnn.weight_hh_l0.mul_(2.9)
+    return net, x, y
+
+
+@case("rnn-relu-recurrence-scaled-adam", "rnn", "a ReLU RNN whose recurrent weights were scaled up 2.9x, trained "
+      "with Adam: the gradient explodes back through time (was reported as ND109 only)", expect=("ND405",))
+def _():
+    net, x, y = _scaled_recurrence(209)
+    return dict(model=net, data=loader(x, y), loss=nn.CrossEntropyLoss(), optimizer=_adam(net, lr=1e-3))
+
+
+@case("rnn-relu-recurrence-scaled-sgd", "rnn", "the same recurrence with SGD at 0.1: the update ratio is far too "
+      "high, and that is the exploding gradient's doing (was reported as ND407 first)", expect=("ND405",))
+def _():
+    net, x, y = _scaled_recurrence(210)
+    return dict(model=net, data=loader(x, y), loss=nn.CrossEntropyLoss(),
+                optimizer=torch.optim.SGD(net.parameters(), lr=0.1))
+
+
 @case("rnn-labels-shuffled", "rnn", "labels re-shuffled on their own when the dataset was split",
       expect=("ND109",))
 def _():

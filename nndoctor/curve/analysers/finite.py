@@ -78,5 +78,5 @@ class Finite(Analyser):
                        "step, check that batch for NaN/Inf. Under fp16 use torch.amp.GradScaler or bfloat16; "
                        "replace hand-written log/softmax with stable fused losses.")
             yield self.finding("ND602", title, evidence, fix, severity="error" if dead else "warning",
-                               where=f"{role} step {step_text(s.steps[k])}", confidence=1.0 if dead else 0.7)
+                               where=f"{role} step {step_text(s.steps[k])}", confidence=1.0)
 

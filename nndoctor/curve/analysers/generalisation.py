@@ -84,7 +84,7 @@ class Generalisation(Analyser):
                 f"Keep the checkpoint near step {step_text(best_step)} (early stopping on validation loss) and add "
                 "regularisation: weight decay (AdamW), dropout, data augmentation, or a smaller model; more "
                 "training data helps most.",
-                where=f"from step {step_text(open_step)}", confidence=min(1.0, rise / (4 * o["min_val_rise"])))
+                where=f"from step {step_text(open_step)}", confidence=self.margin(rise, o["min_val_rise"]))
 
     def _noise(self, t: Profile, v: Profile, o: dict) -> Iterator[Finding]:
         if v.n_finite < 8:
@@ -100,5 +100,5 @@ class Generalisation(Analyser):
                 {"noise_ratio": round(ratio, 2), "val_noise": round(v.sigma_raw, 4),
                  "train_noise": round(t.sigma_raw, 4),
                  "val_points": v.n_finite, "samples_ratio_estimate": round(ratio ** 2, 1)},
-                where="validation", confidence=min(1.0, ratio / (3 * o["noise_ratio"])))
+                where="validation", confidence=self.margin(ratio, o["noise_ratio"]))
 

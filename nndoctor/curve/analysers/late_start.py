@@ -63,5 +63,5 @@ class LateStart(Analyser):
                  "fall_share": round(fall, 3), "total_fall": pct(-total),
                  "warmup_end_step": step_value(warm) if warm > t0 else None},
                 where=f"steps {step_text(p.grid_steps[0])}-{step_text(p.grid_steps[i_leave])}",
-                confidence=min(1.0, plateau / (2 * o["plateau"])))
+                confidence=self.margin(plateau, o["plateau"]))
 

@@ -71,5 +71,5 @@ class Oscillation(Analyser):
                 "ND605",
                 f"the {p.what('training')} swings up and down {best['swings']} times (climbs of up to "
                 f"{best['largest']} above its last low), far beyond its batch noise",
-                best, where="whole log", confidence=min(1.0, best["swings"] / (3 * o["min_swings"])))
+                best, where="whole log", confidence=self.margin(best["swings"], o["min_swings"]))
 

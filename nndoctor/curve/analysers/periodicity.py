@@ -61,7 +61,7 @@ class Periodicity(Analyser):
             f"{m['correlation_1']:.2f} one period apart, {m['correlation_2']:.2f} two apart, a swing of "
             f"{m['swing_in_period']} within each period",
             {k: v for k, v in m.items() if k != "points"}, where=f"every {period:.4g} steps",
-            confidence=m["correlation_1"])
+            confidence=self.margin(m["correlation_1"], o["min_correlation"], "z", 1 / math.sqrt(m["points"])))
 
     def measure(self, c: Curves) -> dict | None:
         """The period (epoch column, or the first dominant autocorrelation peak) and the correlation at one and two

@@ -94,7 +94,7 @@ class Schedule(Analyser):
                  "fall_before": pct(-g.fall_before), "fall_measured_from_step": step_value(p.grid_steps[g.i_start]),
                  "fall_after": pct(-max(0.0, g.fall_after)),
                  "rate_after_vs_before": round(rate_after / rate_before, 3)},
-                where=f"from step {step_text(zero_step)}", confidence=min(1.0, left / (2 * o["min_left"])))
+                where=f"from step {step_text(zero_step)}", confidence=self.margin(left, o["min_left"]))
 
     def gains(self, p: Profile, zero_step: float) -> Gains:
         """The fall over `window` before the near-zero step, and from there to the end of the log.

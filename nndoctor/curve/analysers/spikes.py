@@ -157,7 +157,7 @@ class Spikes(Analyser):
              "expected_from_noise": float(f"{expected:.3g}"),
              "first_spike_steps": [step_value(s) for s in count.first_steps]},
             where=f"from step {step_value(count.first_steps[0])}",
-            confidence=min(1.0, count.log_one_sided / (2 * alpha)))
+            confidence=self.margin(math.exp(max(count.log_one_sided, -690.0)), math.exp(alpha), below=True))  # p-values
 
     def count(self, z: np.ndarray, steps: np.ndarray, sigma: float) -> SpikeCount | None:
         """Spikes of z (log scale) above its neighbour median, and their Gaussian tail probability."""

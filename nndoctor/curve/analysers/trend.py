@@ -74,7 +74,7 @@ class Trend(Analyser):
                 "lower, a warm-up and gradient clipping (clip_grad_norm_). If the loss rises from the very first "
                 "step even at a small lr, check the sign of the loss and of any hand-written update.",
                 severity="error" if rise >= o["error_rise"] else "warning",
-                where=f"from step {step_text(p.grid_steps[i_best])}", confidence=min(1.0, rise / o["error_rise"]))
+                where=f"from step {step_text(p.grid_steps[i_best])}", confidence=self.margin(rise, o["min_rise"]))
             return
         if not learning:
             yield self.finding(
@@ -82,7 +82,8 @@ class Trend(Analyser):
                 f"the {what} stays flat: its trend never falls more than {pct(-max(drop, 0.0))} below the start "
                 f"({p.value(start):.4g}) over {len(p.series)} rows",
                 {"largest_drop": pct(-max(drop, 0.0)), "drop_needed": pct(-o["flat_drop"]), **evidence},
-                severity="error", where="the whole log", confidence=0.9)
+                severity="error", where="the whole log",
+                confidence=self.margin(max(drop, 0.0), o["flat_drop"], below=True))
             return
         # still improving at the end: the tail falls materially and significantly, and its last half still falls
         if c.lr is not None and c.lr.end <= o["annealed"] * c.lr.peak:
@@ -100,5 +101,5 @@ class Trend(Analyser):
                 f"the {what} fell {pct(-tail_drop)} over the last {o['tail']:.0%} of the log and was still falling "
                 f"at the end (step {step_text(p.grid_steps[-1])})",
                 {"tail_drop": pct(-tail_drop), "tail_mann_kendall_z": round(tail_mk, 2), **evidence},
-                severity="info", where="end of the log", confidence=min(1.0, tail_drop / (4 * o["tail_drop"])))
+                severity="info", where="end of the log", confidence=self.margin(tail_drop, o["tail_drop"]))
 
