@@ -64,6 +64,12 @@ class Layout:
             return t.unsqueeze(0) if len(like) and t.shape[0] == like[0] else t
         if len(like) < 2:
             return t
+        axes = [a for a in (self.batch_axis, self.time_axis) if a is not None]
+        if max(axes) >= 2:  # e.g. (B, C, T) audio: time on dim 2; only tensors laid out like the inputs move
+            n = max(axes) + 1
+            if t.dim() < n or tuple(t.shape[:n]) != tuple(like[:n]):
+                return t
+            return t.movedim(axes, list(range(len(axes))))  # (B, T, ...)
         s0, s1 = int(like[0]), int(like[1])
         if t.dim() >= 2 and tuple(t.shape[:2]) == (s0, s1):
             pass
@@ -106,7 +112,7 @@ def infer_layout(ctx) -> Layout:
     batches = ctx.batches()
     x = first_tensor(batches[0].inputs)
     if "batch_axis" in spec or "time_axis" in spec:
-        return Layout(spec.get("batch_axis", 0), spec.get("time_axis"), "config", "set in the config's `batch`")
+        return from_config(spec)
     if x is None or x.dim() == 0:
         return BATCH_FIRST
     y = batches[0].targets if isinstance(batches[0].targets, torch.Tensor) else None
@@ -118,6 +124,21 @@ def infer_layout(ctx) -> Layout:
         if layout is not None:
             return layout
     return Layout(0, 1 if _leading(x) >= 2 else None)
+
+
+def from_config(spec: dict) -> Layout:
+    """The config's `batch_axis` / `time_axis` (one given: the other is the other leading axis; `batch_axis: null`:
+    unbatched, time on dim 0 unless `time_axis` says otherwise)."""
+    time = spec.get("time_axis")
+    if "batch_axis" in spec:
+        batch = spec["batch_axis"]
+        if batch is None and time is None:
+            time = 0
+        elif "time_axis" not in spec and batch in (0, 1):
+            time = 1 - batch
+    else:
+        batch = 1 if time == 0 else 0
+    return Layout(batch, time, "config", "set in the config's `batch`")
 
 
 def _leading(x: torch.Tensor) -> int:
