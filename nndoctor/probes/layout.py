@@ -224,6 +224,8 @@ def _first_sequence_input(ctx, inputs: Any):
 
     try:
         model = ctx.new_model(train=True)
+        if not any(isinstance(m, SEQUENCE_MODULES) for m in model.modules()):
+            return None  # nothing to ask: no forward spent
         with torch.no_grad(), on_forward(model, record, all_modules=True):
             ctx.forward(model, inputs)
     except Exception:

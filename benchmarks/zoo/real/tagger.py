@@ -61,8 +61,8 @@ def _():
     return dict(model=net, data=sentences(seed=1201), loss=nn.NLLLoss(), optimizer=_sgd(net))
 
 
-# NLLLoss on raw tag scores: "my NLLLoss goes negative" (discuss.pytorch.org/t/negative-nllloss/...; the tutorial's
-# comments and pytorch/tutorials#1201-style questions on why log_softmax is needed before NLLLoss).
+# NLLLoss on raw scores, the log_softmax left out: the loss goes negative (yanx27/Pointnet_Pointnet2_pytorch#30
+# "nll_loss is used but the input is not a log_softmax"; AnubhavGupta3377/Text-Classification-Models-Pytorch#9).
 @case("tagger-no-log-softmax", "tagger", "the tagger returns raw tag scores (no log_softmax) to NLLLoss",
       expect=("ND203",))
 def _():
@@ -81,7 +81,8 @@ def no_zero_grad_step(model, batch, loss_fn, optimizer):
 
 
 # "PyTorch accumulates gradients. We need to clear them out before each instance", the tutorial warns; forgetting it is
-# the classic report (discuss.pytorch.org "Why do we need to set the gradients manually to zero in pytorch?").
+# the classic report (pytorch/pytorch#47175 "warning if zero_grad() was not called"; udacity/deep-learning-v2-pytorch
+# #160 "We are missing zero_grad ... gradients accumulate").
 @case("tagger-no-zero-grad", "tagger", "the tagger's loop never calls model.zero_grad(): gradients accumulate over "
       "sentences", expect=("ND409",))
 def _():

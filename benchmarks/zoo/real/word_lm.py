@@ -206,8 +206,8 @@ def _():
 
 
 # get_batch with the targets taken from the same rows as the inputs (source[i:i+seq_len]): the model learns to copy
-# its input (discuss.pytorch.org "Language model: targets same as inputs, loss goes to zero" style reports; the
-# example's get_batch comment explains the one-row shift).
+# its input, the loss falls to zero quickly (songlab-cal/tape#32 "Language modeling targets": targets the same as the
+# inputs, not shifted).
 @case("word-lm-targets-not-shifted", "word-lm", "get_batch takes the targets from the input rows themselves "
       "(no one-step shift): the LSTM learns to copy", expect=("ND111",))
 def _():
@@ -215,3 +215,23 @@ def _():
     net = RNNModel()
     return dict(model=net, data=windows(seed=1105, shift=0), loss=nn.NLLLoss(), optimizer=_sgd(net),
                 train_step=lstm_step, task="language-modeling")
+
+
+def batch_first_windows(seed: int) -> list:
+    """The windows transposed to (B, T) (targets flattened in that order), as a batch-first pipeline yields them."""
+    out = []
+    for data, target in windows(seed):
+        T, B = data.shape
+        out.append((data.t().contiguous(), target.view(T, B).t().reshape(-1)))  # (B, T), (B * T,)
+    return out
+
+
+# (B, T) batches fed to nn.TransformerEncoderLayer left at its default batch_first=False: attention runs across the
+# batch (Exorust/TorchLeet#5 "we should pass batch_first=True to TransformerEncoderLayer"; IBM/TabFormer#14).
+@case("word-lm-transformer-batch-first-data", "word-lm", "batch-first (B, T) windows fed to the time-major "
+      "Transformer LM (batch_first left False): attention mixes the samples", expect=("ND302",))
+def _():
+    torch.manual_seed(0)
+    net = TransformerModel()
+    return dict(model=net, data=batch_first_windows(seed=1106), loss=flat_nll, optimizer=_sgd(net),
+                train_step=transformer_step)
