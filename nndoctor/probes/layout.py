@@ -14,6 +14,7 @@ What decides, first to last (the first that is sure wins):
    (its time axis traced back to the inputs' axis of that size; a batch of one, or an unbatched 2-D input, for
    one sequence at a time);
 5. sizes that vary across batches (but the last): that axis is time (bptt windows, padded variable lengths);
+   where they contradict the model, they win (padded (B, T) batches fed to a time-major RNN: the bug, ND302);
 6. otherwise batch-first, as before.
 
     layout = ctx.layout()                       # Layout(batch_axis=1, time_axis=0, source="model", ...)
@@ -118,12 +119,16 @@ def infer_layout(ctx) -> Layout:
     y = batches[0].targets if isinstance(batches[0].targets, torch.Tensor) else None
     from .losses import ignored_target
 
-    for found in (lambda: _from_targets(x, y), lambda: _from_shift(x, y, ignored_target(ctx.subject.loss)),
-                  lambda: _from_model(ctx, batches[0].inputs, x), lambda: _from_sizes(batches)):
-        layout = found()
-        if layout is not None:
-            return layout
-    return Layout(0, 1 if _leading(x) >= 2 else None)
+    layout = _from_targets(x, y) or _from_shift(x, y, ignored_target(ctx.subject.loss))
+    if layout is not None:
+        return layout
+    by_model, by_sizes = _from_model(ctx, batches[0].inputs, x), _from_sizes(batches)
+    if by_model is not None and by_sizes is not None and not by_model.unbatched \
+            and by_model.batch_axis != by_sizes.batch_axis:
+        # the data outranks the model: a (B, T) padded batch fed to a time-major RNN is the bug, not the layout
+        return Layout(by_sizes.batch_axis, by_sizes.time_axis, "sizes", f"{by_sizes.reason}, although "
+                      f"{by_model.reason}")
+    return by_model or by_sizes or Layout(0, 1 if _leading(x) >= 2 else None)
 
 
 def from_config(spec: dict) -> Layout:

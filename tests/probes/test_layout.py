@@ -204,3 +204,23 @@ def test_time_major_transformer_causality(causal):
         assert_silent(report, "batch-independence")
     else:
         assert [f.code for f in report.findings] == ["ND309"]
+
+
+def test_varying_lengths_outrank_a_time_major_model():
+    """Padded (B, T) tag batches of varying T fed to an LSTM without batch_first: the data says dim 1 is time, so
+    the model reading dim 0 as time is the bug (batch mixing), not the layout."""
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb, self.rnn, self.out = nn.Embedding(V, 8), nn.LSTM(8, 8), nn.Linear(8, 3)  # BUG: not batch_first
+
+        def forward(self, x):  # (B, T)
+            return self.out(self.rnn(self.emb(x))[0])  # (B, T, 3)
+
+    g = torch.Generator().manual_seed(0)
+    data = [(torch.randint(0, V, (6, n), generator=g), torch.randint(0, 3, (6, n), generator=g)) for n in (9, 5, 7, 4)]
+    layout = layout_of(Net(), data, lambda out, y: F.cross_entropy(out.reshape(-1, 3), y.reshape(-1)))
+    assert (layout.batch_axis, layout.time_axis, layout.source) == (0, 1, "sizes")
+    report = nndoctor.diagnose(Net(), data, lambda out, y: F.cross_entropy(out.reshape(-1, 3), y.reshape(-1)),
+                               select=["batch-independence"], device="cpu")
+    assert [f.code for f in report.findings] == ["ND302"]
