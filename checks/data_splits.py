@@ -51,9 +51,7 @@ def _named_inputs(inputs) -> list[tuple[str, torch.Tensor]]:
 
 def _batch_first(layout, xs: list, ys: list) -> tuple[list, list]:
     """Inputs and targets as (B, ...) / (B, T, ...) by the run's layout (time-major (T, B) windows and their
-    flattened (T * B,) targets reordered), each batch by the shape of its first input."""
-    if layout.batch_axis == 0 and layout.time_axis in (None, 1) and not all(y.dim() == 1 for y in ys):
-        return xs, ys
+    flattened (T * B,) targets reordered), each batch by the shape of its first input; batch-first ones as they are."""
     out_x, out_y = [], []
     for named, y in zip(xs, ys):
         like = tuple(named[0][1].shape) if named else ()
