@@ -121,9 +121,8 @@ class Activations(Check):
             if isinstance(module, nn.RNNBase) and y.dim() == 3:  # the output of (output, h_n): every time step
                 steps = y if module.batch_first else y.transpose(0, 1)  # (N, T, H)
                 mean_sq = steps.double().pow(2).mean(dim=(0, 2))  # (T,) mean square per time step
-                s = recurrent.setdefault(key, {"sq": 0.0, "n": 0})
-                s["sq"] = s["sq"] + mean_sq * N
-                s["n"] += N
+                n_seq = steps.shape[0]  # sequences, whichever axis the layer reads them on
+                _add_steps(recurrent.setdefault(key, {"sq": None, "n": None}), mean_sq * n_seq, n_seq)
             elif isinstance(module, RELUS):
                 units = _units(y, prev_module)  # (N * positions, U)
                 alive = (units > 0).any(dim=0)  # (U,)
@@ -329,6 +328,20 @@ class Activations(Check):
             fix="Keep the recurrent weights' spectral radius at or below 1: orthogonal or identity initialisation with "
                 "gain 1 (nn.init.orthogonal_(rnn.weight_hh_l0)), a tanh nonlinearity or a GRU/LSTM, and gradient "
                 "clipping (torch.nn.utils.clip_grad_norm_).")
+
+
+def _add_steps(s: dict, sq: torch.Tensor, n: int) -> None:
+    """Adds one batch's per-step sums `sq` (T,) over `n` sequences to the running per-step sums and counts: batches
+    of different lengths (variable-length sequences, a shorter last bptt window) add up position by position."""
+    T = sq.numel()
+    if s["sq"] is None:
+        s["sq"], s["n"] = torch.zeros(0, dtype=sq.dtype), torch.zeros(0, dtype=torch.float64)
+    if T > s["sq"].numel():  # a longer batch: room for its later steps
+        grow = T - s["sq"].numel()
+        s["sq"] = torch.cat([s["sq"], sq.new_zeros(grow)])
+        s["n"] = torch.cat([s["n"], s["n"].new_zeros(grow)])
+    s["sq"][:T] += sq
+    s["n"][:T] += n
 
 
 def _units(y: torch.Tensor, producer) -> torch.Tensor:

@@ -60,22 +60,36 @@ class BatchIndependence(Check):
     }
     quick_options = {"samples": 2}
 
+    @classmethod
+    def skip_reason(cls, ctx) -> str | None:
+        """One unbatched sequence per batch (the tagger tutorial's (T,) sentences): no other sample to mix with, and
+        causality is only judged for next-step data."""
+        try:
+            layout = ctx.layout()
+            if not layout.unbatched or _next_step(ctx, ctx.batches(1)[0], layout, SHIFT_SHARE):
+                return None
+        except Exception:
+            return None  # the check itself meets the error and reports it
+        return (f"unbatched sequences ({layout.reason}): a batch is one sample, so there is no other sample to mix "
+                "with, and the data is not next-step prediction (set `batch: {batch_axis: INT}` if it is batched)")
+
     def run(self, ctx):
         batch = ctx.batches(1)[0]
+        layout = ctx.layout()  # which axis holds the samples and which the time (time-major, unbatched...)
         model = ctx.new_model(train=False)  # eval mode: BatchNorm by running statistics, no dropout
-        probe = DependenceProbe(ctx, model, batch)
+        probe = DependenceProbe(ctx, model, batch, layout)
         if not probe.usable:
-            return  # no float input nor embedding to measure at, or an output that is not batch-first
-        out, B = probe.output, probe.batch_size
+            return  # no float input nor embedding to measure at, or an output without the batch axis
+        out, B, leaf = probe.output, probe.batch_size, probe.leaf_view  # (B, ...) views, whatever the layout
         # Causality is judged for next-step prediction only (encoders see the future on purpose): the declared or
         # inferred task, or the data itself when its targets are its inputs one position on.
-        next_step = ctx.task == "language-modeling" or \
-            predicts_next_step(batch.inputs, batch.targets, ignored_target(ctx.subject.loss), self.opts["shift_share"])
-        lm = (next_step and out.dim() >= 3 and probe.leaf.dim() >= 2
-              and probe.leaf.shape[1] == out.shape[1] and out.shape[1] >= 2)
+        next_step = _next_step(ctx, batch, layout, self.opts["shift_share"])
+        lm = (next_step and out.dim() >= 3 and leaf.dim() >= 2
+              and leaf.shape[1] == out.shape[1] and out.shape[1] >= 2)
         T = int(out.shape[1]) if lm else 0
         t = (T - 1) // 2  # the middle position: later positions exist to leak from
-        mixing = B >= 2 and not _pairwise_scores(out, batch.targets) and not _graph_inputs(batch.inputs, B)
+        mixing = B >= 2 and not layout.unbatched and not _pairwise_scores(out, batch.targets) \
+            and not _graph_inputs(batch.inputs, B)
         worst_mix, worst_leak = None, None  # (share, i, grads)
         for i in sorted({0, B // 2, B - 1})[: max(1, int(self.opts["samples"]))]:
             ctx.check_time()
@@ -127,6 +141,13 @@ class BatchIndependence(Check):
             fix="Mask self-attention causally: mask = nn.Transformer.generate_square_subsequent_mask(T) passed with "
                 "is_causal=True (or F.scaled_dot_product_attention(q, k, v, is_causal=True)); pad convolutions on "
                 "the left only; use unidirectional RNNs. Re-check: the gradient of output t must be zero after t.")
+
+
+def _next_step(ctx, batch, layout, share: float) -> bool:
+    """Next-step prediction: the declared or inferred task, or the data (targets = inputs one step on its time at
+    `share` of the positions)."""
+    return ctx.task == "language-modeling" or \
+        predicts_next_step(batch.inputs, batch.targets, ignored_target(ctx.subject.loss), share, layout)
 
 
 def _pairwise_scores(out: torch.Tensor, targets) -> bool:

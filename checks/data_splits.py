@@ -49,6 +49,17 @@ def _named_inputs(inputs) -> list[tuple[str, torch.Tensor]]:
     return [(f"inputs[{i}]", t) for i, t in enumerate(tensors(inputs))]
 
 
+def _batch_first(layout, xs: list, ys: list) -> tuple[list, list]:
+    """Inputs and targets as (B, ...) / (B, T, ...) by the run's layout (time-major (T, B) windows and their
+    flattened (T * B,) targets reordered), each batch by the shape of its first input; batch-first ones as they are."""
+    out_x, out_y = [], []
+    for named, y in zip(xs, ys):
+        like = tuple(named[0][1].shape) if named else ()
+        out_x.append([(label, layout.batch_first(t, like)) for label, t in named])
+        out_y.append(layout.batch_first(y, like))
+    return out_x, out_y
+
+
 def _features(t: torch.Tensor, axis: int) -> torch.Tensor:
     """(N, F, K): samples, features (the axis given), the values of each feature within one sample."""
     if t.dim() == 1:
@@ -209,6 +220,7 @@ class DataSplits(Check):
         if not ys or not all(isinstance(y, torch.Tensor) for y in ys):
             return
         xs = [_named_inputs(b.inputs) for b in batches]
+        xs, ys = _batch_first(ctx.layout(), xs, ys)
         if not all(len(x) == len(xs[0]) for x in xs):
             return
         for pos, (label, x0) in enumerate(xs[0]):
@@ -261,6 +273,8 @@ class DataSplits(Check):
         except RuntimeError:
             return
         N, F = x.shape
+        if y.shape[0] != N:
+            return  # targets not one per input row (flattened over another layout): nothing to correlate
         if N < o["min_rows"] or y.shape[1] >= F or not (torch.isfinite(x).all() and torch.isfinite(y).all()):
             return
         xs_, ys_ = x - x.mean(0), y - y.mean(0)

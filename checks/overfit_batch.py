@@ -43,7 +43,8 @@ from dataclasses import dataclass
 import torch
 
 from nndoctor import Check, Option
-from nndoctor.probes.batches import Batch, head
+from nndoctor.probes.batches import Batch
+from nndoctor.probes.layout import take_samples
 from nndoctor.probes.loss_floor import Closeness, Floor, closeness, loss_floor
 from nndoctor.probes.lr_warmup import Ramp
 
@@ -120,7 +121,8 @@ class OverfitOneBatch(Check):
     # -- measure: the floor, the starting point, then one batch trained until it is near the floor -------------
     def _measure(self, ctx) -> Fit | None:
         o = self.opts
-        batch = head(ctx.batches(1)[0], max(2, int(o["batch_size"])))  # (n, ...) every tensor cut to n samples
+        # the first n samples, cut along the batch axis (dim 1 of time-major windows; one unbatched sequence whole)
+        batch = take_samples(ctx.batches(1)[0], max(2, int(o["batch_size"])), ctx.layout())
         model = ctx.new_model(train=True)
         if not any(p.requires_grad for p in model.parameters()):
             return None  # nothing trains: gradient-flow reports the frozen parameters (ND402)

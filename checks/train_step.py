@@ -34,6 +34,7 @@ import torch
 
 from nndoctor import Check, Option
 from nndoctor.common.errors import exception_line, user_frame
+from nndoctor.probes.state import attached_state
 from nndoctor.probes.step_recorder import record_step
 
 
@@ -78,11 +79,7 @@ class TrainStep(Check):
                 try:
                     ctx.user_step(model, batches[i % len(batches)], loss_fn, optimizer)
                 except Exception as exc:
-                    yield self.finding("ND308", f"the train_step raises on a real batch: {exception_line(exc)}",
-                                       {"stage": "train_step", "exception": exception_line(exc),
-                                        "user_frame": user_frame(exc), "call": i + 1}, where=user_frame(exc),
-                                       fix="Run the step by hand on one batch and read the line shown; the batch "
-                                       "it is given is a tuple (inputs, targets).")
+                    yield _step_raises(self, exc, i, attached_state(model))
                     return
                 # Enough once a backward has followed an update (staleness shows there), or when the gradients are
                 # reset with no update (no accumulation under way); an accumulation gets up to max_steps calls.
@@ -183,3 +180,20 @@ class TrainStep(Check):
             return 1.0
         a, b = a.detach().double(), b.detach().double()
         return float((a - b).norm() / a.norm().clamp_min(1e-12))
+
+
+def _step_raises(check, exc, call: int, attached: list[str]):
+    """ND308 for a train_step that raises; when the model still holds the last call's graph in a carried attribute
+    (an RNN's self.hidden never detached), the finding says so: the second backward runs into the first's graph."""
+    state = ""
+    fix = ("Run the step by hand on one batch and read the line shown; the batch it is given is a tuple "
+           "(inputs, targets).")
+    if attached:
+        state = (f"; the model carries state across calls that still holds the previous step's graph "
+                 f"({', '.join(attached[:3])}): it is never detached between steps")
+        fix = (f"Detach the carried state before each step ({attached[0]} = repackage_hidden({attached[0]}), i.e. "
+               "h.detach() for a tensor or each tensor of an (h, c) tuple), and reset it (init_hidden) at the start "
+               "of each sequence; retain_graph=True only hides the bug and backpropagates through every past step.")
+    return check.finding("ND308", f"the train_step raises on a real batch: {exception_line(exc)}{state}",
+                         {"stage": "train_step", "exception": exception_line(exc), "user_frame": user_frame(exc),
+                          "call": call + 1, "attached_state": attached}, where=user_frame(exc), fix=fix)

@@ -285,3 +285,20 @@ def test_huge_values_are_cut_in_the_message(project):
     assert "key 'task'" in msg and len(msg) < 300
     msg = error_of(project(BASE + "checks:\n  overfit-one-batch: {steps: '" + "9" * 300_000 + "'}\n"))
     assert "checks.overfit-one-batch.steps" in msg and "..." in msg and len(msg) < 400
+
+
+# -- batch: {batch_axis, time_axis} (the inputs' layout) -----------------------------------------------------------
+@pytest.mark.parametrize("layout", ["{batch_axis: 1, time_axis: 0}", "{time_axis: 0}", "{batch_axis: null}"])
+def test_layout_axes_are_accepted_and_passed_on(project, layout):
+    cfg = cfgmod.load(project(BASE + f"batch: {layout}\n"))
+    assert set(cfgmod.build(cfg).batch_spec) <= {"batch_axis", "time_axis"}
+
+
+@pytest.mark.parametrize("layout, words", [("{batch_axis: one}", "axis of the inputs"),
+                                           ("{time_axis: -1}", "0 to 7"),
+                                           ("{batch_axis: true}", "axis of the inputs"),
+                                           ("{batch_axis: 0, time_axis: 0}", "two different axes"),
+                                           ("{batch_axes: 1}", "did you mean 'batch_axis'")])
+def test_bad_layout_axes_are_one_line_naming_the_key(project, layout, words):
+    msg = error_of(project(BASE + f"batch: {layout}\n"))
+    assert "batch" in msg and words in msg, msg

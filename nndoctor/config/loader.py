@@ -17,8 +17,8 @@ import yaml
 from ..common import selection
 from ..common.errors import did_you_mean
 from ..common.options import Option
-from .schema import (KEYS, MAPPINGS, MAX_BYTES, MAX_DEPTH, MAX_NODES, REQUIRED, SEED_RANGE, SHOW_CHARS,
-                     TASKS)
+from .schema import (BATCH_KEYS, KEYS, LAYOUT_KEYS, MAPPINGS, MAX_BYTES, MAX_DEPTH, MAX_NODES, REQUIRED, SEED_RANGE,
+                     SHOW_CHARS, TASKS)
 
 MAX_MESSAGE = 600  # characters of a whole error line: a backstop, values are cut well before
 
@@ -269,8 +269,9 @@ def _validate_batch(cfg: RunConfig) -> None:
     v = cfg.values
     batch = v.get("batch") or {}
     for k in batch:
-        if k not in ("inputs", "targets"):
-            raise cfg.error("batch", f"unknown batch key '{k}'{did_you_mean(k, ('inputs', 'targets'))}")
+        if k not in BATCH_KEYS:
+            raise cfg.error("batch", f"unknown batch key '{k}'{did_you_mean(k, BATCH_KEYS)}")
+    _validate_layout(cfg, batch)
     inputs = batch.get("inputs")
     items = inputs if isinstance(inputs, list) else [inputs]
     if "inputs" in batch and not (items and all(isinstance(i, (int, str)) and not isinstance(i, bool) for i in items)):
@@ -280,6 +281,19 @@ def _validate_batch(cfg: RunConfig) -> None:
     if targets is not None and (not isinstance(targets, (int, str)) or isinstance(targets, bool)):
         raise cfg.error("batch", f"`targets` must be a position or a key (e.g. `targets: 2`), or null for none, "
                         f"got {targets!r}")
+
+
+def _validate_layout(cfg: RunConfig, batch: dict) -> None:
+    """`batch: {batch_axis: 1, time_axis: 0}`: small axis numbers of the inputs, different; `batch_axis: null` for
+    unbatched sequences (one sample per batch)."""
+    for k in LAYOUT_KEYS:
+        value = batch.get(k)
+        if k in batch and not (value is None or (_is_int(value) and 0 <= value <= 7)):
+            raise cfg.error("batch", f"`{k}` must be an axis of the inputs, 0 to 7 (e.g. `batch: {{batch_axis: 1, "
+                            f"time_axis: 0}}` for time-major (T, B) batches), got {show(value)}")
+    if batch.get("batch_axis") is not None and batch.get("batch_axis") == batch.get("time_axis"):
+        raise cfg.error("batch", f"`batch_axis` and `time_axis` are both {batch['batch_axis']}: they name two "
+                        "different axes of the inputs (time-major (T, B): batch_axis 1, time_axis 0)")
 
 
 def _validate_names(cfg: RunConfig) -> None:

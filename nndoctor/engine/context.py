@@ -19,7 +19,9 @@ from torch import nn
 
 from ..common.isolation import TimeBoxExceeded as CheckTimeout
 from ..probes.batches import Batch, call_model, first_tensor, read_batches, take_output, to_device
+from ..probes.layout import Layout, infer_layout
 from ..probes.losses import classifier_axis
+from ..probes.state import remember_state, reset_state
 from .subject import Subject, copy_module, defined_in_torch, independent_copy, strip_user_hooks
 from .task import guess_task
 
@@ -50,6 +52,7 @@ class Context:
         self.probe_error: tuple[str, BaseException] | None = None  # (stage, exception) from the runner's probe
         self.cost = {"grad_samples": 0, "nograd_samples": 0}
         self.user_batch_size = 1
+        self._layout: Layout | None = None
 
     # -- time box ----------------------------------------------------------------------------------------
     def check_time(self) -> None:
@@ -69,6 +72,13 @@ class Context:
             self.user_batch_size = self._batches[0].size
         return self._batches[:n] if n else self._batches
 
+    def layout(self) -> Layout:
+        """Where the inputs hold the batch and the time (config `batch: {batch_axis, time_axis}`, else inferred from
+        the data and the model once per run): `nndoctor.probes.layout`."""
+        if self._layout is None:
+            self._layout = infer_layout(self)
+        return self._layout
+
     def val_batches(self, n: int | None = None) -> list[Batch]:
         """Up to `max_batches` validation batches; empty when the config names no `val_data`."""
         if self.subject.val_data is None:
@@ -86,6 +96,7 @@ class Context:
         self._materialise()
         model = independent_copy(self._pristine)
         model.register_forward_pre_hook(self._count_forward)
+        remember_state(model)  # each of nndoctor's forwards starts from it (nndoctor.probes.state)
         if train is None:
             for name, m in model.named_modules():
                 m.training = self.user_modes.get(name, m.training)
@@ -137,6 +148,7 @@ class Context:
 
     # -- one forward pass, one loss, a short training loop -------------------------------------------------
     def forward(self, model: nn.Module, inputs: Any) -> torch.Tensor:
+        reset_state(model)  # state carried from the last call (self.hidden) back to the copy's initial state
         # torch's losses take a tensor: an output no rule maps to one is a wiring error, not a crash in torch
         return take_output(call_model(model, inputs), self.subject.outputs,
                            need_tensor=defined_in_torch(self.subject.loss))

@@ -55,14 +55,17 @@ class Grads:
 class DependenceProbe:
     """One forward pass of `model` on `batch` with a gradient-carrying leaf at the inputs."""
 
-    def __init__(self, ctx, model: nn.Module, batch: Batch) -> None:
+    def __init__(self, ctx, model: nn.Module, batch: Batch, layout=None) -> None:
         self.model = model
-        self.batch_size = batch.size
+        first = first_tensor(batch.inputs)
+        self.shape = tuple(first.shape) if first is not None else ()  # the inputs' layout, which `layout` reads
+        self.layout = layout
+        self.batch_size = layout.batch_size(first) if layout is not None and first is not None else batch.size
         self.leaf: torch.Tensor | None = None
         self.leaf_label = ""
         self.output: torch.Tensor | None = None
         self._calls: list = []  # (name, module, is_root, input tensor, output tensor)
-        inputs = self._float_leaf(batch.inputs)
+        inputs = self._float_leaf(batch.inputs, batch.size)
         id_shapes = {tuple(t.shape) for t in tensors(batch.inputs) if not t.is_floating_point()}
 
         def record(name, module, args, out):
@@ -70,7 +73,7 @@ class DependenceProbe:
             if self.leaf is None and isinstance(module, nn.Embedding):
                 ids = first_tensor(args)
                 if ids is not None and tuple(ids.shape) in id_shapes and out.dim() > 0 \
-                        and out.shape[0] == self.batch_size:
+                        and out.shape[0] == batch.size:
                     self.leaf = out.detach().clone().requires_grad_(True)  # (B, ..., E)
                     self.leaf_label = f"{name} (Embedding) output"
                     out = replaced = self.leaf.clone()  # not the leaf itself: forward may scale it in place
@@ -80,12 +83,22 @@ class DependenceProbe:
 
         with on_forward(model, record, all_modules=True):
             out = ctx.forward(model, inputs)
-        self.output = out if isinstance(out, torch.Tensor) else None
+        self.output = self.batch_first(out) if isinstance(out, torch.Tensor) else None
 
-    def _float_leaf(self, inputs):
-        """The inputs, with the first float tensor (B, ...) replaced by a copy that requires grad."""
+    def batch_first(self, t):
+        """`t` as (B, ...) / (B, T, ...) by the inputs' layout (time-major and flattened tensors reordered)."""
+        return self.layout.batch_first(t, self.shape) if self.layout is not None else t
+
+    @property
+    def leaf_view(self) -> torch.Tensor | None:
+        """The leaf as (B, ...) / (B, T, ...)."""
+        return self.batch_first(self.leaf) if self.leaf is not None else None
+
+    def _float_leaf(self, inputs, rows: int):
+        """The inputs, with the first float tensor laid out like the first input (`rows` on dim 0) replaced by a
+        copy that requires grad."""
         def swap(t: torch.Tensor) -> torch.Tensor:
-            if self.leaf is None and t.is_floating_point() and t.dim() > 0 and t.shape[0] == self.batch_size:
+            if self.leaf is None and t.is_floating_point() and t.dim() > 0 and t.shape[0] == rows:
                 self.leaf, self.leaf_label = t.detach().clone().requires_grad_(True), "inputs"
                 return self.leaf.clone()  # not the leaf itself: forward may normalise it in place
             return t
@@ -110,9 +123,10 @@ class DependenceProbe:
         per_call: dict[int, dict] = {}
         for k, side, j in slots:
             per_call.setdefault(k, {})[side] = got[j]
-        calls = [(name, module, root, per_call.get(k, {}).get("in"), per_call.get(k, {}).get("out"))
+        view = self.batch_first
+        calls = [(name, module, root, view(per_call.get(k, {}).get("in")), view(per_call.get(k, {}).get("out")))
                  for k, (name, module, root, _, _) in enumerate(self._calls)]
-        return Grads(leaf=got[0], calls=calls)
+        return Grads(leaf=view(got[0]), calls=calls)
 
     @staticmethod
     def culprit(grads: Grads, share: Callable[[torch.Tensor | None], float | None], tol: float):

@@ -14,11 +14,15 @@ from .batches import tensors
 SHIFT_SHARE = 0.9
 
 
-def next_step_shares(inputs, targets, ignore: int | None = None) -> tuple[float, float] | None:
+def next_step_shares(inputs, targets, ignore: int | None = None, layout=None) -> tuple[float, float] | None:
     """(share, chance) for the first input tensor laid out like the targets, (B, T, ...) with T >= 2: the share of
     scored positions t (targets not `ignore`) where targets[:, t] equals inputs[:, t + 1] (whole feature vectors
     for float sequences), and the same share against the inputs of another sample (rolled by one along the
-    batch), which token frequencies alone explain. None when no input tensor has the targets' layout."""
+    batch), which token frequencies alone explain. None when no input tensor has the targets' layout.
+    With a `layout` (`nndoctor.probes.layout`), time-major (T, B) inputs and flattened (T * B,) targets are first
+    brought to (B, T)."""
+    if layout is not None:
+        inputs, targets = _batch_first(inputs, targets, layout)
     if not isinstance(targets, torch.Tensor) or targets.dim() < 2 or targets.shape[1] < 2 or targets.shape[0] < 2:
         return None
     x = next((t for t in tensors(inputs) if t.shape == targets.shape
@@ -38,8 +42,17 @@ def next_step_shares(inputs, targets, ignore: int | None = None) -> tuple[float,
     return shares[0], shares[1]
 
 
-def predicts_next_step(inputs, targets, ignore: int | None = None, share: float = SHIFT_SHARE) -> bool:
-    """Whether the data is next-step prediction: its targets are its inputs shifted by one at `share` of the
-    positions (a check passes its option `shift_share`)."""
-    shares = next_step_shares(inputs, targets, ignore)
+def _batch_first(inputs, targets, layout):
+    """The first input tensor and the targets as (B, T, ...), by the layout of that input."""
+    x = next(iter(tensors(inputs)), None)
+    if x is None:
+        return inputs, targets
+    return layout.batch_first(x, tuple(x.shape)), layout.batch_first(targets, tuple(x.shape))
+
+
+def predicts_next_step(inputs, targets, ignore: int | None = None, share: float = SHIFT_SHARE,
+                       layout=None) -> bool:
+    """Whether the data is next-step prediction: its targets are its inputs shifted by one (along the layout's
+    time axis) at `share` of the positions (a check passes its option `shift_share`)."""
+    shares = next_step_shares(inputs, targets, ignore, layout)
     return shares is not None and shares[0] >= share and shares[1] <= shares[0] / 2

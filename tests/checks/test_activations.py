@@ -271,3 +271,27 @@ def test_silent_on_an_identity_initialised_relu_rnn_and_an_lstm():
             return self.head(self.lstm(x)[0][:, -1])  # (B, T, H) -> (B, C)
 
     assert_silent(diagnose(LSTMNet(), sequences()), CHECK, fail_on="info")
+
+
+# -- variable-length sequences (nndoctor.probes.layout) -------------------------------------------------------
+class TimeMajorGRU(nn.Module):
+    def __init__(self, batch_first=False):
+        super().__init__()
+        torch.manual_seed(0)
+        self.rnn, self.head = nn.GRU(4, 16, batch_first=batch_first), nn.Linear(16, 3)
+
+    def forward(self, x):
+        out, _ = self.rnn(x)
+        return self.head(out[-1] if not self.rnn.batch_first else out[:, -1])  # (B, C)
+
+
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_sequences_of_varying_length_are_measured_step_by_step(batch_first):
+    """bptt windows with a shorter last one, padded batches of varying length: per-step sums over different T used
+    to crash; the recurrent scale is judged over the steps that batches have."""
+    g = torch.Generator().manual_seed(0)
+    data = []
+    for T in (12, 9, 12, 7):
+        x = torch.randn(T, 8, 4, generator=g)  # (T, B, F)
+        data.append((x.transpose(0, 1).contiguous() if batch_first else x, torch.randint(0, 3, (8,), generator=g)))
+    assert_silent(diagnose(TimeMajorGRU(batch_first), data), CHECK)

@@ -259,6 +259,82 @@ def test_silent_on_graph_batches():
     assert_silent(diagnose(MessagePassing(), [((x, edges), y)], nn.CrossEntropyLoss()), CHECK, fail_on="info")
 
 
+# -- layouts other than batch-first (nndoctor.probes.layout) ----------------------------------------------------
+def time_major_windows(n=6 * 8 * 4 + 1, cols=6, bptt=8, seed=0):
+    """The word_language_model example's batches: (bptt, B) token windows, targets the next rows flattened."""
+    g = torch.Generator().manual_seed(seed)
+    source = torch.randint(0, V, (n,), generator=g)[: n // cols * cols].view(cols, -1).t().contiguous()  # (N, B)
+    spans = [(i, min(bptt, source.size(0) - 1 - i)) for i in range(0, source.size(0) - 1, bptt)]  # the last shorter
+    return [(source[i:i + n], source[i + 1:i + 1 + n].reshape(-1)) for i, n in spans]
+
+
+class TimeMajorLM(nn.Module):
+    """An LSTM or a Transformer encoder built without batch_first, fed (T, B) ids; log-probs flattened (T*B, V)."""
+
+    def __init__(self, kind="lstm", causal=True):
+        super().__init__()
+        torch.manual_seed(0)
+        self.kind, self.causal = kind, causal
+        self.emb = nn.Embedding(V, 16)
+        self.body = nn.LSTM(16, 16, 2) if kind == "lstm" else nn.TransformerEncoder(
+            nn.TransformerEncoderLayer(16, 2, 32, 0.0), 2, enable_nested_tensor=False)
+        self.out = nn.Linear(16, V)
+
+    def forward(self, x):  # (T, B)
+        h = self.emb(x)  # (T, B, E)
+        if self.kind == "lstm":
+            h = self.body(h)[0]
+        else:
+            mask = nn.Transformer.generate_square_subsequent_mask(len(x)) if self.causal else None
+            h = self.body(h, mask=mask)
+        return F.log_softmax(self.out(h), dim=-1).view(-1, V)  # (T * B, V)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "transformer"])
+def test_silent_on_time_major_language_models(kind):
+    """Dim 0 is time here: before the layout probe, ND302 fired on these healthy models."""
+    assert_silent(diagnose(TimeMajorLM(kind), time_major_windows(), nn.NLLLoss()), CHECK, fail_on="info")
+
+
+def test_time_major_transformer_without_mask_leaks():
+    report = diagnose(TimeMajorLM("transformer", causal=False), time_major_windows(), nn.NLLLoss())
+    assert codes(report) == ["ND309"]
+    assert report.findings[0].evidence["length"] == 8  # the bptt window, not the 6 columns of the batch
+
+
+def test_time_major_lstm_mixing_columns_is_found():
+    class MixesColumns(TimeMajorLM):
+        def forward(self, x):  # (T, B)
+            h = self.body(self.emb(x))[0]  # (T, B, H)
+            h = h + h.mean(dim=1, keepdim=True)  # BUG: a mean over the batch columns
+            return F.log_softmax(self.out(h), dim=-1).view(-1, V)
+
+    assert codes(diagnose(MixesColumns(), time_major_windows(), nn.NLLLoss())) == ["ND302"]
+
+
+def test_config_axes_override_inference():
+    """Declared batch-first, the time-major LSTM reads the samples as time: mixing, as the config asked."""
+    report = diagnose(TimeMajorLM(), time_major_windows(), nn.NLLLoss(), batch={"batch_axis": 0, "time_axis": 1})
+    assert "ND302" in codes(report)
+
+
+def test_unbatched_sentences_are_skipped_with_the_reason():
+    class Tagger(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb, self.lstm, self.head = nn.Embedding(V, 8), nn.LSTM(8, 8), nn.Linear(8, 3)
+
+        def forward(self, s):  # (T,)
+            out, _ = self.lstm(self.emb(s).view(len(s), 1, -1))  # (T, 1, H)
+            return F.log_softmax(self.head(out.view(len(s), -1)), dim=1)  # (T, K)
+
+    g = torch.Generator().manual_seed(0)
+    data = [(torch.randint(0, V, (n,), generator=g), torch.randint(0, 3, (n,), generator=g)) for n in (5, 7, 6)]
+    report = diagnose(Tagger(), data, nn.NLLLoss())
+    (result,) = [c for c in report.checks if c.name == CHECK]
+    assert result.status == "skipped" and "unbatched" in result.detail
+
+
 # -- examples ----------------------------------------------------------------------------------------------------
 def run_example(path):
     return run_config_example(path, quick=True)

@@ -150,3 +150,31 @@ def test_example_ranks_its_code_first(example_path, name, code):
     report = run_example(example_path(name))
     assert report.findings[0].code == code and report.findings[0].severity == "error"
     assert report.exit_code() == 1
+
+
+# -- time-major windows (nndoctor.probes.layout) -----------------------------------------------------------------
+class TimeMajorLM(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.emb, self.rnn, self.out = nn.Embedding(16, 8), nn.LSTM(8, 8), nn.Linear(8, 16)
+
+    def forward(self, x):  # (T, B)
+        return self.out(self.rnn(self.emb(x))[0]).view(-1, 16)  # (T * B, V)
+
+
+def windows(shift):
+    """(T, B) windows of a batchified stream; targets the rows `shift` later, flattened to (T * B,)."""
+    source = torch.randint(0, 16, (41, 6), generator=torch.Generator().manual_seed(0))  # (N, B)
+    return [(source[i:i + 8], source[i + shift:i + shift + 8].reshape(-1)) for i in range(0, 32, 8)]
+
+
+@pytest.mark.parametrize("shift", [1, 0])
+def test_time_major_targets_flattened(shift):
+    """Flattened (T * B,) targets against (T, B) inputs used to crash the column comparison; read in the windows'
+    layout, unshifted targets are the token copy they are."""
+    report = diagnose(TimeMajorLM(), windows(shift), nn.CrossEntropyLoss(), task="language-modeling")
+    if shift:
+        assert_silent(report, CHECK)
+    else:
+        assert [f.code for f in report.findings] == ["ND111"]
+        assert "never shifted" in report.findings[0].title

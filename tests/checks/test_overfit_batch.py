@@ -209,3 +209,41 @@ def test_example_ranks_its_code_first(example_path, example, code):
     report = run_example(example_path(example))
     assert report.findings[0].code == code and report.exit_code() == 1, \
         [(f.code, f.severity, f.title) for f in report.findings]
+
+
+# -- layouts other than batch-first (nndoctor.probes.layout) ----------------------------------------------------
+class TimeMajorLM(nn.Module):
+    def __init__(self, vocab=12):
+        super().__init__()
+        torch.manual_seed(0)
+        self.vocab = vocab
+        self.emb, self.rnn, self.out = nn.Embedding(vocab, 16), nn.LSTM(16, 32), nn.Linear(32, vocab)
+
+    def forward(self, x):  # (T, B)
+        return self.out(self.rnn(self.emb(x))[0]).view(-1, self.vocab)  # (T * B, V)
+
+
+def test_time_major_batch_with_flattened_targets_is_cut_along_its_columns():
+    """(T, B) windows and (T * B,) targets: the first samples are columns, and the targets are cut with them."""
+    g = torch.Generator().manual_seed(0)
+    source = torch.randint(0, 12, (41, 16), generator=g)  # (N, B) a batchified stream
+    data = [(source[i:i + 10], source[i + 1:i + 11].reshape(-1)) for i in range(0, 40, 10)]
+    report = diagnose(TimeMajorLM(), data, nn.CrossEntropyLoss(), torch.optim.Adam, optimizer_kwargs={"lr": 1e-2})
+    assert_silent(report, CHECK)  # cut along dim 0, inputs (8, 16) met targets (160,): the check crashed
+
+
+def test_unbatched_sentence_is_fitted_whole():
+    class Tagger(nn.Module):
+        def __init__(self):
+            super().__init__()
+            torch.manual_seed(0)
+            self.emb, self.lstm, self.head = nn.Embedding(12, 8), nn.LSTM(8, 16), nn.Linear(16, 3)
+
+        def forward(self, s):  # (T,)
+            out, _ = self.lstm(self.emb(s).view(len(s), 1, -1))  # (T, 1, H)
+            return torch.log_softmax(self.head(out.view(len(s), -1)), dim=1)  # (T, K)
+
+    g = torch.Generator().manual_seed(0)
+    data = [(torch.randint(0, 12, (14,), generator=g), torch.randint(0, 3, (14,), generator=g))]
+    report = diagnose(Tagger(), data, nn.NLLLoss(), torch.optim.Adam, optimizer_kwargs={"lr": 1e-2})
+    assert_silent(report, CHECK)

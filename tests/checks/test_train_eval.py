@@ -161,3 +161,25 @@ def test_example_ranks_its_code_first(example_path):
     report = run_example(example_path("dropout_in_eval"))
     assert report.exit_code("error") == 1
     assert report.findings[0].code == "ND307", [(f.code, f.title) for f in report.findings]
+
+
+# -- state carried across calls (nndoctor.probes.state) ----------------------------------------------------------
+class StatefulLSTM(nn.Module):
+    """An LSTM that carries (h, c) from one call to the next: two passes of one batch differ by design, not by a
+    dropout left on; each of nndoctor's passes starts the copy from its initial state."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.rnn, self.head = nn.LSTM(8, 16, batch_first=True), nn.Linear(16, 3)
+        self.hidden = None
+
+    def forward(self, x):  # (B, F)
+        if self.hidden is None or self.hidden[0].size(1) != x.size(0):
+            self.hidden = (x.new_zeros(1, x.size(0), 16), x.new_zeros(1, x.size(0), 16))
+        out, self.hidden = self.rnn(x.unsqueeze(1), self.hidden)  # (B, 1, H)
+        return self.head(out[:, -1])
+
+
+def test_carried_state_is_not_eval_mode_randomness():
+    assert_silent(diagnose(StatefulLSTM(), make_classification()), CHECK, fail_on="info")

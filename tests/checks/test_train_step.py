@@ -220,3 +220,45 @@ def test_config_train_step_must_take_four_arguments(tmp_path):
     with pytest.raises(config.ConfigError, match=r"bad.yaml:4: key 'train_step'.*four parameters"):
         config.build(config.load(str(tmp_path / "bad.yaml")))
     assert config.build(config.load(str(tmp_path / "good.yaml"))).train_step.__name__ == "good"
+
+
+# -- state carried across calls (nndoctor.probes.state) ----------------------------------------------------------
+class StatefulRNN(nn.Module):
+    """Keeps its hidden state between calls (self.hidden), as a truncated-BPTT language model does."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.rnn, self.head = nn.GRU(8, 16, batch_first=True), nn.Linear(16, 3)
+        self.hidden = None
+
+    def forward(self, x):  # (B, F) one step per call
+        if self.hidden is None or self.hidden.size(1) != x.size(0):
+            self.hidden = x.new_zeros(1, x.size(0), 16)
+        out, self.hidden = self.rnn(x.unsqueeze(1), self.hidden)  # (B, 1, H)
+        return self.head(out[:, -1])
+
+
+def stateful_step(detach):
+    def step(model, batch, loss_fn, optimizer):
+        x, y = batch
+        if detach and model.hidden is not None:
+            model.hidden = model.hidden.detach()  # repackage_hidden
+        optimizer.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+    return step
+
+
+def test_undetached_carried_state_is_named():
+    report = diagnose(stateful_step(detach=False), StatefulRNN())
+    assert codes(report) == ["ND308"]
+    finding = report.findings[0]
+    assert finding.evidence["attached_state"] == ["hidden"] and "never detached" in finding.title
+    assert "repackage_hidden" in finding.fix
+
+
+def test_repackaged_carried_state_is_healthy():
+    assert_silent(diagnose(stateful_step(detach=True), StatefulRNN()), CHECK)
