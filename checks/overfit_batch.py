@@ -127,7 +127,8 @@ class OverfitOneBatch(Check):
         if loss0.dim() != 0:
             return None  # a loss that is not a scalar cannot be trained on: forward-probe reports it (ND308)
         initial = float(loss0.detach().float())
-        floor = loss_floor(loss_fn, outputs0, batch.targets, ctx.task, ctx.subject.loss)
+        rescore = ctx.rescoring_loss()  # a model's own loss cannot score ideal outputs: its stand-in, if any
+        floor = loss_floor(rescore, outputs0, batch.targets, ctx.task, ctx.subject.loss) if rescore else None
         kind = floor.kind if floor else "logits"
         close0 = closeness(outputs0, batch.targets, ctx.task, ctx.subject.loss, kind)
         gap0 = initial - floor.value if floor else math.nan
@@ -178,7 +179,7 @@ class OverfitOneBatch(Check):
         if close0 is None or not fell or not (above_floor or close0.better == "higher"):
             return
         with torch.no_grad():
-            outputs1 = ctx.forward(fit.model, fit.batch.inputs)
+            outputs1 = ctx.forward(fit.model, fit.batch.inputs, fit.batch.targets)
         close1 = closeness(outputs1, fit.batch.targets, ctx.task, ctx.subject.loss, fit.kind)
         away = self._away(close0, close1) if close1 is not None else 0.0
         if away < o["away_share"]:

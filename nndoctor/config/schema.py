@@ -9,6 +9,9 @@ KEYS = (
     "device", "seed", "checks", "max_batches",
 )
 REQUIRED = ("model", "data", "loss")
+BATCH_KEYS = ("inputs", "targets", "targets_arg")  # the `batch:` mapping's keys
+MODEL_LOSS = "model"  # `loss: model`: the model computes its own loss (handed the targets, it returns it)
+OUTPUT_PARTS = ("logits", "loss")  # `outputs: {logits: KEY, loss: KEY}`
 MAPPINGS = ("model_kwargs", "data_kwargs", "val_data_kwargs", "loss_kwargs", "optimizer_kwargs", "batch", "checks")
 DEFAULT_MAX_BATCHES = 8  # batches read from each loader; the run's cost does not grow with the dataset
 
