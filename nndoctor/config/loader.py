@@ -298,12 +298,13 @@ def targets_arg_problem(value: Any, loss: Any) -> str | None:
     return None
 
 
-def outputs_problem(value: Any, loss: Any) -> str | None:
-    """Why `outputs` cannot be (a key, index or attribute name, or a mapping {logits: KEY, loss: KEY}), or None."""
+def outputs_problem(value: Any, loss: Any, given: bool = False) -> str | None:
+    """Why `outputs` cannot be (a key, index or attribute name, or a mapping {logits: KEY, loss: KEY}), or None.
+    `given`: the key is written in the config, where an empty value is a mistake (the API's default is None)."""
     def is_key(k: Any) -> bool:
         return isinstance(k, (str, int)) and not isinstance(k, bool)
 
-    if value is None or is_key(value):
+    if (value is None and not given) or is_key(value):
         return None
     if not isinstance(value, dict):
         return "must be an attribute or key name, e.g. logits, or a mapping {logits: KEY, loss: KEY}"
@@ -357,7 +358,7 @@ def _validate_values(cfg: RunConfig) -> None:
         raise cfg.error("max_batches", "must be a positive integer")
     if "device" in v:
         validate_device(str(v["device"]) if isinstance(v["device"], str) else show(v["device"]), cfg)
-    problem = outputs_problem(v.get("outputs"), v.get("loss"))
+    problem = outputs_problem(v["outputs"], v.get("loss"), given=True) if "outputs" in v else None
     if problem:
         raise cfg.error("outputs", problem)
 

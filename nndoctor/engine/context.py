@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+import weakref
 from typing import Any, Callable
 
 import torch
@@ -20,8 +21,8 @@ from torch import nn
 from ..common.isolation import TimeBoxExceeded as CheckTimeout
 from ..probes.batches import (NO_TARGETS, Batch, WiringError, call_model, first_tensor, read_batches, take_parts,
                                to_device)
-from ..probes.losses import (class_axis, ignore_candidates, is_model_loss, learn_ignored_target, skipped_targets,
-                              stand_in_loss)
+from ..probes.losses import (ModelLossUnavailable, class_axis, ignore_candidates, is_model_loss,
+                              learn_ignored_target, skipped_targets, stand_in_loss)
 from .subject import Subject, copy_module, defined_in_torch, strip_user_hooks
 from .task import CLASS_LOSSES, guess_task
 
@@ -157,7 +158,16 @@ class Context:
     def _forward_model_loss(self, model: nn.Module, inputs: Any, targets: Any) -> torch.Tensor:
         """`logits, loss = model(inputs, targets)`: the logits, with the loss recorded in the ModelLoss."""
         logits, loss = self._model_parts(model, inputs, targets)
-        self.subject.loss.remember(logits, targets, loss, rescore=lambda t: self._model_parts(model, inputs, t)[1])
+        copy_of = weakref.ref(model)  # a check's copy is not kept alive by the record of its outputs
+
+        def rescore(other_targets: Any) -> torch.Tensor:
+            if copy_of() is None:
+                raise ModelLossUnavailable("the model computes its own loss (`loss: model`): the copy that made "
+                                           "these outputs is gone")
+            return self._model_parts(copy_of(), inputs, other_targets)[1]
+
+        if isinstance(logits, torch.Tensor):
+            self.subject.loss.remember(logits, targets, loss, rescore)
         return logits
 
     def _model_parts(self, model: nn.Module, inputs: Any, targets: Any) -> tuple[Any, torch.Tensor]:

@@ -56,10 +56,10 @@ def learn_ignored_target(loss: Any, value: int | None) -> None:
 
 
 def ignore_candidates(targets: torch.Tensor, num_classes: int | None) -> list[int]:
-    """Target values worth asking the loss about: -100 and -1, the values the targets hold outside [0, C), and
-    the smallest and largest value the targets hold (a pad id is usually 0 or the last id)."""
+    """Target values worth asking the loss about: -100 and -1, 0 (a pad id), the values the targets hold outside
+    [0, C), and the smallest and largest value they hold (a pad id may also be the last id)."""
     y = targets.reshape(-1)
-    values = set(IGNORE_CANDIDATES)
+    values = set(IGNORE_CANDIDATES) | {0}
     if y.numel():
         present = torch.unique(y)
         values.update(int(v) for v in present if v < 0 or (num_classes is not None and v >= num_classes))
@@ -128,7 +128,8 @@ def loss_value(loss_fn: Callable, outputs: Any, targets: Any) -> float | None:
 
 
 # -- a loss the model computes itself (`loss: model`) -----------------------------------------------------------------
-REMEMBERED = 32  # outputs whose loss is kept: a check forwards its batches (8 by default), then scores each
+REMEMBERED = 16  # outputs whose loss is kept: a check forwards its batches (8 by default), then scores each
+REMEMBERED_BYTES = 1 << 28  # and at most this much of them (a large vocabulary's logits are big): oldest go first
 WITH_GRAPH = 2  # of those, how many keep their autograd graph (a training step needs the last one)
 
 
@@ -142,6 +143,7 @@ class _Scored:
     targets: Any  # the targets it was handed
     loss: torch.Tensor
     rescore: Callable[[Any], torch.Tensor] | None  # targets -> the model's loss on the same inputs
+    version: int = 0  # the outputs' version counter when recorded: an in-place write since makes them others
 
 
 class ModelLoss:
@@ -161,9 +163,10 @@ class ModelLoss:
     def remember(self, outputs: torch.Tensor, targets: Any, loss: torch.Tensor,
                  rescore: Callable[[Any], torch.Tensor] | None = None) -> None:
         """Record that the model returned `loss` with `outputs` for `targets`."""
-        self._scored[id(outputs)] = _Scored(outputs, targets, loss, rescore)
+        self._scored[id(outputs)] = _Scored(outputs, targets, loss, rescore, outputs._version)
         self._scored.move_to_end(id(outputs))
-        while len(self._scored) > REMEMBERED:
+        while len(self._scored) > 1 and (len(self._scored) > REMEMBERED or sum(
+                s.outputs.numel() * s.outputs.element_size() for s in self._scored.values()) > REMEMBERED_BYTES):
             self._scored.popitem(last=False)
         graphs = [s for s in reversed(self._scored.values()) if s.loss.requires_grad]
         for old in graphs[WITH_GRAPH:]:  # an older step's graph is not backpropagated again: free its memory
@@ -185,15 +188,15 @@ class ModelLoss:
     def _find(self, outputs: Any) -> _Scored | None:
         """The record of these outputs: the very tensor the forward returned, or a detached view of it that
         nothing has written into since (same memory, shape and version)."""
-        scored = self._scored.get(id(outputs))
-        if scored is not None and scored.outputs is outputs:
-            return scored
         if not isinstance(outputs, torch.Tensor):
             return None
+        scored = self._scored.get(id(outputs))
+        if scored is not None and scored.outputs is outputs:
+            return scored if outputs._version == scored.version else None
         for scored in reversed(self._scored.values()):
             o = scored.outputs
             if o.data_ptr() == outputs.data_ptr() and o.shape == outputs.shape and o.stride() == outputs.stride() \
-                    and o.dtype == outputs.dtype and o._version == outputs._version:
+                    and o.dtype == outputs.dtype and outputs._version == scored.version:
                 return scored
         return None
 
