@@ -39,7 +39,7 @@ import torch
 
 from nndoctor import Check, Option
 from nndoctor.probes.batches import tensors
-from nndoctor.probes.losses import ignored_target, shifts_targets
+from nndoctor.probes.losses import ignored_target, is_model_loss, shifts_targets
 
 
 def _named_inputs(inputs) -> list[tuple[str, torch.Tensor]]:
@@ -258,12 +258,17 @@ class DataSplits(Check):
     @staticmethod
     def _loss_shifts(ctx) -> bool:
         """Whether the loss shifts the targets itself (a Hugging Face causal LM given labels = input_ids): it never
-        scores the first target of a sequence. Asked of the loss on one batch, with an eval-mode copy."""
+        scores the first target of a sequence. Asked of the loss on the first batch: a function loss on random
+        outputs of the model's output shape, a model's own loss on an eval-mode copy's forward."""
         batch = ctx.batches(1)[0]
-        if not isinstance(batch.targets, torch.Tensor) or not ctx.num_classes:
+        if not isinstance(batch.targets, torch.Tensor) or not ctx.num_classes or not ctx.output_shape:
             return False
-        model = ctx.new_model(train=False)
         loss_fn = ctx.new_loss()
+        if not is_model_loss(ctx.subject.loss):
+            g = torch.Generator().manual_seed(ctx.seed)
+            outputs = torch.randn(ctx.output_shape, generator=g).to(batch.targets.device)
+            return shifts_targets(loss_fn, outputs, batch.targets, ctx.num_classes)
+        model = ctx.new_model(train=False)
         with torch.no_grad():
             try:
                 outputs = ctx.forward(model, batch.inputs, batch.targets)
