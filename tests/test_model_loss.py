@@ -93,6 +93,21 @@ def test_a_function_loss_with_ignore_index_minus_one_is_not_told_its_targets_are
     assert "ND105" in codes(report)
 
 
+def shifting_lm_loss(logits, labels):
+    """As a Hugging Face causal LM computes it: logits[:, t] against labels[:, t + 1]."""
+    return F.cross_entropy(logits[:, :-1].reshape(-1, logits.size(-1)), labels[:, 1:].reshape(-1))
+
+
+def test_labels_equal_to_the_inputs_are_no_leak_for_a_loss_that_shifts_them():
+    x, _ = tokens(seed=12)
+    torch.manual_seed(0)
+    report = nndoctor.diagnose(TinyLM(), loader(x, x.clone()), shifting_lm_loss, device="cpu",
+                               select=["data-splits"])
+    assert_silent(report, "data-splits")
+    report = nndoctor.diagnose(TinyLM(), loader(x, x.clone()), masked_lm_loss, device="cpu", select=["data-splits"])
+    assert "ND111" in codes(report)  # the same targets under a loss that does not shift them: a copy
+
+
 class KeywordTargets(torch.nn.Module):
     """forward(x, *, y=None) -> {'scores': ..., 'nll': ...}: the targets by keyword, the parts under other names."""
 

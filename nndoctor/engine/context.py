@@ -22,7 +22,7 @@ from ..common.isolation import TimeBoxExceeded as CheckTimeout
 from ..probes.batches import (NO_TARGETS, Batch, WiringError, call_model, first_tensor, read_batches, take_parts,
                                to_device)
 from ..probes.losses import (ModelLossUnavailable, class_axis, ignore_candidates, is_model_loss,
-                              learn_ignored_target, skipped_targets, stand_in_loss)
+                              learn_ignored_target, shifts_targets, skipped_targets, stand_in_loss, unshifted)
 from .subject import Subject, copy_module, defined_in_torch, strip_user_hooks
 from .task import CLASS_LOSSES, guess_task
 
@@ -55,6 +55,7 @@ class Context:
         self.user_batch_size = 1
         self.targets_key = None  # a dict batch's key of the targets: where a model loss takes them by default
         self._stand_in: Callable | None = None  # a function loss equal to a model loss (see `rescoring_loss`)
+        self.target_shift = 0  # 1: the loss scores outputs[:, t] against targets[:, t + 1] (it shifts them itself)
 
     # -- time box ----------------------------------------------------------------------------------------
     def check_time(self) -> None:
@@ -212,17 +213,25 @@ class Context:
     def rescoring_loss(self) -> Callable | None:
         """A loss that scores outputs nndoctor made or changed (constant outputs for chance levels, ideal ones for
         the loss floor): a fresh copy of the user's loss; for a model loss the function loss found equal to it on
-        the first batch (`stand_in_loss`), or None when none is (the check then does not judge by re-scoring)."""
+        the first batch (`stand_in_loss`), over outputs and targets `aligned` by `target_shift` (a Hugging Face
+        causal LM's shift taken out), or None when none is (the check then does not judge by re-scoring)."""
         if not is_model_loss(self.subject.loss):
             return self.new_loss()
         return self._stand_in
 
     def learn_loss(self, outputs: Any, batches: list[Batch]) -> None:
         """What the runner's probe learns about the loss once the loss ran on every batch: the target value it
-        skips, and for a model loss the function loss that stands in for it. `outputs` are the first batch's."""
+        skips, for a model loss the function loss that stands in for it, and whether it shifts the targets by one
+        itself (`target_shift`). `outputs` are the first batch's."""
         self.learn_ignored_target(outputs, batches)
-        if is_model_loss(self.subject.loss) and batches:
-            self._stand_in = stand_in_loss(self.subject.loss, outputs, batches[0].targets)
+        if not batches or not isinstance(batches[0].targets, torch.Tensor):
+            return
+        if is_model_loss(self.subject.loss):
+            found = stand_in_loss(self.subject.loss, outputs, batches[0].targets)
+            self.target_shift = getattr(found, "shift", 0)
+            self._stand_in = unshifted(found) if found is not None else None
+        elif self.task == "language-modeling" and self.num_classes:
+            self.target_shift = int(shifts_targets(self.new_loss(), outputs, batches[0].targets, self.num_classes))
 
     # -- what the loss skips ------------------------------------------------------------------------------------
     def learn_ignored_target(self, outputs: Any, batches: list[Batch]) -> int | None:

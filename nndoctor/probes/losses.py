@@ -228,22 +228,50 @@ def shifts_targets(loss_fn: Callable, outputs: torch.Tensor, targets: torch.Tens
 def stand_in_loss(loss: ModelLoss, outputs: torch.Tensor, targets: torch.Tensor,
                   tol: float = 1e-5) -> Callable | None:
     """A function loss that scores made-up outputs as the model's own loss would: cross-entropy (or NLL) over the
-    (..., C) logits with the ignored target value, when it gives the loss the model returned with `outputs` (from
-    the context's forward) for `targets`; None when neither does (a causal LM that shifts its labels first, a loss
-    with extra terms). Checks that re-score changed outputs (chance levels, the loss floor) use it; its
-    `reference` is the torch function it applies."""
+    (..., C) logits with the ignored target value, as they are or shifted by one along (B, T) (a Hugging Face
+    causal LM scores logits[:, :-1] against labels[:, 1:]), when it gives the loss the model returned with
+    `outputs` (from the context's forward) for `targets`; None when none does (a loss with extra terms). Checks
+    that re-score changed outputs (chance levels, the loss floor) use it; its `reference` is the torch function
+    it applies and its `shift` the offset of the targets it scores (0 or 1)."""
     if not isinstance(outputs, torch.Tensor) or not isinstance(targets, torch.Tensor) or targets.is_floating_point() \
             or outputs.dim() < 2 or outputs.numel() != targets.numel() * outputs.shape[-1]:
         return None
     user = loss_value(loss, outputs, targets)
-    ignore = ignored_target(loss)
-    for ref in (F.cross_entropy, F.nll_loss):
-        def flat(out: torch.Tensor, y: torch.Tensor, ref=ref) -> torch.Tensor:
-            return ref(out.reshape(-1, out.shape[-1]), y.reshape(-1), ignore_index=ignore)  # (rows, C), (rows,)
-
-        value = loss_value(flat, outputs, targets)
-        if user is not None and value is not None and abs(user - value) <= tol * max(1.0, abs(value)):
-            flat.__name__ = f"{ref.__name__} (standing in for {loss!r})"
-            flat.reference = ref  # type: ignore[attr-defined]  # which torch loss it is
-            return flat
+    if user is None:
+        return None
+    shifts = (0, 1) if targets.dim() == 2 and outputs.dim() == 3 and targets.shape[1] >= 2 else (0,)
+    for shift in shifts:
+        for ref in (F.cross_entropy, F.nll_loss):
+            fn = _flat_loss(ref, ignored_target(loss), shift, loss)
+            value = loss_value(fn, outputs, targets)
+            if value is not None and abs(user - value) <= tol * max(1.0, abs(value)):
+                return fn
     return None
+
+
+def _flat_loss(ref: Callable, ignore: int, shift: int, loss: Any) -> Callable:
+    """ref over (rows, C) logits and (rows,) targets, the targets `shift` positions on along axis 1."""
+    def flat(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if shift:
+            out, y = out[:, :-shift], y[:, shift:]  # (B, T - 1, C), (B, T - 1)
+        return ref(out.reshape(-1, out.shape[-1]), y.reshape(-1), ignore_index=ignore)
+
+    flat.__name__ = f"{ref.__name__} (standing in for {loss!r})"
+    flat.reference, flat.shift, flat.ignore, flat.loss = ref, shift, ignore, loss  # type: ignore[attr-defined]
+    return flat
+
+
+def unshifted(stand_in: Callable) -> Callable:
+    """The stand-in loss over outputs and targets already `aligned` (no shift of its own)."""
+    if not getattr(stand_in, "shift", 0):
+        return stand_in
+    return _flat_loss(stand_in.reference, stand_in.ignore, 0, stand_in.loss)  # type: ignore[attr-defined]
+
+
+def aligned(outputs: Any, targets: Any, shift: int) -> tuple[Any, Any]:
+    """Outputs and the targets they are scored against, position by position: for a loss that shifts the targets
+    by `shift` itself (`Context.target_shift`), outputs[:, :-shift] and targets[:, shift:]; else as they are."""
+    if not shift or not (isinstance(outputs, torch.Tensor) and isinstance(targets, torch.Tensor)) \
+            or outputs.dim() < 2 or targets.dim() < 2 or targets.shape[1] <= shift:
+        return outputs, targets
+    return outputs[:, :-shift], targets[:, shift:]  # (B, T - shift, ...), (B, T - shift)

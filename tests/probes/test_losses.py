@@ -91,8 +91,13 @@ def test_stand_in_loss_is_the_cross_entropy_a_model_computes():
     assert stand_in is not None and stand_in.reference is F.cross_entropy
     assert torch.allclose(stand_in(out * 0, y), torch.tensor(float(torch.log(torch.tensor(float(V))))))
     shifted = ModelLoss()
-    shifted.remember(out, y, shifting_ce(out, y.clamp_min(0)))
-    assert stand_in_loss(shifted, out, y) is None  # a shifting loss equals neither: nothing stands in
+    y = y.clamp_min(0)
+    shifted.remember(out, y, shifting_ce(out, y))
+    stand_in = stand_in_loss(shifted, out, y)  # a Hugging Face causal LM: the shifted cross-entropy
+    assert stand_in is not None and stand_in.shift == 1 and torch.allclose(stand_in(out, y), shifting_ce(out, y))
+    other = ModelLoss()
+    other.remember(out, y, shifting_ce(out, y) + out.pow(2).mean())  # an extra term: nothing stands in
+    assert stand_in_loss(other, out, y) is None
 
 
 def test_shifts_targets_tells_a_shifting_loss_from_a_plain_one():
