@@ -292,8 +292,8 @@ class RandomInput(Check):
         if not o["train_baseline"] or len(batches) < 2:
             return
         b0 = batches[0]
-        if predicts_next_step(b0.inputs, b0.targets, ignored_target(ctx.subject.loss)):
-            return  # the targets are the inputs one position on (a language model): they cannot be paired wrongly
+        if ctx.target_shift or predicts_next_step(b0.inputs, b0.targets, ignored_target(ctx.subject.loss)):
+            return  # the targets are the inputs one position on (a language model, or a loss that shifts them)
         model = ctx.new_model()
         if not any(p.requires_grad for p in model.parameters()):
             return  # nothing trains (ND402's business)
