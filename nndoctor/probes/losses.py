@@ -156,6 +156,7 @@ class ModelLoss:
 
     def __init__(self) -> None:
         self._scored: OrderedDict[int, _Scored] = OrderedDict()
+        self.__name__ = "the model's own loss"  # what reports call a loss function by
 
     def __repr__(self) -> str:
         return "the model's own loss"
