@@ -152,7 +152,7 @@ class Activations(Check):
                 calls.clear()
                 last.clear()
                 prev["module"] = None
-                out = ctx.forward(model, batch.inputs)
+                out = ctx.forward(model, batch.inputs, batch.targets)
                 samples += batch.size
                 if isinstance(out, torch.Tensor) and last.get("numel") == out.numel():
                     final["key"] = last["key"]  # the module that produced the output

@@ -165,7 +165,7 @@ class ChanceLoss(Check):
             if not isinstance(b.targets, torch.Tensor):
                 return [], [], [], final
             with torch.set_grad_enabled(i == 0), on_forward(model, remember):  # one graph, to read the final op
-                out = first_tensor(ctx.forward(model, b.inputs))
+                out = first_tensor(ctx.forward(model, b.inputs, b.targets))
                 if out is None or not out.is_floating_point():
                     return [], [], [], final
                 if i == 0:
@@ -223,7 +223,9 @@ class ChanceLoss(Check):
         consts = self._constants(ctx, outs, ys)
         if not consts:
             return
-        loss_fn = ctx.new_loss()
+        loss_fn = ctx.rescoring_loss()  # a model's own loss cannot score constant outputs: its stand-in, if any
+        if loss_fn is None:
+            return  # a model loss equal to no function loss: the chance levels are unknown
         levels = {}
         with torch.no_grad():
             for name, make in consts.items():

@@ -18,7 +18,9 @@ Where it stays silent on purpose: an autoencoder, whose targets are the whole in
 reconstruction), is not a leak: for tabular data only a column among several (the target having fewer columns
 than the inputs) counts, and for token ids only integer (B, T) targets under a classification or
 language-modeling loss, where an unshifted copy makes the task the identity. A correctly shifted LM has targets
-equal to the inputs one position later, which the check tells apart. Integer inputs (token ids) have no scale to
+equal to the inputs one position later, which the check tells apart; and targets equal to the inputs are right
+for a loss that shifts them itself (a Hugging Face causal LM given `labels=input_ids`), which the loss shows: it
+never scores the first target of a sequence. Integer inputs (token ids) have no scale to
 compare between splits.
 
 Why it matters: a model validated on differently preprocessed data looks broken when it is not (or fine when
@@ -37,7 +39,7 @@ import torch
 
 from nndoctor import Check, Option
 from nndoctor.probes.batches import tensors
-from nndoctor.probes.losses import ignored_target
+from nndoctor.probes.losses import ignored_target, is_model_loss, shifts_targets
 
 
 def _named_inputs(inputs) -> list[tuple[str, torch.Tensor]]:
@@ -252,6 +254,8 @@ class DataSplits(Check):
         ev = {"positions": n0, "share_equal": share0, "share_equal_to_next_input": share_next,
               "share_equal_to_previous_input": share_prev}
         if share0 >= o["copy_share"] and share_next < share0:
+            if self._loss_shifts(ctx):
+                return  # labels = input_ids on purpose: the loss scores logits[:, t] against labels[:, t + 1]
             title = f"targets equal the input ids at {share0:.1%} of positions: the sequence is never shifted"
         elif share_prev >= o["copy_share"] and share_next < share_prev:
             title = (f"targets equal the previous input id at {share_prev:.1%} of positions: the sequence is "
@@ -263,6 +267,27 @@ class DataSplits(Check):
             confidence=self.margin(max(share0, share_prev), o["copy_share"], "share", n=n0),
             fix="Predict the next token: inputs = ids[:, :-1], targets = ids[:, 1:] (or shift the logits and "
             "labels inside the loss); for a deliberate copy task, ignore ND111.")
+
+    @staticmethod
+    def _loss_shifts(ctx) -> bool:
+        """Whether the loss shifts the targets itself (a Hugging Face causal LM given labels = input_ids): it never
+        scores the first target of a sequence. Asked of the loss on the first batch: a function loss on random
+        outputs of the model's output shape, a model's own loss on an eval-mode copy's forward."""
+        batch = ctx.batches(1)[0]
+        if not isinstance(batch.targets, torch.Tensor) or not ctx.num_classes or not ctx.output_shape:
+            return False
+        loss_fn = ctx.new_loss()
+        if not is_model_loss(ctx.subject.loss):
+            g = torch.Generator().manual_seed(ctx.seed)
+            outputs = torch.randn(ctx.output_shape, generator=g).to(batch.targets.device)
+            return shifts_targets(loss_fn, outputs, batch.targets, ctx.num_classes)
+        model = ctx.new_model(train=False)
+        with torch.no_grad():
+            try:
+                outputs = ctx.forward(model, batch.inputs, batch.targets)
+            except Exception:  # the forward fails: forward-probe reports it
+                return False
+        return shifts_targets(lambda out, y: ctx.loss(out, y, loss_fn), outputs, batch.targets, ctx.num_classes)
 
     def _column_copy(self, label, xs, ys):
         """A feature column of (N, F) inputs equal to, or perfectly correlated with, a target column."""

@@ -24,7 +24,7 @@ from collections import Counter
 import torch
 
 from nndoctor import Check, Option
-from nndoctor.probes.batches import population, reads_in_order, tensors
+from nndoctor.probes.batches import order_sampler, population, reads_in_order, tensors
 from nndoctor.probes.sequences import SHIFT_SHARE, predicts_next_step
 from nndoctor.probes.losses import ignored_target
 
@@ -194,7 +194,7 @@ class InputSanity(Check):
         yield self.finding("ND106", f"all {total} targets of the first {len(labels)} batches are class {only} "
                            f"(of the {C} the output scores), and the loader reads the dataset in order",
                            {"batches": len(labels), "targets": total, "class": only, "num_classes": C,
-                            "classes_seen": 1, "sampler": type(ctx.subject.data.sampler).__name__},
+                            "classes_seen": 1, "sampler": type(order_sampler(ctx.subject.data)).__name__},
                            where="data loader", severity="error",
                            fix=SHUFFLE_FIX)
 

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nndoctor import Check, Option
-from nndoctor.probes.losses import REGRESSION_LOSSES, loss_value
+from nndoctor.probes.losses import REGRESSION_LOSSES, is_model_loss, loss_value, stand_in_loss
 from nndoctor.probes.outputs import final_op
 from nndoctor.probes.hooks import module_label, on_forward
 
@@ -77,7 +77,7 @@ class LossInputs(Check):
         model = ctx.new_model(train=True)
         op, where, first = self._final_op(ctx, model, batches[0])
         with torch.no_grad():
-            outs = [first.detach()] + [ctx.forward(model, b.inputs) for b in batches[1:]]
+            outs = [first.detach()] + [ctx.forward(model, b.inputs, b.targets) for b in batches[1:]]
         ys = [b.targets for b in batches]
         if not all(isinstance(o, torch.Tensor) for o in outs) or not isinstance(ys[0], torch.Tensor):
             return
@@ -106,7 +106,7 @@ class LossInputs(Check):
             last.update(name=name, module=module, numel=out.numel())
 
         with on_forward(model, remember):
-            out = ctx.forward(model, batch.inputs)
+            out = ctx.forward(model, batch.inputs, batch.targets)
         if not isinstance(out, torch.Tensor):
             return None, None, out
         op = final_op(out)
@@ -255,6 +255,8 @@ def loss_kind(loss, out: torch.Tensor, y: torch.Tensor, tol: float) -> tuple[str
             return kind, d
     if isinstance(loss, REGRESSION_LOSSES):
         return "regression", d
+    if is_model_loss(loss):
+        return _model_loss_kind(loss, out, y, tol), -1 % max(1, out.dim())
     g = torch.Generator().manual_seed(0)
     z = (3 * torch.randn(out.shape, generator=g)).to(out.device)  # logits-like: spread over several units
     if not y.is_floating_point() and out.dim() >= 2:
@@ -279,10 +281,19 @@ def loss_kind(loss, out: torch.Tensor, y: torch.Tensor, tol: float) -> tuple[str
     return None, d
 
 
+def _model_loss_kind(loss, out, y, tol: float) -> str | None:
+    """What a model's own loss computes (`loss: model`): the function loss that gives the loss it returned with
+    its real outputs `out` (synthetic outputs cannot be fed to it), or None (a causal LM that shifts its labels)."""
+    stand_in = stand_in_loss(loss, out, y, tol)
+    return None if stand_in is None else {F.cross_entropy: "cross_entropy", F.nll_loss: "nll"}[stand_in.reference]
+
+
 def _loss_label(loss, kind: str | None) -> str:
     """CrossEntropyLoss for a module; for a function its name and the known loss it was found to compute."""
     if isinstance(loss, nn.Module):
         return type(loss).__name__
+    if is_model_loss(loss):
+        return f"{loss!r} ({FUNCTIONS[kind]})" if kind in FUNCTIONS else repr(loss)
     name = getattr(loss, "__name__", "")
     name = f"{name}()" if name and name != "<lambda>" else "the loss function"
     return f"{name} ({FUNCTIONS[kind]})" if kind in FUNCTIONS and FUNCTIONS[kind] not in name else name

@@ -46,6 +46,7 @@ from nndoctor import Check, Option
 from nndoctor.probes.batches import Batch
 from nndoctor.probes.layout import take_samples
 from nndoctor.probes.loss_floor import Closeness, Floor, closeness, loss_floor
+from nndoctor.probes.losses import aligned, is_model_loss
 from nndoctor.probes.lr_warmup import Ramp
 
 # `slow_factor`, a crawl: at its final pace the user's optimizer needs this many times the budget (and the
@@ -132,9 +133,13 @@ class OverfitOneBatch(Check):
         if loss0.dim() != 0:
             return None  # a loss that is not a scalar cannot be trained on: forward-probe reports it (ND308)
         initial = float(loss0.detach().float())
-        floor = loss_floor(loss_fn, outputs0, batch.targets, ctx.task, ctx.subject.loss)
+        rescore = ctx.rescoring_loss()  # a model's own loss cannot score ideal outputs: its stand-in, if any
+        # the stand-in of a model loss takes aligned outputs and targets; a function loss shifts them itself
+        shift = ctx.target_shift if is_model_loss(ctx.subject.loss) else 0
+        floor = loss_floor(rescore, *aligned(outputs0, batch.targets, shift), ctx.task, ctx.subject.loss) \
+            if rescore else None
         kind = floor.kind if floor else "logits"
-        close0 = closeness(outputs0, batch.targets, ctx.task, ctx.subject.loss, kind)
+        close0 = closeness(*aligned(outputs0, batch.targets, ctx.target_shift), ctx.task, ctx.subject.loss, kind)
         gap0 = initial - floor.value if floor else math.nan
         target = floor.value + o["fraction"] * gap0 if floor and gap0 > 1e-6 * (1 + abs(initial)) else None
 
@@ -183,8 +188,9 @@ class OverfitOneBatch(Check):
         if close0 is None or not fell or not (above_floor or close0.better == "higher"):
             return
         with torch.no_grad():
-            outputs1 = ctx.forward(fit.model, fit.batch.inputs)
-        close1 = closeness(outputs1, fit.batch.targets, ctx.task, ctx.subject.loss, fit.kind)
+            outputs1 = ctx.forward(fit.model, fit.batch.inputs, fit.batch.targets)
+        outputs1, targets1 = aligned(outputs1, fit.batch.targets, ctx.target_shift)  # a loss that shifts: t vs t+1
+        close1 = closeness(outputs1, targets1, ctx.task, ctx.subject.loss, fit.kind)
         away = self._away(close0, close1) if close1 is not None else 0.0
         if away < o["away_share"]:
             return

@@ -46,7 +46,7 @@ from nndoctor import Check, Option
 from nndoctor.probes.batches import Batch, first_tensor, map_tensors, tensors
 from nndoctor.probes.sequences import SHIFT_SHARE, predicts_next_step
 from nndoctor.probes.hooks import capture_forward, leaf_modules, module_label
-from nndoctor.probes.losses import ignored_target
+from nndoctor.probes.losses import ignored_target, is_model_loss
 from nndoctor.probes.train_eval_modes import batchnorms, dropout_off, eval_noise, refresh_batchnorm, rms, spread
 
 
@@ -221,7 +221,7 @@ class RandomInput(Check):
         with torch.no_grad():
             for b in batches:
                 inputs = change(b.inputs) if change else b.inputs
-                out = first_tensor(ctx.forward(model, inputs))
+                out = first_tensor(ctx.forward(model, inputs, b.targets))  # changed inputs, the real targets
                 if out is None or not out.is_floating_point() or out.dim() == 0 or not bool(out.isfinite().all()):
                     return None  # no float output to measure, or NaN/Inf (other checks say where they come from)
                 outs.append(out.detach())
@@ -275,7 +275,7 @@ class RandomInput(Check):
         """The first module after which every module's output is constant across the batch's samples."""
         model = ctx.new_model(train=False)
         with torch.no_grad(), capture_forward(model) as outs:
-            ctx.forward(model, batch.inputs)
+            ctx.forward(model, batch.inputs, batch.targets)
         labels = {name: module_label(name, m) for name, m in leaf_modules(model)}
         varying = []  # (label, output varies across samples) in the order the modules first ran
         for name, out in outs.items():
@@ -297,8 +297,9 @@ class RandomInput(Check):
         if not o["train_baseline"] or len(batches) < 2:
             return
         b0 = batches[0]
-        if predicts_next_step(b0.inputs, b0.targets, ignored_target(ctx.subject.loss), o["shift_share"]):
-            return  # the targets are the inputs one position on (a language model): they cannot be paired wrongly
+        if ctx.target_shift or predicts_next_step(b0.inputs, b0.targets, ignored_target(ctx.subject.loss),
+                                                  o["shift_share"]):
+            return  # the targets are the inputs one position on (a language model, or a loss that shifts them)
         model = ctx.new_model()
         if not any(p.requires_grad for p in model.parameters()):
             return  # nothing trains (ND402's business)
@@ -404,15 +405,26 @@ class RandomInput(Check):
 
 def per_sample(ctx, model, batch: Batch, loss_fn) -> torch.Tensor:
     """The loss of each sample of the batch, (B,): the user's loss on one-sample slices of one forward pass. When
-    outputs or targets do not lead with the sample axis, the batch's mean loss stands for it as one value."""
-    out = ctx.forward(model, batch.inputs)
+    outputs or targets do not lead with the sample axis, the batch's mean loss stands for it as one value. A model
+    that computes its own loss (`loss: model`) cannot score a slice of its outputs: it is run on each sample."""
     B = batch.size
+    if is_model_loss(ctx.subject.loss):
+        return torch.stack([ctx.forward_loss(model, sample, loss_fn)[1].detach().double().mean()
+                            for sample in (_sample(batch, i) for i in range(B))])  # (B,)
+    out = ctx.forward(model, batch.inputs, batch.targets)
     sliceable = all(t.dim() > 0 and t.shape[0] == B for t in tensors(out) + tensors(batch.targets))
     if not sliceable:
         return ctx.loss(out, batch.targets, loss_fn).detach().double().mean().reshape(1)  # (1,)
     take = lambda i: lambda t: t[i:i + 1]  # noqa: E731
     return torch.stack([ctx.loss(map_tensors(out, take(i)), map_tensors(batch.targets, take(i)), loss_fn)
                         .detach().double().mean() for i in range(B)])  # (B,)
+
+
+def _sample(batch: Batch, i: int) -> Batch:
+    """Sample i of the batch: every tensor that leads with the sample axis cut to i:i+1."""
+    B = batch.size
+    cut = lambda t: t[i:i + 1] if t.dim() > 0 and t.shape[0] == B else t  # noqa: E731  (B, ...) -> (1, ...)
+    return Batch(map_tensors(batch.inputs, cut), map_tensors(batch.targets, cut))
 
 
 def sem(d: torch.Tensor) -> float:

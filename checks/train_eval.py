@@ -125,10 +125,10 @@ class TrainEval(Check):
         with torch.no_grad():
             for b in batches:
                 ctx.check_time()
-                t1, t2 = first_tensor(ctx.forward(model, b.inputs)), first_tensor(ctx.forward(model, b.inputs))
+                t1, t2 = (first_tensor(ctx.forward(model, b.inputs, b.targets)) for _ in range(2))
                 trains.append((t1, t2))
             model.eval()
-            evals = [first_tensor(ctx.forward(model, b.inputs)) for b in batches]
+            evals = [first_tensor(ctx.forward(model, b.inputs, b.targets)) for b in batches]
         gaps, noises = [], []
         for (t1, t2), e in zip(trains, evals):
             if t1 is None or e is None or t1.shape != e.shape or not t1.is_floating_point():

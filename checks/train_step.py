@@ -172,10 +172,10 @@ class TrainStep(Check):
         model = ctx.new_model(train=True)
         with torch.no_grad():
             torch.manual_seed(ctx.seed)
-            a = ctx.forward(model, batch.inputs)
+            a = ctx.forward(model, batch.inputs, batch.targets)
             model.eval()
             torch.manual_seed(ctx.seed)
-            b = ctx.forward(model, batch.inputs)
+            b = ctx.forward(model, batch.inputs, batch.targets)
         if not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)) or a.shape != b.shape:
             return 1.0
         a, b = a.detach().double(), b.detach().double()

@@ -19,15 +19,18 @@ from .engine.runner import DEFAULT_TIME_BOX, UsageError, run
 
 def diagnose(model: nn.Module, data: Iterable, loss: Callable, optimizer: Any = None, *,
              val_data: Iterable | None = None, optimizer_kwargs: dict | None = None, task: str = "auto",
-             num_classes: int | None = None, batch: dict | None = None, outputs: str | None = None,
+             num_classes: int | None = None, batch: dict | None = None, outputs: str | int | dict | None = None,
              train_step: Callable | None = None, device: str = "auto", seed: int = 0, max_batches: int = 8,
              select: Iterable[str] = (), ignore: Iterable[str] = (), options: dict | None = None,
              quick: bool = False, time_box: float = DEFAULT_TIME_BOX, deadline: float | None = None,
              fail_on: str = "error") -> Report:
     """Diagnose a model, its data, loss and optimizer. Nothing passed in is modified.
 
-    `loss` is a loss module instance (or class, instantiated with no arguments) or a function
-    `loss(outputs, targets)`. `optimizer` is an Optimizer instance built for `model`, an Optimizer class
+    `loss` is a loss module instance (or class, instantiated with no arguments), a function
+    `loss(outputs, targets)`, or "model" for a model that computes its own loss when handed the targets
+    (`logits, loss = model(x, y)`, a Hugging Face model given `labels`): `batch={"targets_arg": ...}` says where
+    forward takes them, `outputs={"logits": KEY, "loss": KEY}` where it returns each. `optimizer` is an
+    Optimizer instance built for `model`, an Optimizer class
     (with `optimizer_kwargs`), a factory `fn(model, **optimizer_kwargs)`, or None for Adam(lr=1e-3).
     `options` holds per-check options by check name, as the config's `checks:` section does. `select` and
     `ignore` take codes, code prefixes (ND4) or check names, as `--select`/`--ignore` do. `quick=True` is the
@@ -42,8 +45,7 @@ def diagnose(model: nn.Module, data: Iterable, loss: Callable, optimizer: Any = 
 
     if seed_problem(seed):
         raise ValueError(f"nndoctor.diagnose(seed=...): {seed_problem(seed)}")
-    if isinstance(loss, type):
-        loss = loss()
+    loss = _loss_of(loss, batch, outputs)
     subject = Subject(model=model, data=data, loss=loss,
                       optimizer=optimizer_factory(optimizer, optimizer_kwargs, model=model), val_data=val_data,
                       task=task, num_classes=num_classes, batch_spec=dict(batch or {}), outputs=outputs,
@@ -51,6 +53,26 @@ def diagnose(model: nn.Module, data: Iterable, loss: Callable, optimizer: Any = 
     return run(subject, device=device, seed=seed, max_batches=max_batches, select=select, ignore=ignore,
                options=options, quick=quick, time_box=time_box, deadline=deadline, title="nndoctor.diagnose",
                fail_on=fail_on)
+
+
+def _loss_of(loss: Any, batch: dict | None, outputs: Any) -> Callable:
+    """The loss as the Subject holds it: a class instantiated, "model" as a ModelLoss; a bad `batch`
+    targets_arg or `outputs` mapping is a ValueError naming the argument."""
+    from .config.loader import outputs_problem, targets_arg_problem
+    from .config.schema import MODEL_LOSS
+    from .probes.losses import ModelLoss
+
+    if isinstance(loss, str) and loss != MODEL_LOSS:
+        raise ValueError(f"nndoctor.diagnose(loss={loss!r}): a loss is a module, a class, a function, or \"model\" "
+                         "for a model that computes its own loss")
+    name = MODEL_LOSS if isinstance(loss, str) else None
+    for arg, problem in (("batch", targets_arg_problem((batch or {}).get("targets_arg"), name)),
+                         ("outputs", outputs_problem(outputs, name))):
+        if problem:
+            raise ValueError(f"nndoctor.diagnose({arg}=...): {problem}")
+    if isinstance(loss, str):
+        return ModelLoss()
+    return loss() if isinstance(loss, type) else loss
 
 
 def _selectors(items: Iterable[str] | str, what: str) -> list[str]:

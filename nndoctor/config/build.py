@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..common.errors import did_you_mean, exception_line, user_frame
 from .loader import RunConfig
+from .schema import MODEL_LOSS
 
 if TYPE_CHECKING:  # torch is imported only when the config is built
     from ..engine.subject import Subject
@@ -104,18 +105,7 @@ def build(cfg: RunConfig) -> "Subject":
     data = data_of("data")
     val_data = data_of("val_data") if v.get("val_data") else None
 
-    loss_obj = resolve(cfg, "loss")
-    if isinstance(loss_obj, type):
-        loss = _call(cfg, "loss", loss_obj, v.get("loss_kwargs") or {})
-    elif callable(loss_obj):
-        if v.get("loss_kwargs"):
-            import functools
-
-            loss = functools.partial(loss_obj, **v["loss_kwargs"])
-        else:
-            loss = loss_obj
-    else:
-        raise cfg.error("loss", f"{v['loss']} is a {type(loss_obj).__name__}, not a loss class or function")
+    loss = build_loss(cfg)
 
     if v.get("optimizer"):
         opt = resolve(cfg, "optimizer")
@@ -151,6 +141,26 @@ def build(cfg: RunConfig) -> "Subject":
     return Subject(model=model, data=data, loss=loss, optimizer=factory, val_data=val_data,
                    task=v.get("task", "auto"), num_classes=v.get("num_classes"), batch_spec=v.get("batch") or {},
                    outputs=v.get("outputs"), train_step=train_step, optimizer_desc=desc)
+
+
+def build_loss(cfg: RunConfig) -> Any:
+    """The config's `loss`: a class instantiated with `loss_kwargs`, a function (partial with them), or for
+    `loss: model` a ModelLoss (the model computes its own loss)."""
+    from ..probes.losses import ModelLoss
+
+    v = cfg.values
+    if v.get("loss") == MODEL_LOSS:
+        return ModelLoss()
+    loss_obj = resolve(cfg, "loss")
+    if isinstance(loss_obj, type):
+        return _call(cfg, "loss", loss_obj, v.get("loss_kwargs") or {})
+    if not callable(loss_obj):
+        raise cfg.error("loss", f"{v['loss']} is a {type(loss_obj).__name__}, not a loss class or function")
+    if v.get("loss_kwargs"):
+        import functools
+
+        return functools.partial(loss_obj, **v["loss_kwargs"])
+    return loss_obj
 
 
 def check_step_signature(cfg: RunConfig, fn: Any) -> None:

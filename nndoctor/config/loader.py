@@ -17,8 +17,8 @@ import yaml
 from ..common import selection
 from ..common.errors import did_you_mean
 from ..common.options import Option
-from .schema import (BATCH_KEYS, KEYS, LAYOUT_KEYS, MAPPINGS, MAX_BYTES, MAX_DEPTH, MAX_NODES, REQUIRED, SEED_RANGE,
-                     SHOW_CHARS, TASKS)
+from .schema import (BATCH_KEYS, KEYS, LAYOUT_KEYS, MAPPINGS, MAX_BYTES, MAX_DEPTH, MAX_NODES, MODEL_LOSS,
+                     OUTPUT_PARTS, REQUIRED, SEED_RANGE, SHOW_CHARS, TASKS)
 
 MAX_MESSAGE = 600  # characters of a whole error line: a backstop, values are cut well before
 
@@ -281,6 +281,42 @@ def _validate_batch(cfg: RunConfig) -> None:
     if targets is not None and (not isinstance(targets, (int, str)) or isinstance(targets, bool)):
         raise cfg.error("batch", f"`targets` must be a position or a key (e.g. `targets: 2`), or null for none, "
                         f"got {targets!r}")
+    problem = targets_arg_problem(batch.get("targets_arg"), v.get("loss"))
+    if problem:
+        raise cfg.error("batch", problem)
+
+
+def targets_arg_problem(value: Any, loss: Any) -> str | None:
+    """Why `batch: {targets_arg: ...}` cannot be (a keyword name or a position, for a model loss), or None."""
+    if value is None:
+        return None
+    if not isinstance(value, (int, str)) or isinstance(value, bool):
+        return f"`targets_arg` must be forward's keyword for the targets or a position (e.g. `targets_arg: labels`), " \
+               f"got {show(value)}"
+    if loss != MODEL_LOSS:
+        return "`targets_arg` says where forward takes the targets of a model that computes its own loss: it needs " \
+               "`loss: model`"
+    return None
+
+
+def outputs_problem(value: Any, loss: Any, given: bool = False) -> str | None:
+    """Why `outputs` cannot be (a key, index or attribute name, or a mapping {logits: KEY, loss: KEY}), or None.
+    `given`: the key is written in the config, where an empty value is a mistake (the API's default is None)."""
+    def is_key(k: Any) -> bool:
+        return isinstance(k, (str, int)) and not isinstance(k, bool)
+
+    if (value is None and not given) or is_key(value):
+        return None
+    if not isinstance(value, dict):
+        return "must be an attribute or key name, e.g. logits, or a mapping {logits: KEY, loss: KEY}"
+    for part, key in value.items():
+        if part not in OUTPUT_PARTS:
+            return f"unknown part {show(part)}{did_you_mean(str(part), OUTPUT_PARTS)}; the mapping takes logits, loss"
+        if not is_key(key):
+            return f"`{part}` must be a key, index or attribute name of the model's return value, got {show(key)}"
+    if "loss" in value and loss != MODEL_LOSS:
+        return "`outputs: {loss: ...}` names the loss the model computes itself: it needs `loss: model`"
+    return None
 
 
 def _validate_layout(cfg: RunConfig, batch: dict) -> None:
@@ -316,6 +352,8 @@ def _is_int(value: Any) -> bool:
 def _validate_values(cfg: RunConfig) -> None:
     v = cfg.values
     for key in ("model", "data", "loss", "optimizer", "val_data", "train_step"):
+        if key == "loss" and v.get(key) == MODEL_LOSS:  # `loss: model`: the model computes its own loss
+            continue
         if key in v and v[key] is not None:
             if not isinstance(v[key], str) or ":" not in v[key] or v[key].startswith(":") or v[key].endswith(":"):
                 raise cfg.error(key, f"expected 'module:attr' (e.g. mypkg.models:Net), got {show(v[key])}")
@@ -334,8 +372,9 @@ def _validate_values(cfg: RunConfig) -> None:
         raise cfg.error("max_batches", "must be a positive integer")
     if "device" in v:
         validate_device(str(v["device"]) if isinstance(v["device"], str) else show(v["device"]), cfg)
-    if "outputs" in v and (not isinstance(v["outputs"], (str, int)) or isinstance(v["outputs"], bool)):
-        raise cfg.error("outputs", "must be an attribute or key name, e.g. logits")
+    problem = outputs_problem(v["outputs"], v.get("loss"), given=True) if "outputs" in v else None
+    if problem:
+        raise cfg.error("outputs", problem)
 
 
 def seed_problem(seed: Any) -> str | None:

@@ -9,9 +9,12 @@ KEYS = (
     "device", "seed", "checks", "max_batches",
 )
 REQUIRED = ("model", "data", "loss")
-# `batch:` sub-keys: where the inputs and the targets are, and the inputs' layout (`batch_axis: null`: unbatched).
-BATCH_KEYS = ("inputs", "targets", "batch_axis", "time_axis")
+# `batch:` sub-keys: where the inputs and the targets are, where forward takes the targets (`loss: model`), and
+# the inputs' layout (`batch_axis: null`: unbatched).
+BATCH_KEYS = ("inputs", "targets", "targets_arg", "batch_axis", "time_axis")
 LAYOUT_KEYS = ("batch_axis", "time_axis")
+MODEL_LOSS = "model"  # `loss: model`: the model computes its own loss (handed the targets, it returns it)
+OUTPUT_PARTS = ("logits", "loss")  # `outputs: {logits: KEY, loss: KEY}`
 MAPPINGS = ("model_kwargs", "data_kwargs", "val_data_kwargs", "loss_kwargs", "optimizer_kwargs", "batch", "checks")
 DEFAULT_MAX_BATCHES = 8  # batches read from each loader; the run's cost does not grow with the dataset
 

@@ -12,15 +12,18 @@ from __future__ import annotations
 import copy
 import math
 import time
+import weakref
 from typing import Any, Callable
 
 import torch
 from torch import nn
 
 from ..common.isolation import TimeBoxExceeded as CheckTimeout
-from ..probes.batches import Batch, call_model, first_tensor, read_batches, take_output, to_device
+from ..probes.batches import (NO_TARGETS, Batch, WiringError, call_model, first_tensor, read_batches, take_parts,
+                               to_device)
 from ..probes.layout import Layout, infer_layout
-from ..probes.losses import classifier_axis
+from ..probes.losses import (ModelLossUnavailable, class_axis, classifier_axis, ignore_candidates, is_model_loss,
+                              learn_ignored_target, shifts_targets, skipped_targets, stand_in_loss, unshifted)
 from ..probes.state import remember_state, reset_state
 from .subject import Subject, copy_module, defined_in_torch, independent_copy, strip_user_hooks
 from .task import guess_task
@@ -53,6 +56,9 @@ class Context:
         self.cost = {"grad_samples": 0, "nograd_samples": 0}
         self.user_batch_size = 1
         self._layout: Layout | None = None
+        self.targets_key = None  # a dict batch's key of the targets: where a model loss takes them by default
+        self._stand_in: Callable | None = None  # a function loss equal to a model loss (see `rescoring_loss`)
+        self.target_shift = 0  # 1: the loss scores outputs[:, t] against targets[:, t + 1] (it shifts them itself)
 
     # -- time box ----------------------------------------------------------------------------------------
     def check_time(self) -> None:
@@ -70,6 +76,7 @@ class Context:
             if not self._batches:
                 raise ValueError("the data loader yielded no batch")
             self.user_batch_size = self._batches[0].size
+            self.targets_key = raw[0].targets_key
         return self._batches[:n] if n else self._batches
 
     def layout(self) -> Layout:
@@ -147,13 +154,65 @@ class Context:
         return strip_user_hooks(copy.deepcopy(loss)).to(self.device) if isinstance(loss, nn.Module) else loss
 
     # -- one forward pass, one loss, a short training loop -------------------------------------------------
-    def forward(self, model: nn.Module, inputs: Any) -> torch.Tensor:
+    def forward(self, model: nn.Module, inputs: Any, targets: Any = NO_TARGETS) -> torch.Tensor:
+        """The model's output on `inputs` (the logits part, as the config's `outputs` says). For a model that
+        computes its own loss (`loss: model`) `targets` are handed to forward (`targets_arg`), and the loss it
+        returns is what `ctx.loss` gives for these outputs; without targets the model runs as it does in use (a
+        nanoGPT then returns the last position's logits only). A function or module loss ignores `targets` here:
+        pass the batch's own targets also with changed inputs, never changed targets."""
         reset_state(model)  # state carried from the last call (self.hidden) back to the copy's initial state
+        if is_model_loss(self.subject.loss) and targets is not NO_TARGETS and targets is not None:
+            return self._forward_model_loss(model, inputs, targets)
         # torch's losses take a tensor: an output no rule maps to one is a wiring error, not a crash in torch
-        return take_output(call_model(model, inputs), self.subject.outputs,
-                           need_tensor=defined_in_torch(self.subject.loss))
+        logits, _ = take_parts(call_model(model, inputs), self.subject.outputs,
+                               need_tensor=defined_in_torch(self.subject.loss),
+                               model_loss=is_model_loss(self.subject.loss))
+        return logits
+
+    def _forward_model_loss(self, model: nn.Module, inputs: Any, targets: Any) -> torch.Tensor:
+        """`logits, loss = model(inputs, targets)`: the logits, with the loss recorded in the ModelLoss."""
+        logits, loss = self._model_parts(model, inputs, targets)
+        copy_of = weakref.ref(model)  # a check's copy is not kept alive by the record of its outputs
+
+        def rescore(other_targets: Any) -> torch.Tensor:
+            if copy_of() is None:
+                raise ModelLossUnavailable("the model computes its own loss (`loss: model`): the copy that made "
+                                           "these outputs is gone")
+            return self._model_parts(copy_of(), inputs, other_targets)[1]
+
+        if isinstance(logits, torch.Tensor):
+            self.subject.loss.remember(logits, targets, loss, rescore)
+        return logits
+
+    def _model_parts(self, model: nn.Module, inputs: Any, targets: Any) -> tuple[Any, torch.Tensor]:
+        out = call_model(model, inputs, targets, self.targets_arg())
+        logits, loss = take_parts(out, self.subject.outputs, need_tensor=False, model_loss=True)
+        if loss is None:
+            raise WiringError("outputs", "`loss: model`: the model returned no loss when handed the targets "
+                              f"({self._targets_where()}); set `batch: {{targets_arg: ...}}` to where forward takes "
+                              "them, and `outputs: {logits: KEY, loss: KEY}` to where it returns the loss")
+        if not isinstance(loss, torch.Tensor):
+            loss = torch.as_tensor(float(loss))
+        return logits, loss
+
+    def targets_arg(self) -> Any:
+        """Where forward takes the targets of a model loss: the config's `batch: {targets_arg: ...}`, else a dict
+        batch's own key of the targets as a keyword (`labels=`), else the next positional argument (None)."""
+        spec = self.subject.batch_spec or {}
+        if spec.get("targets_arg") is not None:
+            return spec["targets_arg"]
+        return self.targets_key if isinstance(self.targets_key, str) else None
+
+    def _targets_where(self) -> str:
+        where = self.targets_arg()
+        return "as the next positional argument" if where is None else \
+            f"as keyword `{where}`" if isinstance(where, str) and not where.lstrip("-").isdigit() else \
+            f"as positional argument {where}"
 
     def loss(self, outputs: torch.Tensor, targets: Any, loss_fn: Callable | None = None) -> torch.Tensor:
+        """The loss of `outputs` against `targets`. For a model loss: the loss the model returned with these
+        outputs (they must come from `ctx.forward` with targets), or with other targets one more forward on the
+        same inputs; outputs changed after the forward raise ModelLossUnavailable."""
         fn = loss_fn if loss_fn is not None else self.new_loss()
         value = fn(outputs, targets)
         if not isinstance(value, torch.Tensor):
@@ -161,8 +220,73 @@ class Context:
         return value
 
     def forward_loss(self, model: nn.Module, batch: Batch, loss_fn: Callable | None = None):
-        outputs = self.forward(model, batch.inputs)
+        outputs = self.forward(model, batch.inputs, batch.targets)
         return outputs, self.loss(outputs, batch.targets, loss_fn)
+
+    def rescoring_loss(self) -> Callable | None:
+        """A loss that scores outputs nndoctor made or changed (constant outputs for chance levels, ideal ones for
+        the loss floor): a fresh copy of the user's loss; for a model loss the function loss found equal to it on
+        the first batch (`stand_in_loss`), over outputs and targets `aligned` by `target_shift` (a Hugging Face
+        causal LM's shift taken out), or None when none is (the check then does not judge by re-scoring)."""
+        if not is_model_loss(self.subject.loss):
+            return self.new_loss()
+        return self._stand_in
+
+    def learn_loss(self, outputs: Any, batches: list[Batch]) -> None:
+        """What the runner's probe learns about the loss once the loss ran on every batch: the target value it
+        skips, for a model loss the function loss that stands in for it, and whether it shifts the targets by one
+        itself (`target_shift`). `outputs` are the first batch's."""
+        self.learn_ignored_target(outputs, batches)
+        if not batches or not isinstance(batches[0].targets, torch.Tensor):
+            return
+        if is_model_loss(self.subject.loss):
+            found = stand_in_loss(self.subject.loss, outputs, batches[0].targets)
+            self.target_shift = getattr(found, "shift", 0)
+            self._stand_in = unshifted(found) if found is not None else None
+        elif self.task == "language-modeling" and self.num_classes:
+            self.target_shift = int(shifts_targets(self.new_loss(), outputs, batches[0].targets, self.num_classes))
+
+    # -- what the loss skips ------------------------------------------------------------------------------------
+    def learn_ignored_target(self, outputs: Any, batches: list[Batch]) -> int | None:
+        """Learn, once per run, which target value the user's loss skips (`ignore_index=-1`, a pad id), and record
+        it for `probes.losses.ignored_target`. A function loss is asked (`skipped_targets`) on the first batch's
+        outputs; a model loss cannot be fed other outputs, so a value outside the class range that it ran on
+        without an error (the probe ran it on every batch read) is the skipped one. A loss with its own
+        `ignore_index` (a torch loss module) is taken at its word. Returns the value, or None."""
+        loss = self.subject.loss
+        ys = [b.targets for b in batches if isinstance(b.targets, torch.Tensor) and not b.targets.is_floating_point()]
+        if hasattr(loss, "ignore_index") or not ys or self.task not in ("classification", "language-modeling") \
+                or not isinstance(outputs, torch.Tensor):
+            return None
+        try:
+            value = self._accepted_out_of_range(ys) if is_model_loss(loss) else self._probed_ignore(outputs, ys[0])
+        except Exception:  # a loss that cannot be copied or moved: nothing learned, the loss's own word stands
+            value = None
+        learn_ignored_target(loss, value)
+        return value
+
+    def _accepted_out_of_range(self, ys: list[torch.Tensor]) -> int | None:
+        """The most frequent target value outside [0, C) in batches the model's loss ran on, or None."""
+        y = torch.cat([t.reshape(-1) for t in ys])  # (all targets,)
+        C = self.num_classes
+        out_of_range = y[(y < 0) | (y >= C)] if C is not None else y[y < 0]
+        if out_of_range.numel() == 0:
+            return None
+        values, counts = torch.unique(out_of_range, return_counts=True)
+        return int(values[int(counts.argmax())])
+
+    def _probed_ignore(self, outputs: torch.Tensor, targets: torch.Tensor) -> int | None:
+        """The value the function loss skips, asked of a CPU copy of it; a value the targets hold comes first."""
+        axis = class_axis(outputs, targets, self.subject.loss)
+        if axis is None and outputs.dim() >= 2 and outputs.numel() == targets.numel() * outputs.shape[-1]:
+            axis = outputs.dim() - 1  # (B, T, C) against flattened (B*T,) targets
+        if axis is None:
+            return None
+        loss = self.subject.loss
+        cpu_loss = strip_user_hooks(copy.deepcopy(loss)).cpu() if isinstance(loss, nn.Module) else loss
+        skipped = skipped_targets(cpu_loss, outputs, targets, ignore_candidates(targets, self.num_classes), axis)
+        present = [v for v in skipped if bool((targets == v).any())]
+        return (present or skipped or [None])[0]
 
     def train(self, model: nn.Module, optimizer: torch.optim.Optimizer, batches: list[Batch], steps: int,
               stop: Callable[[list[float]], bool] | None = None, loss_fn: Callable | None = None) -> list[float]:

@@ -22,13 +22,13 @@ class Subject:
 
     model: nn.Module
     data: Iterable
-    loss: Callable
+    loss: Callable  # a loss module or function, or a `probes.losses.ModelLoss` (`loss: model`)
     optimizer: Callable[[nn.Module], torch.optim.Optimizer]  # builds an optimizer for a given model
     val_data: Iterable | None = None
     task: str = "auto"
     num_classes: int | None = None
-    batch_spec: dict = field(default_factory=dict)
-    outputs: str | None = None
+    batch_spec: dict = field(default_factory=dict)  # inputs, targets, targets_arg (see `probes.batches`)
+    outputs: str | int | dict | None = None  # the logits' key, or {logits: KEY, loss: KEY} (see `take_parts`)
     train_step: Callable | None = None
     optimizer_desc: str = "torch.optim.Adam(lr=0.001)"
 

@@ -50,6 +50,7 @@ class WiringError(ValueError):
 class Batch:
     inputs: Any  # Tensor, tuple of tensors (positional arguments) or dict (keyword arguments)
     targets: Any  # usually a Tensor; None for a loader that yields inputs only
+    targets_key: Any = None  # a dict batch's key of the targets (`labels`): the keyword a model loss takes them by
 
     @property
     def size(self) -> int:
@@ -143,8 +144,8 @@ def _unpack_dict(raw: dict, spec: dict) -> Batch:
                               f"`batch: {_suggest_dict_spec(raw, ikey)}`")
     targets = _pick(raw, tkey, "targets", spec) if tkey is not None else None
     if ikey is None:  # every other key is an input, passed as keyword arguments
-        return Batch(inputs={k: v for k, v in raw.items() if k != tkey}, targets=targets)
-    return Batch(inputs=inputs, targets=targets)
+        return Batch(inputs={k: v for k, v in raw.items() if k != tkey}, targets=targets, targets_key=tkey)
+    return Batch(inputs=inputs, targets=targets, targets_key=tkey)
 
 
 def _suggest_dict_spec(raw: dict, ikey: Any) -> str:
@@ -224,13 +225,36 @@ def read_batches(data: Iterable, limit: int, spec: dict | None = None) -> list[B
     return out
 
 
-def call_model(model: torch.nn.Module, inputs: Any) -> Any:
-    """model(x), model(*x) for a tuple of inputs, or model(**x) for a dict."""
+NO_TARGETS = object()  # call_model's default: forward is not handed the targets
+
+
+def call_model(model: torch.nn.Module, inputs: Any, targets: Any = NO_TARGETS, targets_arg: Any = None) -> Any:
+    """model(x), model(*x) for a tuple of inputs, or model(**x) for a dict; with `targets` (a model that computes
+    its own loss) also the targets, where `targets_arg` says: a keyword name (`model(x, labels=y)`), or a position
+    among the positional arguments (`model(x, y)`); None: the next positional argument after the inputs."""
+    args, kwargs = _arguments(inputs)
+    if targets is not NO_TARGETS:
+        if isinstance(targets_arg, str) and not _is_index(targets_arg):
+            kwargs[targets_arg] = targets
+        elif targets_arg is None:
+            args.append(targets)
+        elif kwargs and not args:
+            raise WiringError("batch", f"`targets_arg: {targets_arg}`: the inputs are keyword arguments "
+                              f"({', '.join(kwargs)}); set `batch: {{targets_arg: NAME}}` to forward's keyword for "
+                              "the targets")
+        else:
+            index = int(targets_arg)
+            args.insert(index if index >= 0 else len(args) + index + 1, targets)
+    return model(*args, **kwargs)
+
+
+def _arguments(inputs: Any) -> tuple[list, dict]:
+    """The positional and keyword arguments the inputs make."""
     if isinstance(inputs, dict):
-        return model(**inputs)
+        return [], dict(inputs)
     if isinstance(inputs, (tuple, list)) and not isinstance(inputs, torch.Tensor):
-        return model(*inputs)
-    return model(inputs)
+        return list(inputs), {}
+    return [inputs], {}
 
 
 # -- the model's output ------------------------------------------------------------------------------------------
@@ -314,6 +338,41 @@ def take_output(out: Any, key: str | int | None, need_tensor: bool = True) -> An
     raise _missing(out, key)
 
 
+def output_key(outputs: Any, part: str = "logits") -> Any:
+    """The key of one part of the model's return value in the config's `outputs`: a key, index or attribute
+    (`outputs: logits` names the logits), or a mapping `{logits: KEY, loss: KEY}`; None: the default rule."""
+    if isinstance(outputs, dict):
+        return outputs.get(part)
+    return outputs if part == "logits" else None
+
+
+def take_parts(out: Any, outputs: Any, need_tensor: bool = True, model_loss: bool = False) -> tuple[Any, Any]:
+    """(logits, loss) from the model's return value, as the config's `outputs` says. Without `model_loss` the
+    loss is None and the logits are `take_output`'s. With it (`loss: model`), a tuple's first item is the logits
+    by default (`logits, loss = model(idx, targets)`), and the loss is `outputs: {loss: KEY}`, else the return
+    value's `loss` key or attribute (a Hugging Face ModelOutput), else a tuple's second item; it is None when the
+    model returned none (called without targets, nanoGPT returns `(logits, None)`)."""
+    logits_key = output_key(outputs, "logits")
+    if not model_loss:
+        return take_output(out, logits_key, need_tensor), None
+    if logits_key is None and isinstance(out, (tuple, list)) and out:
+        logits = out[0]
+    else:
+        logits = take_output(out, logits_key, need_tensor=False)
+    return logits, take_loss(out, output_key(outputs, "loss"))
+
+
+def take_loss(out: Any, key: Any) -> Any:
+    """The model's own loss in its return value (see `take_parts`), or None when it holds none."""
+    if key is not None:
+        return take_output(out, key, need_tensor=False)
+    if isinstance(out, dict):
+        return out.get("loss")
+    if isinstance(out, (tuple, list)):
+        return out[1] if len(out) >= 2 else None
+    return getattr(out, "loss", None)
+
+
 def head(batch: Batch, n: int) -> Batch:
     """The first `n` samples of a batch: every tensor whose first dimension is the batch size is cut to `n`."""
     size = batch.size
@@ -326,7 +385,7 @@ def head(batch: Batch, n: int) -> Batch:
 def population(data) -> int | None:
     """How many samples a loader draws from: its sampler's explicit indices, else len(loader.dataset); None for an
     iterable dataset (no length) or a plain iterable of batches."""
-    indices = getattr(getattr(data, "sampler", None), "indices", None)
+    indices = getattr(order_sampler(data), "indices", None)
     try:
         if indices is not None:
             return len(indices)
@@ -336,6 +395,18 @@ def population(data) -> int | None:
         return None
 
 
+def order_sampler(data) -> Any:
+    """The sampler that decides a loader's read order: its batch sampler's own sampler (a DataLoader given
+    `batch_sampler=BatchSampler(RandomSampler(...))`, as Hugging Face and accelerate build them, keeps an unread
+    default SequentialSampler in `.sampler`), a batch sampler without one itself, else `.sampler`; None without."""
+    batch_sampler = getattr(data, "batch_sampler", None)
+    if batch_sampler is not None:
+        inner = getattr(batch_sampler, "sampler", None)
+        return inner if inner is not None else batch_sampler
+    return getattr(data, "sampler", None)
+
+
 def reads_in_order(data) -> bool:
-    """True for a DataLoader that reads its dataset in stored order (shuffle=False): a SequentialSampler."""
-    return isinstance(getattr(data, "sampler", None), torch.utils.data.SequentialSampler)
+    """True for a DataLoader that reads its dataset in stored order (shuffle=False): a SequentialSampler decides
+    the order (see `order_sampler`)."""
+    return isinstance(order_sampler(data), torch.utils.data.SequentialSampler)

@@ -77,7 +77,7 @@ def refresh_batchnorm(ctx, model: nn.Module, batches: list, passes: int = 1, max
         before = [b.clone() for _, b in others]
         for b in batches:
             ctx.check_time()
-            ctx.forward(model, b.inputs)
+            ctx.forward(model, b.inputs, b.targets)
         if n + 1 == passes:
             for m in live:
                 m.momentum = 0.0  # frozen at the average: later train-mode passes leave it alone
