@@ -301,7 +301,7 @@ def _is_int(value: Any) -> bool:
 
 def _validate_values(cfg: RunConfig) -> None:
     v = cfg.values
-    for key in ("model", "data", "loss", "optimizer", "val_data", "train_step"):
+    for key in ("model", "data", "loss", "optimizer", "val_data", "train_step", "wrap"):
         if key in v and v[key] is not None:
             if not isinstance(v[key], str) or ":" not in v[key] or v[key].startswith(":") or v[key].endswith(":"):
                 raise cfg.error(key, f"expected 'module:attr' (e.g. mypkg.models:Net), got {show(v[key])}")
