@@ -54,7 +54,8 @@ class DdpData(RanksCheck):
         yield from self.repeating_epochs(ranks)
 
     def same_data(self, ranks):
-        by_index = all(e.indices for e in ranks)
+        by_index = all(e.indices for e in ranks) and len({e.dataset_key for e in ranks}) == 1 and \
+            ranks[0].dataset_key is not None
         base = ranks[0]
         shared = {}
         for e in ranks[1:]:

@@ -50,10 +50,12 @@ class DdpRanks(RanksCheck):
             return  # the other ranks' timeouts are waits for the crashed one
         stalls = self.stalls(ctx)
         if stalls:
-            ranks = sorted({r for r, _ in stalls})
-            yield self.finding("ND709", f"{ranks_text(ranks)} did not keep up with the others: "
-                               f"{stalls[0][1]}", {"ranks": ranks, "timeout_s": getattr(ctx, 'timeout', None),
-                                                   "what": [w for _, w in stalls]}, where=ranks_text(ranks))
+            behind = min(step for _, step, _ in stalls)
+            ranks = sorted({r for r, step, _ in stalls if step == behind})
+            first = next(what for r, step, what in stalls if step == behind)
+            yield self.finding("ND709", f"{ranks_text(ranks)} diverged from the others: {first}",
+                               {"ranks": ranks, "what": {str(r): what for r, _, what in stalls}},
+                               where=ranks_text(ranks))
 
     @staticmethod
     def crashes(ctx) -> list[tuple[int, str]]:
@@ -68,17 +70,20 @@ class DdpRanks(RanksCheck):
         return out
 
     @staticmethod
-    def stalls(ctx) -> list[tuple[int, str]]:
-        """(rank, what happened) for ranks that waited in a collective the others did not call, or went silent."""
+    def stalls(ctx) -> list[tuple[int, float, str]]:
+        """(rank, how far it got, what happened) for each rank that waited in a collective past the timeout, went
+        silent, or did not arrive at the barrier. The rank that got least far is the one that diverged: the
+        others waited for it (a rank in an extra collective at step 1 holds up the others' step 2)."""
         out = []
         for o in ctx.outcomes:
             if o.status == "missing":
-                out.append((o.rank, f"it sent nothing at the '{o.stage}' exchange ({o.detail})"))
+                out.append((o.rank, -1, f"it sent nothing at the '{o.stage}' exchange ({o.detail})"))
         for e in ctx.reported:
             if e.step_error and e.step_timed_out:
-                out.append((e.rank, f"its training step {e.step_error_at + 1} waited in a collective that the "
-                                    f"other ranks did not call ({e.step_error})"))
+                out.append((e.rank, e.step_error_at, f"at training step {e.step_error_at + 1} it waited in a "
+                            f"collective that the other ranks did not call ({e.step_error})"))
             if e.barrier:
                 named = [int(r) for r in re.findall(r"\d+", e.barrier.split("Rank", 1)[-1])[:1]]
-                out.append((named[0] if named else e.rank, f"the monitored barrier after the steps: {e.barrier}"))
+                out.append((named[0] if named else e.rank, len(e.steps),
+                            f"the monitored barrier after the steps: {e.barrier}"))
         return out

@@ -16,7 +16,9 @@ sent their evidence.
 """
 from __future__ import annotations
 
+import os
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
@@ -34,7 +36,7 @@ from . import measure
 from .context import RanksContext
 from .environment import RankEnv
 from .evidence import RankEvidence, RankOutcome
-from .group import DEFAULT_TIMEOUT, Group, RankMissing, open_group
+from .group import Group, RankMissing, collective_timeout, open_group
 
 
 @dataclass
@@ -53,12 +55,13 @@ class RankRun:
 
 def run_rank(path: str, env: RankEnv, *, device=None, seed=None, max_batches=None, select=(), ignore=(),
              quick=False, time_box=60.0, deadline=None, fail_on="error", progress=None,
-             timeout: float = DEFAULT_TIMEOUT) -> Report | None:
+             timeout: float | None = None) -> Report | None:
     """This rank's part of `nndoctor run PATH` on several ranks; the merged report on rank 0, None elsewhere.
     Raises ConfigError (one line) for a bad config, as a single-process run does."""
     from ..api import _argv, _as_list
 
     started = time.monotonic()
+    timeout = timeout or collective_timeout()
     if seed is not None:
         cfgmod.loader.validate_seed(seed)
     cfg = cfgmod.load(path)
@@ -89,9 +92,10 @@ def run_rank(path: str, env: RankEnv, *, device=None, seed=None, max_batches=Non
                 return None
             ranks_ctx = RanksContext(env.world_size, group.backend, evidence, outcomes_of(me, evidence), blocked)
             try:
-                single = run(subject, device=dev, seed=seed, max_batches=ctx.max_batches, select=sel, ignore=ign,
-                             options=options, quick=quick, time_box=time_box, deadline=deadline, progress=progress,
-                             config_path=path, fail_on=fail_on)
+                with world_of_one(group):
+                    single = run(subject, device=dev, seed=seed, max_batches=ctx.max_batches, select=sel, ignore=ign,
+                                 options=options, quick=quick, time_box=time_box, deadline=deadline,
+                                 progress=progress, config_path=path, fail_on=fail_on)
             except EmptySelection:  # only distributed checks were selected
                 single = None
             except UsageError as exc:
@@ -101,6 +105,27 @@ def run_rank(path: str, env: RankEnv, *, device=None, seed=None, max_batches=Non
                          path, fail_on, time.monotonic() - started)
     finally:
         group.close()
+
+
+@contextmanager
+def world_of_one(group: Group):
+    """The single-process checks run on rank 0 as a single process: a process group of one rank (so a collective in
+    the user's step, a barrier say, returns at once) and RANK=0, WORLD_SIZE=1 in the environment; then back."""
+    import torch.distributed as dist
+
+    group.close()
+    saved = {k: os.environ.get(k) for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE")}
+    os.environ.update({"RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0", "LOCAL_WORLD_SIZE": "1"})
+    dist.init_process_group(group.backend, store=dist.HashStore(), rank=0, world_size=1)
+    try:
+        yield
+    finally:
+        group.close()
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def rank_device(device: str, env: RankEnv) -> str:
@@ -138,6 +163,7 @@ def measure_ranks(me: RankRun) -> tuple[list[RankEvidence | None], str | None]:
         ev.batch_sizes = [b.size for b in batches]
         ev.batches_per_epoch = measure.batches_per_epoch(ctx.subject.data)
         ev.indices = measure.epoch_indices(ctx.subject.data)
+        ev.dataset_key = measure.dataset_key(ctx.subject.data)
         stage = "wrap"
         wrapped = wrap_model(me, copy_module(ctx.subject.model).to(ctx.device))
         module = measure.unwrap(wrapped)
@@ -180,7 +206,7 @@ def take_steps(me: RankRun, wrapped: nn.Module, reference_grad: torch.Tensor, rn
     except Exception:  # a factory that reads the model's own attributes: build it on the module it wraps
         optimizer = ctx.subject.optimizer(measure.unwrap(wrapped))
     measure.take_steps(ctx, wrapped, optimizer, ev, reference_grad, rng_before)
-    if ev.step_error and not ev.step_timed_out:
+    if ev.step_error:  # its own error, or a collective that waited past the timeout: the group is spent
         me.group.close()
         return
     ev.barrier = me.group.monitored_barrier()

@@ -31,13 +31,14 @@ class RankEvidence:
     batch_sizes: list = field(default_factory=list)
     batches_per_epoch: int | None = None  # len(loader) where the loader has one
     indices: list | None = None  # the sampler's indices over one epoch, where the loader has a sampler
+    dataset_key: str | None = None  # what the indices index (length and first sample): comparable when equal
     params_start: dict = field(default_factory=dict)  # name -> fingerprint (parameters and buffers)
     unused: list = field(default_factory=list)  # trainable parameters that got no gradient from a local backward
     batch_norms: list = field(default_factory=list)  # names of BatchNorm layers that are not SyncBatchNorm
     wrapper: str = ""  # the type that wraps the model (DistributedDataParallel, or the user's own)
     find_unused: bool | None = None  # DDP's find_unused_parameters, where the wrapper is DDP
     steps: list = field(default_factory=list)  # one StepRecord (as a dict) per step taken
-    params_after: dict = field(default_factory=dict)
+    params_after: dict = field(default_factory=dict)  # parameters only (BatchNorm statistics stay per rank)
     step_error: str | None = None  # what the user's step raised (a collective's timeout included)
     step_error_at: int | None = None  # the step it raised at (0-based)
     step_timed_out: bool = False  # the error is a collective that waited for another rank past the timeout

@@ -20,6 +20,16 @@ import torch.distributed as dist
 from .environment import LAUNCHER_PID, RankEnv
 
 DEFAULT_TIMEOUT = 20.0  # seconds one collective (and one exchange) may wait for the other ranks
+TIMEOUT_VARIABLE = "NNDOCTOR_COLLECTIVE_TIMEOUT"  # overrides it (seconds): a slow first NCCL step, or tests
+
+
+def collective_timeout() -> float:
+    """DEFAULT_TIMEOUT, or the positive number of seconds in $NNDOCTOR_COLLECTIVE_TIMEOUT."""
+    try:
+        value = float(os.environ.get(TIMEOUT_VARIABLE, DEFAULT_TIMEOUT))
+    except ValueError:
+        return DEFAULT_TIMEOUT
+    return value if value > 0 else DEFAULT_TIMEOUT
 POLL = 0.02  # seconds between two looks at the store
 PREFIX = "nndoctor"
 

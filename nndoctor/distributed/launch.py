@@ -1,7 +1,7 @@
 """`nndoctor run CONFIG --nproc N`: N ranks on this machine, started as torchrun starts its workers.
 
-The launcher hosts the ranks' store on a free port of 127.0.0.1 (the port is the store's own pick, so no other
-process can take it between choosing and binding), starts N child processes of `python -m nndoctor run ...`
+The launcher hosts the ranks' store on a free port of 127.0.0.1 (the system's pick, bound while the ranks start:
+they import torch meanwhile, and their store clients retry until it is up), starts N child processes of `python -m nndoctor run ...`
 with RANK, LOCAL_RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT set as torchrun sets them
 (TORCHELASTIC_USE_AGENT_STORE too: the ranks use the launcher's store, as they use torchrun's agent store), and
 waits. Rank 0 prints the report; the other ranks' output goes to stderr. When a rank's process ends with an error
@@ -10,36 +10,46 @@ and are then stopped. Every child is ended before the launcher returns, whatever
 """
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import time
 from datetime import timedelta
 
 from .environment import worker_environ
-from .group import DEFAULT_TIMEOUT, PREFIX
+from .group import PREFIX, collective_timeout
 
 GRACE = 5.0  # seconds the other ranks get to end once rank 0 is done
 POLL = 0.05
 STOP_WAIT = 3.0  # seconds between SIGTERM and SIGKILL
-# The whole run: start-up, a few exchanges of at most DEFAULT_TIMEOUT each, and the single-process checks.
+# The whole run: start-up, a few exchanges of a collective timeout each, and the single-process checks.
 RUN_LIMIT = 600.0
 
 
 def launch(argv: list[str], nproc: int, limit: float = RUN_LIMIT) -> int:
     """Run `nndoctor ARGV` on `nproc` ranks; returns rank 0's exit code (3 when rank 0 ended without a report)."""
-    import torch.distributed as dist
-
-    store = dist.TCPStore("127.0.0.1", 0, is_master=True, wait_for_workers=False,
-                          timeout=timedelta(seconds=DEFAULT_TIMEOUT))
+    port = free_port()
     procs: list[subprocess.Popen] = []
     try:
         for rank in range(nproc):
             out = None if rank == 0 else sys.stderr  # one report, on rank 0's stdout
             procs.append(subprocess.Popen([sys.executable, "-m", "nndoctor", *argv], stdout=out,
-                                          env=worker_environ(rank, nproc, store.port)))
+                                          env=worker_environ(rank, nproc, port)))
+        # Imported and bound while the ranks import theirs (seconds each); their clients retry until it is up.
+        import torch.distributed as dist
+
+        store = dist.TCPStore("127.0.0.1", port, is_master=True, wait_for_workers=False,
+                              timeout=timedelta(seconds=collective_timeout()))
         return wait_for(procs, store, limit)
     finally:
         stop(procs)
+
+
+def free_port() -> int:
+    """A port free on 127.0.0.1 now (the system's pick for port 0); the store binds it a moment later."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def wait_for(procs: list[subprocess.Popen], store, limit: float) -> int:

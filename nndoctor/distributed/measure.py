@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import math
 import random
+import re
 import time
 from typing import Any, Callable
 
@@ -36,6 +37,11 @@ def state_fingerprints(module: nn.Module) -> dict[str, list[float]]:
     """Every parameter and buffer of `module` by name."""
     named = list(module.named_parameters()) + [(n, b) for n, b in module.named_buffers() if b is not None]
     return {name: tensor_fingerprint(t) for name, t in named}
+
+
+def parameter_fingerprints(module: nn.Module) -> dict[str, list[float]]:
+    """Parameters only: after a step each rank's BatchNorm statistics are its own until DDP's next broadcast."""
+    return {name: tensor_fingerprint(p) for name, p in module.named_parameters()}
 
 
 def grad_fingerprints(module: nn.Module) -> dict[str, list[float]]:
@@ -97,6 +103,19 @@ def epoch_indices(loader: Any) -> list[int] | None:
         saved.restore()
         if saved_gen is not None:
             generator.set_state(saved_gen)
+
+
+def dataset_key(loader: Any) -> str | None:
+    """What the sampler's indices index: the dataset's length and a hash of its first sample's inputs. Two ranks'
+    indices are comparable only when their keys agree (each rank may index a dataset of its own)."""
+    data = getattr(loader, "dataset", None)
+    try:
+        first = data[0]
+        x = first[0] if isinstance(first, (tuple, list)) else first
+        x = x if isinstance(x, torch.Tensor) else first_tensor(x)
+        return f"{len(data)}:{_digest(x.detach().cpu().contiguous().numpy().tobytes())}"
+    except Exception:
+        return None
 
 
 def batches_per_epoch(loader: Any) -> int | None:
@@ -175,14 +194,16 @@ def take_steps(ctx, wrapped: nn.Module, optimizer, evidence: RankEvidence, refer
                 else:
                     default_step(ctx, wrapped, batch, loss_fn, optimizer)
             except Exception as exc:
-                evidence.step_error = f"{exception_line(exc)} at {user_frame(exc)}"
+                # gloo's messages start with its source location in brackets: the user's frame says more
+                line = re.sub(r"\[[^\]]*(gloo|c10d|pytorch)[^\]]*\]\s*", "", exception_line(exc))
+                evidence.step_error = f"{line} at {user_frame(exc)}"
                 evidence.step_error_at = i
                 evidence.step_timed_out = any(w in str(exc).lower() for w in TIMEOUT_WORDS)
                 break
     finally:
         handle.remove()
         evidence.steps = [vars(s) for s in recorder.steps]
-        evidence.params_after = state_fingerprints(module)
+        evidence.params_after = parameter_fingerprints(module)
 
 
 def finite(x: float | None) -> bool:
