@@ -176,7 +176,7 @@ def run_ranked(config: str, *, format: Format, fail_on: Severity, output: Option
     except ConfigError as exc:
         if env.is_main:
             fail_usage(str(exc))
-        raise typer.Exit(ExitCode.USAGE)
+        raise typer.Exit(ExitCode.USAGE) from None
     if report is None:
         raise typer.Exit(ExitCode.OK)
     emit(report, format, output, verbose, fail_on.value)

@@ -189,6 +189,9 @@ def measure_ranks(me: RankRun) -> tuple[list[RankEvidence | None], str | None]:
     if blocked is None:
         take_steps(me, wrapped, reference_grad, rng_before)
     ev.seconds = time.monotonic() - me.started
+    if not me.env.is_main:  # only rank 0 reads the last exchange: the others post and end (a peer left waiting
+        me.group.post(f"steps/{me.env.rank}", ev.to_json())  # in a collective then fails at once, not at its timeout)
+        return [], blocked
     try:
         return [RankEvidence.from_json(e) for e in
                 me.group.exchange("steps", ev.to_json(), timeout=2 * me.group.timeout + 5)], blocked
@@ -225,10 +228,14 @@ def note_others(me: RankRun) -> None:
     """After this rank failed: the other ranks that said why they ended (a collective of this rank may have
     failed only because another rank had ended)."""
     time.sleep(0.2)  # a rank that ended first has posted its error before closing its connections
+    waited = any(w in (me.failure or "").lower() for w in measure.TIMEOUT_WORDS)
     for r in range(me.env.world_size):
         why = me.group.why_absent(r) if r != me.env.rank else None
         if why is not None:
             me.outcomes[r] = RankOutcome(r, "crashed", detail=why)
+        elif r != me.env.rank and waited:  # this rank's collective timed out waiting for ranks that said nothing
+            me.outcomes[r] = RankOutcome(r, "missing", detail=f"silent for {me.group.timeout:g} s",
+                                         stage="start")
 
 
 def from_missing(me: RankRun, exc: RankMissing) -> list[RankEvidence | None]:

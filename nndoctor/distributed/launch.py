@@ -1,9 +1,9 @@
 """`nndoctor run CONFIG --nproc N`: N ranks on this machine, started as torchrun starts its workers.
 
 The launcher hosts the ranks' store on a free port of 127.0.0.1 (the system's pick, bound while the ranks start:
-they import torch meanwhile, and their store clients retry until it is up), starts N child processes of `python -m nndoctor run ...`
-with RANK, LOCAL_RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT set as torchrun sets them
-(TORCHELASTIC_USE_AGENT_STORE too: the ranks use the launcher's store, as they use torchrun's agent store), and
+they import torch meanwhile, and their store clients retry until it is up), starts N child processes of
+`python -m nndoctor run ...` with RANK, LOCAL_RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT set as torchrun sets
+them (TORCHELASTIC_USE_AGENT_STORE too: the ranks use the launcher's store, as they use torchrun's agent store), and
 waits. Rank 0 prints the report; the other ranks' output goes to stderr. When a rank's process ends with an error
 the launcher posts its exit code for the others to read; when rank 0 is done, the others get a few seconds to end
 and are then stopped. Every child is ended before the launcher returns, whatever happens (Ctrl-C included).
