@@ -92,4 +92,5 @@ class DdpData(RanksCheck):
         if repeats and len(repeats) == len(ranks) and overlap(ranks[0].samples, ranks[1].samples) < 1.0:
             yield self.finding("ND702", f"the loader repeats the same order after every {min(repeats.values())} "
                                "samples on each rank: the distributed sampler's set_epoch is not called",
-                               {"period_samples": repeats}, where=ranks_text(list(repeats)))
+                               {"period_samples": repeats}, where=ranks_text(list(repeats)),
+                               severity="error")  # seen repeating exactly: conclusive

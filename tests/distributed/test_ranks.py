@@ -17,6 +17,7 @@ from ddp_helpers import EXAMPLES, SETUPS, TIMEOUT, nndoctor, processes_of
 DDP_CHECKS = "ddp-data,ddp-model,ddp-ranks,ddp-sync"
 BROKEN = {  # example -> the code it must show first
     "no_sampler": "ND701",
+    "endless_no_set_epoch": "ND702",
     "params_edited_after_wrap": "ND703",
     "no_sync_every_micro_step": "ND704",
     "loss_divided_by_world_size": "ND705",
