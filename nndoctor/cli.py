@@ -120,8 +120,13 @@ def run(
     from .distributed.environment import rank_env
 
     if nproc is not None and nproc > 1 and rank_env() is None:
+        from .config import load
         from .distributed.launch import child_argv, launch
 
+        try:  # a bad config is one line now, not after N ranks have started
+            load(config)
+        except ConfigError as exc:
+            fail_usage(str(exc))
         raise typer.Exit(launch(child_argv(sys.argv[1:]), nproc))
     if rank_env() is not None:
         run_ranked(config, format=format, fail_on=fail_on, select=split_items(select), ignore=split_items(ignore),
