@@ -95,3 +95,12 @@ def test_under_torchrun_the_ranks_come_from_its_environment():
     report = json.loads(done.stdout)
     assert [f["code"] for f in report["findings"]][:1] == ["ND701"]
     assert report["distributed"]["world_size"] == 2
+
+
+def test_a_bad_config_is_one_line_and_exit_2_before_any_rank_starts(tmp_path):
+    bad = tmp_path / "config.yaml"
+    bad.write_text("model: train:model\ndata: train:train_loader\nloss: torch.nn:CrossEntropyLoss\noptimiser: x:y\n")
+    ran = nndoctor("run", str(bad), "--nproc", "2")
+    assert ran.code == 2 and ran.report is None
+    lines = [line for line in ran.stderr.splitlines() if line.strip()]
+    assert lines == [f"nndoctor: error: {bad}:4: key 'optimiser': unknown key; did you mean 'optimizer'?"]
