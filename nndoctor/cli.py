@@ -96,6 +96,8 @@ def run(
     deadline: Optional[float] = typer.Option(None, "--deadline", min=1.0, help="seconds the whole run may take "
                                              "(default 300, 30 with --quick); past it the report is incomplete"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="draw every plot"),
+    nproc: Optional[int] = typer.Option(None, "--nproc", min=1, help="run on N ranks of torch.distributed on this "
+                                        "machine (gloo on CPU, NCCL on GPU); under torchrun the ranks come from it"),
 ) -> None:
     """Diagnose the model, data, loss and optimizer that CONFIG names, or that a training script (SCRIPT.py or
     -m MODULE, with its ARGS after --) builds and trains: it is run until its first optimizer steps."""
@@ -114,6 +116,24 @@ def run(
         fail_usage(f"unexpected arguments {' '.join(script_args)}: arguments after -- are a training script's "
                    "(nndoctor run SCRIPT.py -- ARGS)")
     # -- end of capture ------------------------------------------------------------------------------------------
+    # -- many ranks: --nproc N starts them; each rank (or torchrun's) runs nndoctor.distributed -------------------
+    from .distributed.environment import rank_env
+
+    if nproc is not None and nproc > 1 and rank_env() is None:
+        from .config import load
+        from .distributed.launch import child_argv, launch
+
+        try:  # a bad config is one line now, not after N ranks have started
+            load(config)
+        except ConfigError as exc:
+            fail_usage(str(exc))
+        raise typer.Exit(launch(child_argv(sys.argv[1:]), nproc))
+    if rank_env() is not None:
+        run_ranked(config, format=format, fail_on=fail_on, select=split_items(select), ignore=split_items(ignore),
+                   device=device, seed=seed, max_batches=max_batches, quick=quick, output=output,
+                   time_box=time_box, deadline=deadline, verbose=verbose)
+        return
+    # -- end of many ranks ---------------------------------------------------------------------------------------
     from .api import run_config
 
     show_progress = format == Format.text or output is not None or os.environ.get("NNDOCTOR_PROGRESS")
@@ -135,6 +155,35 @@ def run(
     except ConfigError as exc:
         fail_usage(str(exc))
         return
+    emit(report, format, output, verbose, fail_on.value)
+    raise typer.Exit(report.exit_code(fail_on.value))
+
+
+def run_ranked(config: str, *, format: Format, fail_on: Severity, output: Optional[str], verbose: bool,
+               **kwargs) -> None:
+    """One rank of a run on several ranks: rank 0 prints the merged report and exits with its code; the other
+    ranks print nothing on stdout and exit 0 (their own errors reach rank 0's report through the store)."""
+    from .distributed.driver import run_rank
+    from .distributed.environment import rank_env
+
+    env = rank_env()
+    show_progress = env.is_main and (format == Format.text or output is not None or os.environ.get("NNDOCTOR_PROGRESS"))
+
+    def progress(event: str, name: str, info: dict) -> None:
+        if event == "end" and show_progress:
+            err.print(f"  {name}: {info['status']} ({info['seconds']:.1f} s)", style="dim", markup=False)
+
+    if show_progress:
+        err.print(f"nndoctor {__version__}: diagnosing {config} on {env.world_size} ranks", style="dim", markup=False)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            report = run_rank(config, env, fail_on=fail_on.value, progress=progress, **kwargs)
+    except ConfigError as exc:
+        if env.is_main:
+            fail_usage(str(exc))
+        raise typer.Exit(ExitCode.USAGE) from None
+    if report is None:
+        raise typer.Exit(ExitCode.OK)
     emit(report, format, output, verbose, fail_on.value)
     raise typer.Exit(report.exit_code(fail_on.value))
 

@@ -36,6 +36,9 @@ def loader(batch_size=8):
     return [(torch.randn(batch_size, 4, generator=g), torch.randint(0, 3, (batch_size,), generator=g))
             for _ in range(2)]
 
+def wrap(model):
+    return model
+
 def step(model, batch, loss_fn, optimizer):
     optimizer.zero_grad()
     loss = loss_fn(model(batch[0]), batch[1])
@@ -52,6 +55,7 @@ VALID = {
     "optimizer": "torch.optim:SGD", "optimizer_kwargs": {"lr": 0.1},
     "task": "classification", "num_classes": 3, "batch": {"inputs": 0, "targets": 1},
     "train_step": f"{USER}:step", "outputs": 0, "pythonpath": ["."], "device": "cpu", "seed": 0, "max_batches": 2,
+    "wrap": f"{USER}:wrap",
     "checks": {"ignore": ["ND107"], "overfit-one-batch": {"steps": 20}},
 }
 
@@ -119,7 +123,7 @@ WRONG_VALUES = {
 
 
 def kind_of(key: str) -> str:
-    if key in ("model", "data", "loss", "optimizer", "val_data", "train_step"):
+    if key in ("model", "data", "loss", "optimizer", "val_data", "train_step", "wrap"):
         return "module:attr"
     if key.endswith("_kwargs"):
         return "mapping"

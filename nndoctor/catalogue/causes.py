@@ -64,6 +64,11 @@ EXPLAINS: dict[str, tuple[str, ...]] = {
     "ND404": ("ND501",),
     "ND502": ("ND501",),
     "ND503": ("ND501",),
+    # Distributed training.
+    "ND702": ("ND108",),  # an epoch that repeats its order repeats the batches read across it
+    "ND704": ("ND703",),  # gradients not averaged: the replicas drift apart step after step
+    "ND706": ("ND709",),  # unused parameters leave DDP's buckets waiting: the ranks' all-reduces stop matching
+    "ND710": ("ND709",),  # the rank with an extra batch waits in an all-reduce the others never join
     # Loss curves.
     "ND602": ("ND603", "ND605", "ND601"),
     "ND610": ("ND601", "ND604"),

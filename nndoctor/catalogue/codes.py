@@ -22,7 +22,8 @@ class Code:
 
     @property
     def group(self) -> int:
-        """1 data, 2 loss wiring, 3 model, 4 gradients and optimizer, 5 training dynamics, 6 loss curves."""
+        """1 data, 2 loss wiring, 3 model, 4 gradients and optimizer, 5 training dynamics, 6 loss curves,
+        7 distributed training."""
         return int(self.code[2])
 
 
@@ -33,6 +34,7 @@ GROUPS = {
     4: "gradients and optimizer",
     5: "training dynamics",
     6: "loss curves from training logs",
+    7: "distributed training",
 }
 
 _CATALOGUE = [
@@ -607,6 +609,119 @@ _CATALOGUE = [
              "warm-up, and raise Adam's eps (1e-6 to 1e-8 is typical; 1e-3 for unstable runs). To find bad "
              "data, log the per-sample losses of a batch that spikes and inspect the largest. Under fp16 use "
              "torch.amp.GradScaler or bfloat16."),
+    # -- ND7xx: distributed training (`nndoctor run --nproc N`, or under torchrun) ----------------------------------
+    Code('ND701', 'same-data-every-rank',
+         'every rank reads the same samples (no DistributedSampler or equivalent sharding)',
+         source='DDP docs; pytorch#57776',
+         severity='error',
+         why="Data parallelism only helps when each rank sees a different part of the data. With a plain "
+             "DataLoader on every rank (no DistributedSampler), each rank reads the whole data set: N ranks "
+             "compute the same gradients N times, an epoch takes N times the work it should, and the effective "
+             "batch is not what the learning rate was tuned for. Nothing fails: the run only trains slower.",
+         fix="Give the DataLoader a torch.utils.data.DistributedSampler(dataset) (and shuffle=False on the "
+             "loader itself: the sampler shuffles), or shard an IterableDataset by rank "
+             "(torch.distributed.get_rank(), get_world_size()); call sampler.set_epoch(epoch) at the start of "
+             "every epoch."),
+    Code('ND702', 'epoch-order-repeats',
+         'the distributed sampler yields the same order every epoch (`set_epoch` never called)',
+         source='DistributedSampler docs',
+         severity='warning',
+         why="DistributedSampler shuffles with a seed derived from the epoch that set_epoch gives it. Without the "
+             "call, every epoch sees the samples in the same order and with the same split across ranks, which "
+             "hurts generalisation much as not shuffling does. From a config nndoctor does not run your epoch "
+             "loop, so it sees this only where the loader itself crosses an epoch (an endless, step-based "
+             "loader) or in script mode.",
+         fix="Call loader.sampler.set_epoch(epoch) (or sampler.set_epoch) at the start of every epoch, before "
+             "iterating the loader; in a step-based loop, whenever the loader is restarted."),
+    Code('ND703', 'params-out-of-sync',
+         'parameters or buffers differ across ranks at the start or after steps (no broadcast, FSDP without sync '
+         'of module states, edits after wrapping)',
+         source='DDP/FSDP docs',
+         severity='error',
+         why="Data parallel training assumes every rank holds the same model: gradients are averaged, so ranks "
+             "that start apart stay apart and each rank trains its own model. DDP broadcasts rank 0's state when "
+             "it is built, but weights loaded or changed on one rank after wrapping, a hand-written wrapper "
+             "without the broadcast, or FSDP without sync_module_states leave the ranks out of sync.",
+         fix="Build and load the model identically on every rank before wrapping it (load the checkpoint on "
+             "every rank, or broadcast it), wrap once with DistributedDataParallel (it broadcasts rank 0's "
+             "state), and change parameters only through the optimizer afterwards; a hand-written wrapper must "
+             "broadcast the parameters and buffers from rank 0 (torch.distributed.broadcast)."),
+    Code('ND704', 'grads-not-synced',
+         'gradients differ across ranks after the step that should average them (`no_sync` around the wrong '
+         'micro-step, a manual all-reduce missing)',
+         source='DDP `no_sync` docs',
+         severity='error',
+         why="At optimizer.step() every rank should hold the same, averaged gradient. When the backward of the "
+             "step runs under model.no_sync() (gradient accumulation with no_sync around the last micro-step "
+             "instead of the others), or a hand-written wrapper skips its all-reduce, each rank steps with its "
+             "own gradient and the replicas drift apart.",
+         fix="With gradient accumulation, use no_sync() for every micro-step except the last one, whose backward "
+             "then averages the accumulated gradients; in a hand-written wrapper, all-reduce every gradient "
+             "(and divide by the world size) before optimizer.step()."),
+    Code('ND705', 'loss-scaled-by-world-size',
+         'the averaged gradient is about N or 1/N times the single-process gradient of the same global batch',
+         source='DDP docs (gradients are averaged)',
+         severity='error',
+         why="DDP averages gradients across ranks, so the loss must not be scaled by the world size. Code that "
+             "multiplies or divides the loss by world_size (or a hand-written all-reduce that sums without "
+             "dividing) makes the step N times too large or too small, which is an effective learning rate "
+             "that changes with the number of GPUs.",
+         fix="Compute the loss as in single-process training (mean over the rank's batch) and let DDP average "
+             "the gradients; remove the * world_size or / world_size, or divide a hand-written all-reduce SUM "
+             "by the world size."),
+    Code('ND706', 'unused-params-distributed',
+         'parameters that get no gradient on some rank (the cause of DDP\'s "did not receive grad" errors and '
+         'hangs), by name',
+         source='DDP `find_unused_parameters` docs',
+         severity='error',
+         why="DDP all-reduces gradients in buckets as backward produces them; a parameter that gets no gradient "
+             "on a rank (a branch not taken there, an auxiliary head used only sometimes) leaves its bucket "
+             "waiting. DDP then raises \"Expected to have finished reduction in the prior iteration\" on the "
+             "next step, or the ranks hang in mismatched all-reduces.",
+         fix="Make every rank use every parameter in each forward, or wrap with "
+             "DistributedDataParallel(model, find_unused_parameters=True) (slower: it walks the graph every "
+             "step), or freeze (requires_grad=False) the parameters that are not trained."),
+    Code('ND707', 'batchnorm-not-synced', 'BatchNorm layers left unsynchronised with small per-rank batches',
+         source='SyncBatchNorm docs',
+         severity='warning',
+         why="Each rank's BatchNorm normalises with the statistics of its own batch. With a few samples per "
+             "rank those statistics are noisy, training suffers, and the running statistics used in evaluation "
+             "are poor; the global batch the learning rate was chosen for is not what BatchNorm sees.",
+         fix="Convert the model with torch.nn.SyncBatchNorm.convert_sync_batchnorm(model) before wrapping it in "
+             "DDP (NCCL, on GPUs), or raise the per-rank batch size, or use GroupNorm/LayerNorm, which do not "
+             "depend on the batch."),
+    Code('ND708', 'same-rng-every-rank', 'random augmentation or dropout streams identical across ranks',
+         source='transformers#37932',
+         severity='error',
+         why="Each rank should draw its own random numbers: a factory that seeds every rank with the same number "
+             "(set_seed(42) in the model or data code) makes dropout masks and random augmentations identical on "
+             "every rank, so the ranks' samples are perturbed in lockstep and the regularisation that N ranks "
+             "should give is that of one.",
+         fix="Seed each rank differently after the model is built and wrapped, e.g. "
+             "torch.manual_seed(seed + rank) (numpy and random too), or keep set_seed(seed) for the "
+             "initialisation and reseed with the rank before training; DDP makes the initial weights equal "
+             "anyway."),
+    Code('ND709', 'ranks-diverge',
+         'ranks call different collectives, or one rank stalls: the rank and the step are named, within a timeout '
+         '(no hang)',
+         source='TORCH_DISTRIBUTED_DEBUG docs',
+         severity='error',
+         why="Every rank must call the same collectives in the same order. A barrier or an all-reduce inside "
+             "`if rank == 0:`, a rank that takes an extra step, or one that stalls leaves the others waiting "
+             "inside NCCL or gloo; with the default 30-minute timeout, the job hangs without saying where.",
+         fix="Make every rank call the same collectives: move a collective out of a rank-only branch (every rank "
+             "all-reduces, rank 0 logs the result), give every rank the same number of steps, and set a short "
+             "timeout with TORCH_DISTRIBUTED_DEBUG=INFO while debugging."),
+    Code('ND710', 'uneven-batches',
+         'ranks get different numbers of batches (the last, uneven step hangs or drops data)',
+         source='DDP `join` docs',
+         severity='error',
+         why="In DDP every step is a collective: when one rank has more batches than another, the rank with the "
+             "extra batch waits in an all-reduce that the others never join, and the job hangs at the end of "
+             "the epoch (or the surplus data is silently dropped by drop_last code).",
+         fix="Shard with DistributedSampler (it pads every rank to the same number of samples), or use "
+             "drop_last=True, or wrap the loop in model.join() (torch.distributed.algorithms.Join) for uneven "
+             "inputs."),
 ]
 
 CODES: dict[str, Code] = {c.code: c for c in _CATALOGUE}

@@ -351,7 +351,7 @@ def _is_int(value: Any) -> bool:
 
 def _validate_values(cfg: RunConfig) -> None:
     v = cfg.values
-    for key in ("model", "data", "loss", "optimizer", "val_data", "train_step"):
+    for key in ("model", "data", "loss", "optimizer", "val_data", "train_step", "wrap"):
         if key == "loss" and v.get(key) == MODEL_LOSS:  # `loss: model`: the model computes its own loss
             continue
         if key in v and v[key] is not None:

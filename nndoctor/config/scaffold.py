@@ -339,6 +339,10 @@ def template(found: Found | None = None, pythonpath: str | None = None) -> str:
 # Batches read from each loader: the run's cost does not grow with the dataset.
 # max_batches: 8
 
+# On several ranks (--nproc N, or under torchrun): a function wrap(model) -> model that wraps the model for data
+# parallel training as your code does. Default: nndoctor wraps it in DistributedDataParallel.
+# wrap: mypkg.train:wrap_ddp
+
 # Which checks run, by code (ND201), code prefix (ND4) or check name, and per-check options by check name.
 # checks:
 #   ignore: [ND107]

@@ -7,6 +7,7 @@ KEYS = (
     "model", "model_kwargs", "data", "data_kwargs", "val_data", "val_data_kwargs", "loss", "loss_kwargs",
     "optimizer", "optimizer_kwargs", "task", "num_classes", "batch", "train_step", "outputs", "pythonpath",
     "device", "seed", "checks", "max_batches",
+    "wrap",  # a run on several ranks (--nproc N, torchrun): wrap(model) -> the data-parallel model
 )
 REQUIRED = ("model", "data", "loss")
 # `batch:` sub-keys: where the inputs and the targets are, where forward takes the targets (`loss: model`), and

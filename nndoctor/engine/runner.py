@@ -77,6 +77,7 @@ def selected_checks(select: Iterable[str] = (), ignore: Iterable[str] = ()) -> l
     """The registered checks the selection runs: forward-probe (order 0) first; otherwise cheap checks before
     costly ones, then by name."""
     chosen = selection.chosen(all_checks().values(), list(select), list(ignore))
+    chosen = [c for c in chosen if not getattr(c, "distributed", False)]  # ND7xx: judged by nndoctor.distributed
     return sorted(chosen, key=lambda c: (c.order, COSTS.index(c.cost), c.name))
 
 

@@ -135,6 +135,7 @@ class Report:
     interrupted: bool = False
     title: str = "nndoctor run"
     fail_on: str = "error"  # the severity at which the run fails: decides `status` between a finding and incomplete
+    distributed: dict | None = None  # a run on several ranks (`--nproc N`): world size, backend, each rank's status
 
     def __post_init__(self) -> None:
         self.findings = rank_findings(list(self.findings))
@@ -190,6 +191,7 @@ class Report:
             "findings": [f.to_dict() for f in self.findings],
             "checks": [c.to_dict() for c in self.checks],
             "seconds": round(self.seconds, 3),
+            **({"distributed": self.distributed} if self.distributed is not None else {}),
         }
 
     def to_json(self, indent: int | None = 2) -> str:
