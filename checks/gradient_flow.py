@@ -11,13 +11,30 @@ of the user's optimizer and a few more):
 - ND403 params-not-in-optimizer: trainable parameters that no param group of the user's optimizer holds.
 - ND404 vanishing-gradients: the gradient-to-weight norm ratio of the input layer is `vanishing_ratio` times or
   less that of the output layer (weight matrices in the reverse of the order backward reaches them).
-- ND405 exploding-gradients: a layer's gradient norm is `exploding_ratio` times its weight norm or more, or the
-  total gradient norm grows at every one of the first steps, by `growth_factor` in all (when the first step was
-  already far too large, that growth is the learning rate's doing and is told under ND407).
+- ND405 exploding-gradients: a layer's gradient norm is `exploding_ratio` times its weight norm or more (under
+  an optimizer that applies the gradient as it is: SGD), or the total gradient norm grows at every one of the
+  first steps, by `growth_factor` in all (when the first step was already far too large, that growth is the
+  learning rate's doing and is told under ND407).
 - ND407 update-ratio: after one step of the user's optimizer, the median over weight matrices of
-  ||w_after - w_before|| / ||w_before|| is above `update_high` (learning rate too high), or the ratio of every
-  weight matrix is below `update_low` (too low; a few slow layers are vanishing gradients, ND404); about 1e-3 is
-  healthy (CS231n).
+  ||w_after - w_before|| / ||w_before|| is above `update_high` (learning rate too high) while the short run after
+  it does not make steady progress, or the ratio of every weight matrix is below `update_low` (too low; a few slow
+  layers are vanishing gradients, ND404); about 1e-3 is healthy (CS231n).
+
+What the optimizer does with the gradient is what is judged, not the gradient alone. Every step is a real step of
+the user's training: the user's own `train_step` when the config names one (its clipping, accumulation and
+closure count), else `zero_grad, backward, step` (`step(closure)` for LBFGS), and the update is measured as
+`p_after - p_before`. Two consequences:
+- An optimizer that normalises the gradient (Adam, AdamW, RMSprop, Adagrad, Adadelta, Adamax, NAdam, RAdam)
+  takes a step of about its learning rate whatever the gradient's scale: a `reduction='sum'` loss, or any loss
+  scale, multiplies the gradient but not the update. A large gradient-to-weight ratio is then no explosion; an
+  explosion is a gradient norm that grows from step to step (which a scale cannot fake), so only that rule judges
+  it there. Under SGD the gradient is the update, and a gradient 100x the weights is one.
+- The 1e-3 rule of thumb holds for weights that start near their final scale (a deep net's init). Weights that
+  must travel far (a small regression whose weights must reach 5 from an init near 0.3) need steps large against
+  their initial norm. A learning rate too high shows as steps that undo each other (the weights bounce: their net
+  displacement over the short run is much shorter than the path the steps add up to) or as a loss that does not
+  fall; a large step is not a finding when the weights travel steadily (displacement at least
+  `steady_travel` of the path) and the loss falls over the run.
 - ND408 weights-not-updating: that step leaves every weight unchanged although the gradients are not zero.
 
 Why it matters: a parameter without gradient, frozen by accident, or left out of the optimizer never trains while
@@ -44,8 +61,9 @@ import torch
 
 from nndoctor import Check, Option
 from nndoctor.probes.hooks import on_forward
-from nndoctor.probes.params import describe_groups, group_by_module, nonfinite, split_name
+from nndoctor.probes.params import describe_groups, group_by_module, nonfinite, normalises_gradient, split_name
 from nndoctor.probes.lr_warmup import use_base_lr
+from nndoctor.probes.step_recorder import record_step
 
 HEALTHY_UPDATE = 1e-3  # ||dw|| / ||w|| of a healthy step (CS231n): a reference line on the chart, not a limit
 
@@ -83,6 +101,9 @@ class GradientFlow(Check):
         "update_high": Option(1e-1, "median ||dw|| / ||w|| after one step above this: learning rate too high",
                               unit="ratio", low=0),
         "update_low": Option(1e-6, "... below this: learning rate too low (1e-3 is healthy)", unit="ratio", low=0),
+        "steady_travel": Option(0.5, "a large step is healthy when the weights' net displacement over the short run "
+                                "is this share of the path the steps add up to, and the loss falls", unit="ratio",
+                                low=0, high=1),
     }
     quick_options = {"batches": 2, "growth_steps": 3}
 
@@ -111,47 +132,46 @@ class GradientFlow(Check):
         layers = self._layers(trainable, m.g, m.none + m.zero)
         self._plot_gradients(layers)
         yield from self._vanishing(layers)
-        yield from self._exploding(layers, m.grad_norms, m.step)
+        # the raw gradient-to-weight ratio says nothing of the update under Adam & co. (see the module docstring)
+        yield from self._exploding([] if normalises_gradient(optimizer) else layers, m.grad_norms, m.step)
         if m.step:
             self._plot_update_ratios(m.step, layers)
             yield from self._judge_step(m.step, self.opts)
 
     # -- measurements --------------------------------------------------------------------------------------------
     def _measure(self, ctx, model, optimizer, trainable, held) -> Measured | None:
-        """Gradients on real batches, then one step of the user's optimizer and `growth_steps` more, watching the
-        total gradient norm. None when no batch gives a finite loss."""
+        """Gradients on real batches, then one step of the user's training and `growth_steps` more, watching the
+        gradient norm each step applies, the loss and how far the weights travel. None when no batch gives a
+        finite loss."""
         batches = ctx.batches(self.opts["batches"])
         g = self._gradients(ctx, model, trainable, batches)
         if g["batches"] == 0:
             return None
         none = [n for n in trainable if g["none"][n] == g["batches"]]
         zero = [n for n in trainable if n not in none and g["zero"][n] == g["batches"]]
-        step = self._one_step(ctx, model, optimizer, trainable, batches[g["first"]], held)
+        start = {n: p.detach().clone() for n, p in trainable.items()}
+        step = None if len(none) == len(trainable) else \
+            self._one_step(ctx, model, optimizer, trainable, batches[g["first"]], held)
         grad_norms = [step["grad_norm"]] if step else []
         if step and self.opts["growth_steps"] > 0:
-            grad_norms += self._watch_growth(ctx, model, optimizer, trainable, batches, zero)
+            grad_norms += self._watch_growth(ctx, model, optimizer, trainable, batches, zero, step)
         if step is not None:
             step["grad_norm_per_step"] = grad_norms
+            step["travel"] = math.sqrt(sum(float((p.detach() - start[n]).double().pow(2).sum())
+                                           for n, p in trainable.items()))
         return Measured(g, none, zero, step, grad_norms)
 
-    def _watch_growth(self, ctx, model, optimizer, trainable, batches, zero) -> list[float]:
-        """The total gradient norm at each of `growth_steps` more training steps. A parameter of `zero` whose
-        gradient turns non-zero is removed from it: a zero-initialised gate has opened, its branch gets gradients."""
-        norms: list[float] = []
-
-        def watch(losses):
-            sq = 0.0
-            for n, p in trainable.items():
-                if p.grad is not None and torch.isfinite(p.grad).all():
-                    norm = float(p.grad.detach().double().norm())
-                    sq += norm ** 2
-                    if norm > 0 and n in zero:
-                        zero.remove(n)
-            norms.append(math.sqrt(sq))
-            return False
-
-        ctx.train(model, optimizer, batches, self.opts["growth_steps"], stop=watch)
-        return norms
+    def _watch_growth(self, ctx, model, optimizer, trainable, batches, zero, step) -> list[float]:
+        """The gradient norm each of `growth_steps` more training steps applies (after the user's clipping); the
+        losses and update norms of those steps are added to `step`. A parameter of `zero` whose gradient turns
+        non-zero is removed from it: a zero-initialised gate has opened, its branch gets gradients."""
+        with record_step(model, optimizer, track_updates=True) as rec:
+            losses = _train(ctx, model, optimizer, batches, self.opts["growth_steps"])
+        opened = {n for n, p in trainable.items() if id(p) in rec.nonzero}
+        zero[:] = [n for n in zero if n not in opened]
+        step["losses"] += losses
+        step["update_norms"] += rec.update_norms
+        return [n for n in rec.step_grad_norms() if math.isfinite(n)]
 
     def _gradients(self, ctx, model, trainable, batches) -> dict:
         """Per parameter: batches with a None / exactly zero gradient, the gradient norms, the weight norm, and
@@ -207,27 +227,27 @@ class GradientFlow(Check):
 
     @staticmethod
     def _one_step(ctx, model, optimizer, trainable, batch, held) -> dict | None:
-        """One step of the user's optimizer (at the schedule's base lr under a warm-up): weights before and after."""
+        """One step of the user's training (at the schedule's base lr under a warm-up): the weights before and
+        after, the gradient norm the optimizer step was given. None when the loss is not finite or when the step
+        makes no optimizer step (the user's train_step without one: train-step reports it, ND408)."""
         warm = use_base_lr(optimizer)
         model.zero_grad(set_to_none=True)
-        _, loss = ctx.forward_loss(model, batch)
-        if not loss.requires_grad or loss.dim() != 0 or not bool(torch.isfinite(loss.detach()).all()):
-            return None
-        loss.backward()
-        grad_norm = math.sqrt(sum(float(p.grad.detach().double().norm()) ** 2 for p in trainable.values()
-                                  if p.grad is not None))
         before = {n: p.detach().clone() for n, p in trainable.items()}
-        optimizer.step()
+        with record_step(model, optimizer, track_updates=True) as rec:
+            losses = _train(ctx, model, optimizer, [batch], 1)
+        if not losses or not math.isfinite(losses[0]) or not rec.steps:
+            return None
         ratios = {}
         for n, p in trainable.items():
             w = float(before[n].double().norm())
-            if p.dim() >= 2 and w > 0 and id(p) in held and p.grad is not None and bool(p.grad.any()):
+            if p.dim() >= 2 and w > 0 and id(p) in held and id(p) in rec.nonzero:
                 ratios[n] = float((p.detach() - before[n]).double().norm()) / w  # ||dw|| / ||w||
         changed = any(not torch.equal(before[n], p.detach()) for n, p in trainable.items())
         lrs = [float(g["lr"]) for g in optimizer.param_groups]
-        return {"grad_norm": grad_norm, "ratios": ratios, "changed": changed, "lrs": lrs, "warmup_groups": warm,
-                "held": sum(id(p) in held for p in trainable.values()),
-                "initial_lrs": [g.get("initial_lr") for g in optimizer.param_groups]}
+        return {"grad_norm": rec.step_grad_norms()[0], "ratios": ratios, "changed": changed, "lrs": lrs,
+                "warmup_groups": warm, "held": sum(id(p) in held for p in trainable.values()),
+                "initial_lrs": [g.get("initial_lr") for g in optimizer.param_groups], "losses": losses,
+                "update_norms": list(rec.update_norms)}
 
     @staticmethod
     def _layers(trainable, g, skip) -> list[tuple[str, float]]:
@@ -365,6 +385,17 @@ class GradientFlow(Check):
             fix="Trace the named modules through forward(): remove the .detach()/.item()/no_grad on their path, make "
             "their output reach the loss, or delete modules that are really unused.")
 
+    def _travels_steadily(self, step, ev) -> bool:
+        """The weights move in a steady direction over the short run (net displacement at least `steady_travel`
+        of the path the steps add up to: steps that bounce cancel out) and the loss at its end is below the loss
+        at its start. Needs the short run (`growth_steps` > 0)."""
+        losses, path = step.get("losses") or [], sum(step.get("update_norms") or [])
+        if len(losses) < 3 or path <= 0 or not all(math.isfinite(v) for v in losses):
+            return False
+        straightness = step["travel"] / path
+        ev.update({"run_losses": losses, "travel_over_path": straightness})
+        return straightness >= self.opts["steady_travel"] and losses[-1] < losses[0]
+
     def _judge_step(self, step, o):
         lrs = ", ".join(f"{lr:g}" for lr in step["lrs"])
         ev = {"lr": step["lrs"], "grad_norm": step["grad_norm"]}
@@ -387,6 +418,8 @@ class GradientFlow(Check):
         worst = max(ratios, key=ratios.get) if median > o["update_high"] else min(ratios, key=ratios.get)
         ev.update({"median_update_ratio": median, "layers": len(ratios), "extreme_layer": worst,
                    "extreme_ratio": ratios[worst]})
+        if median > o["update_high"] and self._travels_steadily(step, ev):
+            return  # a large step toward weights far away: the run makes progress (see the module docstring)
         if median > o["update_high"]:
             norms = step.get("grad_norm_per_step") or []
             then = (f"; the gradient norm then grows {norms[-1] / norms[0]:.2g}x in {len(norms) - 1} steps"
@@ -408,3 +441,14 @@ class GradientFlow(Check):
                 confidence=min(1.0, math.log10(max(o["update_low"], 1e-30) / max(top, 1e-30)) / 2 + 0.5),
                 fix=f"Raise the learning rate about {1e-3 / max(median, 1e-30):.0f}x toward an update ratio of 1e-3, "
                 "or run an LR range test.")
+
+
+def _train(ctx, model, optimizer, batches, steps) -> list[float]:
+    """`ctx.train` through the user's step; a user step that raises is train-step's finding (ND308), and the plain
+    step measures in its place."""
+    try:
+        return ctx.train(model, optimizer, batches, steps)
+    except Exception:
+        if ctx.subject.train_step is None:
+            raise
+        return ctx.train(model, optimizer, batches, steps, user=False)

@@ -10,6 +10,7 @@ are the one forward pass, loss and short training loop that every check shares.
 from __future__ import annotations
 
 import copy
+import inspect
 import math
 import time
 from typing import Any, Callable
@@ -151,10 +152,17 @@ class Context:
         return outputs, self.loss(outputs, batch.targets, loss_fn)
 
     def train(self, model: nn.Module, optimizer: torch.optim.Optimizer, batches: list[Batch], steps: int,
-              stop: Callable[[list[float]], bool] | None = None, loss_fn: Callable | None = None) -> list[float]:
-        """A plain training loop on `model` (a copy), cycling through `batches`. Returns the loss per step.
+              stop: Callable[[list[float]], bool] | None = None, loss_fn: Callable | None = None,
+              user: bool = True) -> list[float]:
+        """The shared training loop on `model` (a copy), cycling through `batches`. Returns the loss per step.
 
-        Stops early at a non-finite loss or when `stop(losses)` says the evidence is conclusive.
+        Each step is the user's own `train_step` when the config names one (and `user` is left True): clipping,
+        gradient accumulation, a closure and whatever else lives in the user's step then shape the updates the
+        checks measure, as in the user's training. Otherwise it is the plain step (`zero_grad`, forward, loss,
+        `backward`, `step`), or, for an optimizer whose `step` needs a closure (LBFGS), `step(closure)` with a
+        closure that zeroes the gradients, runs forward, loss and backward and returns the loss. The loss of a
+        step is the one at the weights the step starts from. Stops early at a non-finite loss or when
+        `stop(losses)` says the evidence is conclusive.
         """
         loss_fn = loss_fn if loss_fn is not None else self.new_loss()
         model.train()
@@ -162,16 +170,68 @@ class Context:
         for step in range(steps):
             self.check_time()
             batch = batches[step % len(batches)]
-            optimizer.zero_grad(set_to_none=True)
-            _, loss = self.forward_loss(model, batch, loss_fn)
-            losses.append(float(loss.detach()))
+            if user and self.subject.train_step is not None:
+                losses.append(self._user_step_loss(model, batch, loss_fn, optimizer))
+            else:
+                losses.append(self._plain_step(model, batch, loss_fn, optimizer))
             if not math.isfinite(losses[-1]):
                 break
-            loss.backward()
-            optimizer.step()
             if stop is not None and stop(losses):
                 break
         return losses
+
+    def _plain_step(self, model: nn.Module, batch: Batch, loss_fn: Callable, optimizer) -> float:
+        """One step of the optimizer on one batch; the loss before it (a non-finite loss takes no step)."""
+        if needs_closure(optimizer):
+            return self._closure_step(model, batch, loss_fn, optimizer)
+        optimizer.zero_grad(set_to_none=True)
+        _, loss = self.forward_loss(model, batch, loss_fn)
+        value = float(loss.detach())
+        if math.isfinite(value):
+            loss.backward()
+            optimizer.step()
+        return value
+
+    def _closure_step(self, model: nn.Module, batch: Batch, loss_fn: Callable, optimizer) -> float:
+        """`optimizer.step(closure)`, as LBFGS wants it: the closure zeroes the gradients, runs forward, loss and
+        backward, and returns the loss; it is evaluated several times per step (the line search). A non-finite
+        loss stops the step there (LBFGS would otherwise write NaN into every weight) and is returned."""
+        first: list[float] = []
+
+        def closure():
+            optimizer.zero_grad(set_to_none=True)
+            _, loss = self.forward_loss(model, batch, loss_fn)
+            value = float(loss.detach())
+            first.append(value)
+            if not math.isfinite(value):
+                raise _NonFiniteLoss(value)
+            loss.backward()
+            return loss
+
+        try:
+            optimizer.step(closure)
+        except _NonFiniteLoss:
+            pass
+        return first[0] if first else math.nan
+
+    def _user_step_loss(self, model: nn.Module, batch: Batch, loss_fn: Callable, optimizer) -> float:
+        """One call of the user's step; its loss is the first value the step's loss function computed (the loss
+        at the weights it started from), else what the step returns, else a no-grad forward on the batch after."""
+        seen: list[float] = []
+
+        def recording(*args, **kwargs):
+            value = loss_fn(*args, **kwargs)
+            if isinstance(value, torch.Tensor) and value.numel() == 1:
+                seen.append(float(value.detach().float()))
+            return value
+
+        returned = self.user_step(model, batch, recording, optimizer)
+        if seen:
+            return seen[0]
+        if math.isfinite(returned):
+            return returned
+        with torch.no_grad():
+            return float(self.forward_loss(model, batch, loss_fn)[1].detach().float())
 
     def user_step(self, model: nn.Module, batch: Batch, loss_fn: Callable, optimizer) -> float:
         """One call of the user's own `train_step(model, batch, loss_fn, optimizer)`, with a (inputs, targets)
@@ -204,6 +264,19 @@ class Context:
                 self.num_classes = int(outputs.shape[-1])
             elif self.task in ("multilabel", "binary"):
                 self.num_classes = int(outputs.shape[-1])
+
+
+class _NonFiniteLoss(Exception):
+    """Raised inside a closure to end an optimizer step at a non-finite loss."""
+
+
+def needs_closure(optimizer) -> bool:
+    """Whether `optimizer.step` requires a closure (LBFGS: `step(closure)`; the others take `closure=None`)."""
+    try:
+        params = list(inspect.signature(optimizer.step).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    return bool(params) and params[0].name == "closure" and params[0].default is inspect.Parameter.empty
 
 
 def available_device(device: str) -> str:
