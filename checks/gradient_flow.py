@@ -18,7 +18,9 @@ of the user's optimizer and a few more):
 - ND407 update-ratio: after one step of the user's optimizer, the median over weight matrices of
   ||w_after - w_before|| / ||w_before|| is above `update_high` (learning rate too high) while the short run after
   it does not make steady progress, or the ratio of every weight matrix is below `update_low` (too low; a few slow
-  layers are vanishing gradients, ND404); about 1e-3 is healthy (CS231n).
+  layers are vanishing gradients, ND404); about 1e-3 is healthy (CS231n). When the user's train_step makes an
+  update `SCALED_STEP` (10) times that of a plain optimizer step from the same weights on the same batch, the step
+  scales the gradient (a loss scale never unscaled, accumulation without dividing the loss): said so, at the step.
 
 What the optimizer does with the gradient is what is judged, not the gradient alone. Every step is a real step of
 the user's training: the user's own `train_step` when the config names one (its clipping, accumulation and
@@ -65,6 +67,7 @@ from nndoctor.probes.params import describe_groups, group_by_module, nonfinite, 
 from nndoctor.probes.lr_warmup import use_base_lr
 from nndoctor.probes.step_recorder import record_step
 
+SCALED_STEP = 10.0  # a train_step update this many times the plain step's: the step scales the gradient
 HEALTHY_UPDATE = 1e-3  # ||dw|| / ||w|| of a healthy step (CS231n): a reference line on the chart, not a limit
 
 
@@ -155,6 +158,9 @@ class GradientFlow(Check):
         grad_norms = [step["grad_norm"]] if step else []
         if step and self.opts["growth_steps"] > 0:
             grad_norms += self._watch_growth(ctx, model, optimizer, trainable, batches, zero, step)
+        if step is not None and step["ratios"] and ctx.subject.train_step is not None and \
+                statistics.median(step["ratios"].values()) > self.opts["update_high"]:
+            step["plain_median"] = self._plain_median(ctx, batches[g["first"]])
         if step is not None:
             step["grad_norm_per_step"] = grad_norms
             step["travel"] = math.sqrt(sum(float((p.detach() - start[n]).double().pow(2).sum())
@@ -248,6 +254,21 @@ class GradientFlow(Check):
                 "warmup_groups": warm, "held": sum(id(p) in held for p in trainable.values()),
                 "initial_lrs": [g.get("initial_lr") for g in optimizer.param_groups], "losses": losses,
                 "update_norms": list(rec.update_norms)}
+
+    @staticmethod
+    def _plain_median(ctx, batch) -> float | None:
+        """The median update ratio of one plain optimizer step (no train_step) from the same weights on the same
+        batch: what the optimizer makes of the raw gradient, to tell a learning rate too high from a train_step
+        that scales the gradient (a loss scale never unscaled, an accumulation that never divides the loss)."""
+        model = ctx.new_model(train=True)
+        optimizer = ctx.new_optimizer(model)
+        use_base_lr(optimizer)
+        weights = {n: p for n, p in model.named_parameters() if p.requires_grad and p.dim() >= 2}
+        before = {n: p.detach().clone() for n, p in weights.items()}
+        losses = ctx.train(model, optimizer, [batch], 1, user=False)
+        ratios = [float((p.detach() - before[n]).double().norm()) / float(before[n].double().norm())
+                  for n, p in weights.items() if float(before[n].double().norm()) > 0]
+        return statistics.median(ratios) if ratios and losses and math.isfinite(losses[0]) else None
 
     @staticmethod
     def _layers(trainable, g, skip) -> list[tuple[str, float]]:
@@ -396,6 +417,18 @@ class GradientFlow(Check):
         ev.update({"run_losses": losses, "travel_over_path": straightness})
         return straightness >= self.opts["steady_travel"] and losses[-1] < losses[0]
 
+    def _scaled_by_step(self, ev, median, plain, lrs, then):
+        """ND407 where the user's train_step, not the learning rate, makes the update too large."""
+        ev["plain_step_median_update_ratio"] = plain
+        return self.finding(
+            "ND407", f"one call of the train_step changes the weights by {median:.2g} of their norm, "
+            f"{median / plain:.3g}x what a plain optimizer step at the same lr ({lrs}) makes of the same gradient: "
+            f"the step scales the gradient{then}", ev, where="train_step",
+            confidence=min(1.0, math.log10(median / max(self.opts["update_high"], 1e-30)) / 2 + 0.5),
+            fix="Undo any scale the step puts on the loss before optimizer.step(): unscale a static loss scale "
+            "(or use torch.amp.GradScaler, which unscales), and divide the loss by the number of accumulated "
+            "micro-batches.")
+
     def _judge_step(self, step, o):
         lrs = ", ".join(f"{lr:g}" for lr in step["lrs"])
         ev = {"lr": step["lrs"], "grad_norm": step["grad_norm"]}
@@ -425,6 +458,10 @@ class GradientFlow(Check):
             then = (f"; the gradient norm then grows {norms[-1] / norms[0]:.2g}x in {len(norms) - 1} steps"
                     if len(norms) >= 2 and norms[0] > 0 and norms[-1] > norms[0] else "")
             ev["grad_norm_per_step"] = norms
+            plain = step.get("plain_median")
+            if plain is not None and plain > 0 and median >= SCALED_STEP * plain:
+                yield self._scaled_by_step(ev, median, plain, lrs, then)
+                return
             yield self.finding(
                 "ND407", f"one step changes the weights by {median:.2g} of their norm (median of {len(ratios)} "
                 f"layers; about 1e-3 is healthy): the learning rate ({lrs}) is too high{then}", ev, where="optimizer",

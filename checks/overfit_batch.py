@@ -337,7 +337,7 @@ class OverfitOneBatch(Check):
                 statistics.median(losses[-w:]) - floor > 2 * o["rise_factor"] * gap0  # conclusive divergence
 
         if not user_step:
-            return ctx.train(model, optimizer, [batch], o["steps"], stop=stop, loss_fn=loss_fn)
+            return ctx.train(model, optimizer, [batch], o["steps"], stop=stop, loss_fn=loss_fn, user=False)
         losses: list[float] = []
         for _ in range(o["steps"]):
             ctx.check_time()
