@@ -172,7 +172,7 @@ class GradientFlow(Check):
         losses and update norms of those steps are added to `step`. A parameter of `zero` whose gradient turns
         non-zero is removed from it: a zero-initialised gate has opened, its branch gets gradients."""
         with record_step(model, optimizer, track_updates=True) as rec:
-            losses = _train(ctx, model, optimizer, batches, self.opts["growth_steps"])
+            losses = ctx.train(model, optimizer, batches, self.opts["growth_steps"])
         opened = {n for n, p in trainable.items() if id(p) in rec.nonzero}
         zero[:] = [n for n in zero if n not in opened]
         step["losses"] += losses
@@ -240,7 +240,7 @@ class GradientFlow(Check):
         model.zero_grad(set_to_none=True)
         before = {n: p.detach().clone() for n, p in trainable.items()}
         with record_step(model, optimizer, track_updates=True) as rec:
-            losses = _train(ctx, model, optimizer, [batch], 1)
+            losses = ctx.train(model, optimizer, [batch], 1)
         if not losses or not math.isfinite(losses[0]) or not rec.steps:
             return None
         ratios = {}
@@ -479,13 +479,3 @@ class GradientFlow(Check):
                 fix=f"Raise the learning rate about {1e-3 / max(median, 1e-30):.0f}x toward an update ratio of 1e-3, "
                 "or run an LR range test.")
 
-
-def _train(ctx, model, optimizer, batches, steps) -> list[float]:
-    """`ctx.train` through the user's step; a user step that raises is train-step's finding (ND308), and the plain
-    step measures in its place."""
-    try:
-        return ctx.train(model, optimizer, batches, steps)
-    except Exception:
-        if ctx.subject.train_step is None:
-            raise
-        return ctx.train(model, optimizer, batches, steps, user=False)

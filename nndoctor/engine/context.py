@@ -50,6 +50,7 @@ class Context:
         self.probe_error: tuple[str, BaseException] | None = None  # (stage, exception) from the runner's probe
         self.cost = {"grad_samples": 0, "nograd_samples": 0}
         self.user_batch_size = 1
+        self.user_step_error: BaseException | None = None  # the user's train_step raised: the plain step stands in
 
     # -- time box ----------------------------------------------------------------------------------------
     def check_time(self) -> None:
@@ -170,8 +171,8 @@ class Context:
         for step in range(steps):
             self.check_time()
             batch = batches[step % len(batches)]
-            if user and self.subject.train_step is not None:
-                losses.append(self._user_step_loss(model, batch, loss_fn, optimizer))
+            if user and self.subject.train_step is not None and self.user_step_error is None:
+                losses.append(self._user_or_plain_step(model, batch, loss_fn, optimizer))
             else:
                 losses.append(self._plain_step(model, batch, loss_fn, optimizer))
             if not math.isfinite(losses[-1]):
@@ -179,6 +180,19 @@ class Context:
             if stop is not None and stop(losses):
                 break
         return losses
+
+    def _user_or_plain_step(self, model: nn.Module, batch: Batch, loss_fn: Callable, optimizer) -> float:
+        """The user's step; once it raises, the plain step from then on, for every check (the step's own error
+        is train-step's finding, ND308; the other checks measure on without it). The optimizer's state, which a
+        step that broke off half-way may have left inconsistent (LBFGS), starts afresh."""
+        try:
+            return self._user_step_loss(model, batch, loss_fn, optimizer)
+        except CheckTimeout:
+            raise
+        except Exception as exc:
+            self.user_step_error = exc
+            optimizer.state.clear()
+            return self._plain_step(model, batch, loss_fn, optimizer)
 
     def _plain_step(self, model: nn.Module, batch: Batch, loss_fn: Callable, optimizer) -> float:
         """One step of the optimizer on one batch; the loss before it (a non-finite loss takes no step)."""
