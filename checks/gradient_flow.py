@@ -21,6 +21,7 @@ of the user's optimizer and a few more):
   layers are vanishing gradients, ND404); about 1e-3 is healthy (CS231n). When the user's train_step makes an
   update `SCALED_STEP` (10) times that of a plain optimizer step from the same weights on the same batch, the step
   scales the gradient (a loss scale never unscaled, accumulation without dividing the loss): said so, at the step.
+- ND408 weights-not-updating: that step leaves every weight unchanged although the gradients are not zero.
 
 What the optimizer does with the gradient is what is judged, not the gradient alone. Every step is a real step of
 the user's training: the user's own `train_step` when the config names one (its clipping, accumulation and
@@ -37,7 +38,6 @@ closure count), else `zero_grad, backward, step` (`step(closure)` for LBFGS), an
   displacement over the short run is much shorter than the path the steps add up to) or as a loss that does not
   fall; a large step is not a finding when the weights travel steadily (displacement at least
   `steady_travel` of the path) and the loss falls over the run.
-- ND408 weights-not-updating: that step leaves every weight unchanged although the gradients are not zero.
 
 Why it matters: a parameter without gradient, frozen by accident, or left out of the optimizer never trains while
 the loss still falls thanks to the rest of the model; gradients that vanish or explode, and steps far from a
