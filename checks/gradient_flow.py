@@ -67,6 +67,7 @@ from nndoctor.probes.params import describe_groups, group_by_module, nonfinite, 
 from nndoctor.probes.lr_warmup import use_base_lr
 from nndoctor.probes.step_recorder import record_step
 
+ACCUMULATION_CALLS = 7  # more calls of a train_step that made no optimizer step yet (gradient accumulation)
 SCALED_STEP = 10.0  # a train_step update this many times the plain step's: the step scales the gradient
 HEALTHY_UPDATE = 1e-3  # ||dw|| / ||w|| of a healthy step (CS231n): a reference line on the chart, not a limit
 
@@ -234,13 +235,18 @@ class GradientFlow(Check):
     @staticmethod
     def _one_step(ctx, model, optimizer, trainable, batch, held) -> dict | None:
         """One step of the user's training (at the schedule's base lr under a warm-up): the weights before and
-        after, the gradient norm the optimizer step was given. None when the loss is not finite or when the step
-        makes no optimizer step (the user's train_step without one: train-step reports it, ND408)."""
+        after, the gradient norm the optimizer step was given; a train_step that accumulates is called again until it
+        steps. None when the loss is not finite or when the step makes no optimizer step (the user's train_step
+        without one: train-step reports it, ND408)."""
         warm = use_base_lr(optimizer)
         model.zero_grad(set_to_none=True)
         before = {n: p.detach().clone() for n, p in trainable.items()}
         with record_step(model, optimizer, track_updates=True) as rec:
             losses = ctx.train(model, optimizer, [batch], 1)
+            for _ in range(ACCUMULATION_CALLS):  # a step that accumulates updates every k-th call
+                if rec.steps or not losses or not math.isfinite(losses[-1]):
+                    break
+                losses += ctx.train(model, optimizer, [batch], 1)
         if not losses or not math.isfinite(losses[0]) or not rec.steps:
             return None
         ratios = {}
