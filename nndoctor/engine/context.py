@@ -51,6 +51,8 @@ class Context:
         self.cost = {"grad_samples": 0, "nograd_samples": 0}
         self.user_batch_size = 1
         self.user_step_error: BaseException | None = None  # the user's train_step raised: the plain step stands in
+        self.user_step_inert = False  # the user's train_step wrote no weight in INERT_CALLS calls: likewise
+        self._user_calls_idle: int | None = 0  # calls in a row without a weight written; None once one was
 
     # -- time box ----------------------------------------------------------------------------------------
     def check_time(self) -> None:
@@ -171,7 +173,8 @@ class Context:
         for step in range(steps):
             self.check_time()
             batch = batches[step % len(batches)]
-            if user and self.subject.train_step is not None and self.user_step_error is None:
+            if user and self.subject.train_step is not None and self.user_step_error is None and \
+                    not self.user_step_inert:
                 losses.append(self._user_or_plain_step(model, batch, loss_fn, optimizer))
             else:
                 losses.append(self._plain_step(model, batch, loss_fn, optimizer))
@@ -182,17 +185,25 @@ class Context:
         return losses
 
     def _user_or_plain_step(self, model: nn.Module, batch: Batch, loss_fn: Callable, optimizer) -> float:
-        """The user's step; once it raises, the plain step from then on, for every check (the step's own error
-        is train-step's finding, ND308; the other checks measure on without it). The optimizer's state, which a
-        step that broke off half-way may have left inconsistent (LBFGS), starts afresh."""
+        """The user's step; once it raises, or once `INERT_CALLS` calls in a row have written no weight (no
+        `optimizer.step()`: accumulation steps every few calls at most), the plain step from then on, for every
+        check: the step's own fault is train-step's finding (ND308, ND408), and the other checks measure on
+        without it. The optimizer's state, which a step that broke off half-way may have left inconsistent
+        (LBFGS), starts afresh."""
+        version = sum(p._version for p in model.parameters())
         try:
-            return self._user_step_loss(model, batch, loss_fn, optimizer)
+            value = self._user_step_loss(model, batch, loss_fn, optimizer)
         except CheckTimeout:
             raise
         except Exception as exc:
             self.user_step_error = exc
             optimizer.state.clear()
             return self._plain_step(model, batch, loss_fn, optimizer)
+        if self._user_calls_idle is not None:  # None: the step has been seen to update the weights
+            idle = sum(p._version for p in model.parameters()) == version
+            self._user_calls_idle = self._user_calls_idle + 1 if idle else None
+            self.user_step_inert = self._user_calls_idle is not None and self._user_calls_idle >= INERT_CALLS
+        return value
 
     def _plain_step(self, model: nn.Module, batch: Batch, loss_fn: Callable, optimizer) -> float:
         """One step of the optimizer on one batch; the loss before it (a non-finite loss takes no step)."""
@@ -278,6 +289,9 @@ class Context:
                 self.num_classes = int(outputs.shape[-1])
             elif self.task in ("multilabel", "binary"):
                 self.num_classes = int(outputs.shape[-1])
+
+
+INERT_CALLS = 8  # calls of the user's step in a row that write no weight: it never updates (accumulation is shorter)
 
 
 class _NonFiniteLoss(Exception):

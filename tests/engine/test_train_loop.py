@@ -138,3 +138,35 @@ def test_a_closure_optimizer_runs_every_check_and_leaves_no_grad_on_the_user_mod
     assert_silent(report, "gradient-flow", "nan-tracing", "overfit-one-batch",
                   skipped={} if train_step else {"train-step": "no train_step"})
     assert all(p.grad is None for p in net.parameters())
+
+
+def test_a_users_step_that_never_updates_gives_way_to_the_plain_step():
+    """A step without optimizer.step() (train-step's ND408) would leave every check's training run standing still
+    (and random-input racing to its cap): after INERT_CALLS idle calls the plain step stands in. An accumulating
+    step, which updates every few calls, keeps its turn."""
+    from nndoctor.engine.context import INERT_CALLS
+
+    def no_step(model, batch, loss_fn, optimizer):
+        x, y = batch
+        optimizer.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        return loss
+
+    def accumulate_four(model, batch, loss_fn, optimizer):
+        x, y = batch
+        (loss_fn(model(x), y) / 4).backward()
+        optimizer.calls = getattr(optimizer, "calls", 0) + 1
+        if optimizer.calls % 4 == 0:
+            optimizer.step()
+            optimizer.zero_grad()
+
+    net = linear()
+    ctx = context(net, torch.optim.SGD(net.parameters(), lr=0.1), train_step=no_step)
+    copy = ctx.new_model()
+    losses = ctx.train(copy, ctx.new_optimizer(copy), ctx.batches()[:1], INERT_CALLS + 6)
+    assert ctx.user_step_inert and losses[INERT_CALLS - 1] == pytest.approx(losses[0]) and losses[-1] < losses[0]
+    ctx = context(net, torch.optim.SGD(net.parameters(), lr=0.1), train_step=accumulate_four)
+    copy = ctx.new_model()
+    ctx.train(copy, ctx.new_optimizer(copy), ctx.batches()[:1], 2 * INERT_CALLS)
+    assert not ctx.user_step_inert
