@@ -11,19 +11,39 @@ of the user's optimizer and a few more):
 - ND403 params-not-in-optimizer: trainable parameters that no param group of the user's optimizer holds.
 - ND404 vanishing-gradients: the gradient-to-weight norm ratio of the input layer is `vanishing_ratio` times or
   less that of the output layer (weight matrices in the reverse of the order backward reaches them).
-- ND405 exploding-gradients: a layer's gradient norm is `exploding_ratio` times its weight norm or more, or the
-  total gradient norm grows at every one of the first steps, by `growth_factor` in all (when the first step was
-  already far too large, that growth is the learning rate's doing and is told under ND407); else, for a recurrent
-  layer (nn.RNN, GRU, LSTM) of at least `min_time_steps` steps, the gradient reaching its input at the first step
-  is `time_growth` times the one at the last step or more, growing geometrically (the earlier half of the sequence
-  alone more than sqrt(`time_growth`)): backpropagation through time multiplies the gradient by the recurrence's
-  gain once per step, so a gain above one explodes (`nndoctor.probes.recurrence`); a gradient that decays back in
-  time (an LSTM) or grows linearly (an identity-initialised ReLU RNN summing its inputs) does not.
+- ND405 exploding-gradients: a layer's gradient norm is `exploding_ratio` times its weight norm or more (under
+  an optimizer that applies the gradient as it is: SGD), or the total gradient norm grows at every one of the
+  first steps, by `growth_factor` in all (when the first step was already far too large, that growth is the
+  learning rate's doing and is told under ND407);
+  else, for a recurrent layer (nn.RNN, GRU, LSTM) of at least `min_time_steps` steps, the gradient reaching its
+  input at the first step is `time_growth` times the one at the last step or more, growing geometrically (the
+  earlier half of the sequence alone more than sqrt(`time_growth`)): backpropagation through time multiplies the
+  gradient by the recurrence's gain once per step, so a gain above one explodes (`nndoctor.probes.recurrence`); a
+  gradient that decays back in time (an LSTM) or grows linearly (an identity-initialised ReLU RNN summing its
+  inputs) does not.
 - ND407 update-ratio: after one step of the user's optimizer, the median over weight matrices of
-  ||w_after - w_before|| / ||w_before|| is above `update_high` (learning rate too high), or the ratio of every
-  weight matrix is below `update_low` (too low; a few slow layers are vanishing gradients, ND404); about 1e-3 is
-  healthy (CS231n).
+  ||w_after - w_before|| / ||w_before|| is above `update_high` (learning rate too high) while the short run after
+  it does not make steady progress, or the ratio of every weight matrix is below `update_low` (too low; a few slow
+  layers are vanishing gradients, ND404); about 1e-3 is healthy (CS231n). When the user's train_step makes an
+  update `SCALED_STEP` (10) times that of a plain optimizer step from the same weights on the same batch, the step
+  scales the gradient (a loss scale never unscaled, accumulation without dividing the loss): said so, at the step.
 - ND408 weights-not-updating: that step leaves every weight unchanged although the gradients are not zero.
+
+What the optimizer does with the gradient is what is judged, not the gradient alone. Every step is a real step of
+the user's training: the user's own `train_step` when the config names one (its clipping, accumulation and
+closure count), else `zero_grad, backward, step` (`step(closure)` for LBFGS), and the update is measured as
+`p_after - p_before`. Two consequences:
+- An optimizer that normalises the gradient (Adam, AdamW, RMSprop, Adagrad, Adadelta, Adamax, NAdam, RAdam)
+  takes a step of about its learning rate whatever the gradient's scale: a `reduction='sum'` loss, or any loss
+  scale, multiplies the gradient but not the update. A large gradient-to-weight ratio is then no explosion; an
+  explosion is a gradient norm that grows from step to step (which a scale cannot fake), so only that rule judges
+  it there. Under SGD the gradient is the update, and a gradient 100x the weights is one.
+- The 1e-3 rule of thumb holds for weights that start near their final scale (a deep net's init). Weights that
+  must travel far (a small regression whose weights must reach 5 from an init near 0.3) need steps large against
+  their initial norm. A learning rate too high shows as steps that undo each other (the weights bounce: their net
+  displacement over the short run is much shorter than the path the steps add up to) or as a loss that does not
+  fall; a large step is not a finding when the weights travel steadily (displacement at least
+  `steady_travel` of the path) and the loss falls over the run.
 
 Why it matters: a parameter without gradient, frozen by accident, or left out of the optimizer never trains while
 the loss still falls thanks to the rest of the model; gradients that vanish or explode, and steps far from a
@@ -49,10 +69,13 @@ import torch
 
 from nndoctor import Check, Option
 from nndoctor.probes.hooks import on_forward
-from nndoctor.probes.params import describe_groups, group_by_module, nonfinite, split_name
+from nndoctor.probes.params import describe_groups, group_by_module, nonfinite, normalises_gradient, split_name
 from nndoctor.probes.lr_warmup import use_base_lr
 from nndoctor.probes.recurrence import gradient_through_time
+from nndoctor.probes.step_recorder import record_step
 
+ACCUMULATION_CALLS = 7  # more calls of a train_step that made no optimizer step yet (gradient accumulation)
+SCALED_STEP = 10.0  # a train_step update this many times the plain step's: the step scales the gradient
 HEALTHY_UPDATE = 1e-3  # ||dw|| / ||w|| of a healthy step (CS231n): a reference line on the chart, not a limit
 
 
@@ -93,6 +116,9 @@ class GradientFlow(Check):
                               "above this, growing geometrically: exploding through time", unit="ratio", low=1),
         "min_time_steps": Option(8, "sequence length a recurrent layer needs before its gradient through time is "
                                  "judged", unit="time steps", low=4),
+        "steady_travel": Option(0.5, "a large step is healthy when the weights' net displacement over the short run "
+                                "is this share of the path the steps add up to, and the loss falls", unit="ratio",
+                                low=0, high=1),
     }
     quick_options = {"batches": 2, "growth_steps": 3}
 
@@ -121,47 +147,50 @@ class GradientFlow(Check):
         layers = self._layers(trainable, m.g, m.none + m.zero)
         self._plot_gradients(layers)
         yield from self._vanishing(layers)
-        yield from list(self._exploding(layers, m.grad_norms, m.step)) or self._exploding_through_time(ctx)
+        # the raw gradient-to-weight ratio says nothing of the update under Adam & co. (see the module docstring)
+        yield from list(self._exploding([] if normalises_gradient(optimizer) else layers, m.grad_norms, m.step)) \
+            or self._exploding_through_time(ctx)
         if m.step:
             self._plot_update_ratios(m.step, layers)
             yield from self._judge_step(m.step, self.opts)
 
     # -- measurements --------------------------------------------------------------------------------------------
     def _measure(self, ctx, model, optimizer, trainable, held) -> Measured | None:
-        """Gradients on real batches, then one step of the user's optimizer and `growth_steps` more, watching the
-        total gradient norm. None when no batch gives a finite loss."""
+        """Gradients on real batches, then one step of the user's training and `growth_steps` more, watching the
+        gradient norm each step applies, the loss and how far the weights travel. None when no batch gives a
+        finite loss."""
         batches = ctx.batches(self.opts["batches"])
         g = self._gradients(ctx, model, trainable, batches)
         if g["batches"] == 0:
             return None
         none = [n for n in trainable if g["none"][n] == g["batches"]]
         zero = [n for n in trainable if n not in none and g["zero"][n] == g["batches"]]
-        step = self._one_step(ctx, model, optimizer, trainable, batches[g["first"]], held)
+        start = {n: p.detach().clone() for n, p in trainable.items()}
+        step = None if len(none) == len(trainable) else \
+            self._one_step(ctx, model, optimizer, trainable, batches[g["first"]], held)
         grad_norms = [step["grad_norm"]] if step else []
         if step and self.opts["growth_steps"] > 0:
-            grad_norms += self._watch_growth(ctx, model, optimizer, trainable, batches, zero)
+            grad_norms += self._watch_growth(ctx, model, optimizer, trainable, batches, zero, step)
+        if step is not None and step["ratios"] and ctx.subject.train_step is not None and \
+                statistics.median(step["ratios"].values()) > self.opts["update_high"]:
+            step["plain_median"] = self._plain_median(ctx, batches[g["first"]])
         if step is not None:
             step["grad_norm_per_step"] = grad_norms
+            step["travel"] = math.sqrt(sum(float((p.detach() - start[n]).double().pow(2).sum())
+                                           for n, p in trainable.items()))
         return Measured(g, none, zero, step, grad_norms)
 
-    def _watch_growth(self, ctx, model, optimizer, trainable, batches, zero) -> list[float]:
-        """The total gradient norm at each of `growth_steps` more training steps. A parameter of `zero` whose
-        gradient turns non-zero is removed from it: a zero-initialised gate has opened, its branch gets gradients."""
-        norms: list[float] = []
-
-        def watch(losses):
-            sq = 0.0
-            for n, p in trainable.items():
-                if p.grad is not None and torch.isfinite(p.grad).all():
-                    norm = float(p.grad.detach().double().norm())
-                    sq += norm ** 2
-                    if norm > 0 and n in zero:
-                        zero.remove(n)
-            norms.append(math.sqrt(sq))
-            return False
-
-        ctx.train(model, optimizer, batches, self.opts["growth_steps"], stop=watch)
-        return norms
+    def _watch_growth(self, ctx, model, optimizer, trainable, batches, zero, step) -> list[float]:
+        """The gradient norm each of `growth_steps` more training steps applies (after the user's clipping); the
+        losses and update norms of those steps are added to `step`. A parameter of `zero` whose gradient turns
+        non-zero is removed from it: a zero-initialised gate has opened, its branch gets gradients."""
+        with record_step(model, optimizer, track_updates=True) as rec:
+            losses = ctx.train(model, optimizer, batches, self.opts["growth_steps"])
+        opened = {n for n, p in trainable.items() if id(p) in rec.nonzero}
+        zero[:] = [n for n in zero if n not in opened]
+        step["losses"] += losses
+        step["update_norms"] += rec.update_norms
+        return [n for n in rec.step_grad_norms() if math.isfinite(n)]
 
     def _gradients(self, ctx, model, trainable, batches) -> dict:
         """Per parameter: batches with a None / exactly zero gradient, the gradient norms, the weight norm, and
@@ -217,27 +246,47 @@ class GradientFlow(Check):
 
     @staticmethod
     def _one_step(ctx, model, optimizer, trainable, batch, held) -> dict | None:
-        """One step of the user's optimizer (at the schedule's base lr under a warm-up): weights before and after."""
+        """One step of the user's training (at the schedule's base lr under a warm-up): the weights before and
+        after, the gradient norm the optimizer step was given; a train_step that accumulates is called again until it
+        steps. None when the loss is not finite or when the step makes no optimizer step (the user's train_step
+        without one: train-step reports it, ND408)."""
         warm = use_base_lr(optimizer)
         model.zero_grad(set_to_none=True)
-        _, loss = ctx.forward_loss(model, batch)
-        if not loss.requires_grad or loss.dim() != 0 or not bool(torch.isfinite(loss.detach()).all()):
-            return None
-        loss.backward()
-        grad_norm = math.sqrt(sum(float(p.grad.detach().double().norm()) ** 2 for p in trainable.values()
-                                  if p.grad is not None))
         before = {n: p.detach().clone() for n, p in trainable.items()}
-        optimizer.step()
+        with record_step(model, optimizer, track_updates=True) as rec:
+            losses = ctx.train(model, optimizer, [batch], 1)
+            for _ in range(ACCUMULATION_CALLS):  # a step that accumulates updates every k-th call
+                if rec.steps or not losses or not math.isfinite(losses[-1]):
+                    break
+                losses += ctx.train(model, optimizer, [batch], 1)
+        if not losses or not math.isfinite(losses[0]) or not rec.steps:
+            return None
         ratios = {}
         for n, p in trainable.items():
             w = float(before[n].double().norm())
-            if p.dim() >= 2 and w > 0 and id(p) in held and p.grad is not None and bool(p.grad.any()):
+            if p.dim() >= 2 and w > 0 and id(p) in held and id(p) in rec.nonzero:
                 ratios[n] = float((p.detach() - before[n]).double().norm()) / w  # ||dw|| / ||w||
         changed = any(not torch.equal(before[n], p.detach()) for n, p in trainable.items())
         lrs = [float(g["lr"]) for g in optimizer.param_groups]
-        return {"grad_norm": grad_norm, "ratios": ratios, "changed": changed, "lrs": lrs, "warmup_groups": warm,
-                "held": sum(id(p) in held for p in trainable.values()),
-                "initial_lrs": [g.get("initial_lr") for g in optimizer.param_groups]}
+        return {"grad_norm": rec.step_grad_norms()[0], "ratios": ratios, "changed": changed, "lrs": lrs,
+                "warmup_groups": warm, "held": sum(id(p) in held for p in trainable.values()),
+                "initial_lrs": [g.get("initial_lr") for g in optimizer.param_groups], "losses": losses,
+                "update_norms": list(rec.update_norms)}
+
+    @staticmethod
+    def _plain_median(ctx, batch) -> float | None:
+        """The median update ratio of one plain optimizer step (no train_step) from the same weights on the same
+        batch: what the optimizer makes of the raw gradient, to tell a learning rate too high from a train_step
+        that scales the gradient (a loss scale never unscaled, an accumulation that never divides the loss)."""
+        model = ctx.new_model(train=True)
+        optimizer = ctx.new_optimizer(model)
+        use_base_lr(optimizer)
+        weights = {n: p for n, p in model.named_parameters() if p.requires_grad and p.dim() >= 2}
+        before = {n: p.detach().clone() for n, p in weights.items()}
+        losses = ctx.train(model, optimizer, [batch], 1, user=False)
+        ratios = [float((p.detach() - before[n]).double().norm()) / float(before[n].double().norm())
+                  for n, p in weights.items() if float(before[n].double().norm()) > 0]
+        return statistics.median(ratios) if ratios and losses and math.isfinite(losses[0]) else None
 
     @staticmethod
     def _layers(trainable, g, skip) -> list[tuple[str, float]]:
@@ -403,6 +452,29 @@ class GradientFlow(Check):
             fix="Trace the named modules through forward(): remove the .detach()/.item()/no_grad on their path, make "
             "their output reach the loss, or delete modules that are really unused.")
 
+    def _travels_steadily(self, step, ev) -> bool:
+        """The weights move in a steady direction over the short run (net displacement at least `steady_travel`
+        of the path the steps add up to: steps that bounce cancel out) and the loss at its end is below the loss
+        at its start. Needs the short run (`growth_steps` > 0)."""
+        losses, path = step.get("losses") or [], sum(step.get("update_norms") or [])
+        if len(losses) < 3 or path <= 0 or not all(math.isfinite(v) for v in losses):
+            return False
+        straightness = step["travel"] / path
+        ev.update({"run_losses": losses, "travel_over_path": straightness})
+        return straightness >= self.opts["steady_travel"] and losses[-1] < losses[0]
+
+    def _scaled_by_step(self, ev, median, plain, lrs, then):
+        """ND407 where the user's train_step, not the learning rate, makes the update too large."""
+        ev["plain_step_median_update_ratio"] = plain
+        return self.finding(
+            "ND407", f"one call of the train_step changes the weights by {median:.2g} of their norm, "
+            f"{median / plain:.3g}x what a plain optimizer step at the same lr ({lrs}) makes of the same gradient: "
+            f"the step scales the gradient{then}", ev, where="train_step",
+            confidence=min(1.0, math.log10(median / max(self.opts["update_high"], 1e-30)) / 2 + 0.5),
+            fix="Undo any scale the step puts on the loss before optimizer.step(): unscale a static loss scale "
+            "(or use torch.amp.GradScaler, which unscales), and divide the loss by the number of accumulated "
+            "micro-batches.")
+
     def _judge_step(self, step, o):
         lrs = ", ".join(f"{lr:g}" for lr in step["lrs"])
         ev = {"lr": step["lrs"], "grad_norm": step["grad_norm"]}
@@ -425,11 +497,17 @@ class GradientFlow(Check):
         worst = max(ratios, key=ratios.get) if median > o["update_high"] else min(ratios, key=ratios.get)
         ev.update({"median_update_ratio": median, "layers": len(ratios), "extreme_layer": worst,
                    "extreme_ratio": ratios[worst]})
+        if median > o["update_high"] and self._travels_steadily(step, ev):
+            return  # a large step toward weights far away: the run makes progress (see the module docstring)
         if median > o["update_high"]:
             norms = step.get("grad_norm_per_step") or []
             then = (f"; the gradient norm then grows {norms[-1] / norms[0]:.2g}x in {len(norms) - 1} steps"
                     if len(norms) >= 2 and norms[0] > 0 and norms[-1] > norms[0] else "")
             ev["grad_norm_per_step"] = norms
+            plain = step.get("plain_median")
+            if plain is not None and plain > 0 and median >= SCALED_STEP * plain:
+                yield self._scaled_by_step(ev, median, plain, lrs, then)
+                return
             yield self.finding(
                 "ND407", f"one step changes the weights by {median:.2g} of their norm (median of {len(ratios)} "
                 f"layers; about 1e-3 is healthy): the learning rate ({lrs}) is too high{then}", ev, where="optimizer",
@@ -446,3 +524,4 @@ class GradientFlow(Check):
                 confidence=self.margin(top, o["update_low"], below=True),
                 fix=f"Raise the learning rate about {1e-3 / max(median, 1e-30):.0f}x toward an update ratio of 1e-3, "
                 "or run an LR range test.")
+

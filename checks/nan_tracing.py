@@ -3,7 +3,8 @@
 What it catches, on a copy of the model with hooks on every module (in execution order) and on every parameter
 (`nndoctor.probes.nonfinite_trace`): first on the real batches at initialisation, then during a short training run
 with the user's optimizer (`steps` steps, stopping at the first NaN), since NaN often appears only after some steps (a
-learning rate too high, a log of a value that reaches zero):
+learning rate too high, a log of a value that reaches zero). The training steps are the user's own `train_step` when
+the config names one (its gradient clipping counts), else the plain step, `step(closure)` for LBFGS:
 - ND306 non-finite-forward: the first module whose output holds NaN or Inf while its inputs were finite, when
   those values reach the loss; or the loss itself when it is NaN/Inf on finite outputs and targets. A module that
   writes -inf which the model then absorbs (an attention mask before a softmax) is not a finding.
@@ -111,6 +112,7 @@ class NanTracing(Check):
 
                 def stop(losses):
                     nonlocal norm
+                    before_step(optimizer, (), {})  # a closure optimizer (LBFGS) makes its gradients inside step()
                     if tracer.grad:
                         return True
                     norm = _norm(model)  # the weights the next forward uses

@@ -348,7 +348,7 @@ class OverfitOneBatch(Check):
                 statistics.median(losses[-w:]) - floor > 2 * o["rise_factor"] * gap0  # conclusive divergence
 
         if not user_step:
-            return ctx.train(model, optimizer, [batch], o["steps"], stop=stop, loss_fn=loss_fn)
+            return ctx.train(model, optimizer, [batch], o["steps"], stop=stop, loss_fn=loss_fn, user=False)
         losses: list[float] = []
         for _ in range(o["steps"]):
             ctx.check_time()
@@ -356,7 +356,12 @@ class OverfitOneBatch(Check):
                 losses.append(float(ctx.forward_loss(model, batch, loss_fn)[1].detach().float()))
             if not math.isfinite(losses[-1]) or stop(losses):
                 break
-            ctx.user_step(model, batch, loss_fn, optimizer)
+            try:
+                ctx.user_step(model, batch, loss_fn, optimizer)
+            except Exception:  # the step's own error is train-step's finding (ND308): fit on with the plain step
+                optimizer.state.clear()  # a step broken off half-way (LBFGS) may leave it inconsistent
+                return losses + ctx.train(model, optimizer, [batch], o["steps"] - len(losses), stop=stop,
+                                          loss_fn=loss_fn, user=False)
         return losses
 
     @staticmethod

@@ -118,7 +118,7 @@ class TrainStep(Check):
         """ND408, once a standard step (zero_grad, backward, step) shows the optimizer itself can update."""
         probe = ctx.new_model(train=True)
         first = [p.detach().clone() for p in probe.parameters()]
-        ctx.train(probe, ctx.new_optimizer(probe), batches[:1], steps=1)
+        ctx.train(probe, ctx.new_optimizer(probe), batches[:1], steps=1, user=False)  # the plain step
         if all(torch.equal(a, p.detach()) for a, p in zip(first, probe.parameters())):
             return  # the optimizer does not move them either (lr 0, zero gradients): not the step's fault
         ev = {"calls": rec.calls, "backwards": len(rec.backwards), "optimizer_steps": len(rec.steps)}

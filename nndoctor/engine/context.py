@@ -10,6 +10,7 @@ are the one forward pass, loss and short training loop that every check shares.
 from __future__ import annotations
 
 import copy
+import inspect
 import math
 import time
 import weakref
@@ -59,6 +60,9 @@ class Context:
         self.targets_key = None  # a dict batch's key of the targets: where a model loss takes them by default
         self._stand_in: Callable | None = None  # a function loss equal to a model loss (see `rescoring_loss`)
         self.target_shift = 0  # 1: the loss scores outputs[:, t] against targets[:, t + 1] (it shifts them itself)
+        self.user_step_error: BaseException | None = None  # the user's train_step raised: the plain step stands in
+        self.user_step_inert = False  # the user's train_step wrote no weight in INERT_CALLS calls: likewise
+        self._user_calls_idle: int | None = 0  # calls in a row without a weight written; None once one was
 
     # -- time box ----------------------------------------------------------------------------------------
     def check_time(self) -> None:
@@ -289,10 +293,17 @@ class Context:
         return (present or skipped or [None])[0]
 
     def train(self, model: nn.Module, optimizer: torch.optim.Optimizer, batches: list[Batch], steps: int,
-              stop: Callable[[list[float]], bool] | None = None, loss_fn: Callable | None = None) -> list[float]:
-        """A plain training loop on `model` (a copy), cycling through `batches`. Returns the loss per step.
+              stop: Callable[[list[float]], bool] | None = None, loss_fn: Callable | None = None,
+              user: bool = True) -> list[float]:
+        """The shared training loop on `model` (a copy), cycling through `batches`. Returns the loss per step.
 
-        Stops early at a non-finite loss or when `stop(losses)` says the evidence is conclusive.
+        Each step is the user's own `train_step` when the config names one (and `user` is left True): clipping,
+        gradient accumulation, a closure and whatever else lives in the user's step then shape the updates the
+        checks measure, as in the user's training. Otherwise it is the plain step (`zero_grad`, forward, loss,
+        `backward`, `step`), or, for an optimizer whose `step` needs a closure (LBFGS), `step(closure)` with a
+        closure that zeroes the gradients, runs forward, loss and backward and returns the loss. The loss of a
+        step is the one at the weights the step starts from. Stops early at a non-finite loss or when
+        `stop(losses)` says the evidence is conclusive.
         """
         loss_fn = loss_fn if loss_fn is not None else self.new_loss()
         model.train()
@@ -300,16 +311,90 @@ class Context:
         for step in range(steps):
             self.check_time()
             batch = batches[step % len(batches)]
-            optimizer.zero_grad(set_to_none=True)
-            _, loss = self.forward_loss(model, batch, loss_fn)
-            losses.append(float(loss.detach()))
+            if user and self.subject.train_step is not None and self.user_step_error is None and \
+                    not self.user_step_inert:
+                losses.append(self._user_or_plain_step(model, batch, loss_fn, optimizer))
+            else:
+                losses.append(self._plain_step(model, batch, loss_fn, optimizer))
             if not math.isfinite(losses[-1]):
                 break
-            loss.backward()
-            optimizer.step()
             if stop is not None and stop(losses):
                 break
         return losses
+
+    def _user_or_plain_step(self, model: nn.Module, batch: Batch, loss_fn: Callable, optimizer) -> float:
+        """The user's step; once it raises, or once `INERT_CALLS` calls in a row have written no weight (no
+        `optimizer.step()`: accumulation steps every few calls at most), the plain step from then on, for every
+        check: the step's own fault is train-step's finding (ND308, ND408), and the other checks measure on
+        without it. The optimizer's state, which a step that broke off half-way may have left inconsistent
+        (LBFGS), starts afresh."""
+        version = sum(p._version for p in model.parameters())
+        try:
+            value = self._user_step_loss(model, batch, loss_fn, optimizer)
+        except CheckTimeout:
+            raise
+        except Exception as exc:
+            self.user_step_error = exc
+            optimizer.state.clear()
+            return self._plain_step(model, batch, loss_fn, optimizer)
+        if self._user_calls_idle is not None:  # None: the step has been seen to update the weights
+            idle = sum(p._version for p in model.parameters()) == version
+            self._user_calls_idle = self._user_calls_idle + 1 if idle else None
+            self.user_step_inert = self._user_calls_idle is not None and self._user_calls_idle >= INERT_CALLS
+        return value
+
+    def _plain_step(self, model: nn.Module, batch: Batch, loss_fn: Callable, optimizer) -> float:
+        """One step of the optimizer on one batch; the loss before it (a non-finite loss takes no step)."""
+        if needs_closure(optimizer):
+            return self._closure_step(model, batch, loss_fn, optimizer)
+        optimizer.zero_grad(set_to_none=True)
+        _, loss = self.forward_loss(model, batch, loss_fn)
+        value = float(loss.detach())
+        if math.isfinite(value):
+            loss.backward()
+            optimizer.step()
+        return value
+
+    def _closure_step(self, model: nn.Module, batch: Batch, loss_fn: Callable, optimizer) -> float:
+        """`optimizer.step(closure)`, as LBFGS wants it: the closure zeroes the gradients, runs forward, loss and
+        backward, and returns the loss; it is evaluated several times per step (the line search). A non-finite
+        loss stops the step there (LBFGS would otherwise write NaN into every weight) and is returned."""
+        first: list[float] = []
+
+        def closure():
+            optimizer.zero_grad(set_to_none=True)
+            _, loss = self.forward_loss(model, batch, loss_fn)
+            value = float(loss.detach())
+            first.append(value)
+            if not math.isfinite(value):
+                raise _NonFiniteLoss(value)
+            loss.backward()
+            return loss
+
+        try:
+            optimizer.step(closure)
+        except _NonFiniteLoss:
+            pass
+        return first[0] if first else math.nan
+
+    def _user_step_loss(self, model: nn.Module, batch: Batch, loss_fn: Callable, optimizer) -> float:
+        """One call of the user's step; its loss is the first value the step's loss function computed (the loss
+        at the weights it started from), else what the step returns, else a no-grad forward on the batch after."""
+        seen: list[float] = []
+
+        def recording(*args, **kwargs):
+            value = loss_fn(*args, **kwargs)
+            if isinstance(value, torch.Tensor) and value.numel() == 1:
+                seen.append(float(value.detach().float()))
+            return value
+
+        returned = self.user_step(model, batch, recording, optimizer)
+        if seen:
+            return seen[0]
+        if math.isfinite(returned):
+            return returned
+        with torch.no_grad():
+            return float(self.forward_loss(model, batch, loss_fn)[1].detach().float())
 
     def user_step(self, model: nn.Module, batch: Batch, loss_fn: Callable, optimizer) -> float:
         """One call of the user's own `train_step(model, batch, loss_fn, optimizer)`, with a (inputs, targets)
@@ -340,6 +425,22 @@ class Context:
                 self.num_classes = int(outputs.shape[-1])
             elif self.task in ("multilabel", "binary"):
                 self.num_classes = int(outputs.shape[-1])
+
+
+INERT_CALLS = 8  # calls of the user's step in a row that write no weight: it never updates (accumulation is shorter)
+
+
+class _NonFiniteLoss(Exception):
+    """Raised inside a closure to end an optimizer step at a non-finite loss."""
+
+
+def needs_closure(optimizer) -> bool:
+    """Whether `optimizer.step` requires a closure (LBFGS: `step(closure)`; the others take `closure=None`)."""
+    try:
+        params = list(inspect.signature(optimizer.step).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    return bool(params) and params[0].name == "closure" and params[0].default is inspect.Parameter.empty
 
 
 def available_device(device: str) -> str:

@@ -60,6 +60,19 @@ def describe_groups(groups: dict[str, list[str]], limit: int = 4) -> str:
     return "; ".join(parts) + (f"; and {more} more module(s)" if more > 0 else "")
 
 
+# Optimizers whose update is the gradient divided by a running estimate of its own scale (Adam's sqrt(v), RMSprop's,
+# Adagrad's sum of squares, Adadelta's ratio of RMS): a step of about lr per weight whatever the gradient's scale.
+NORMALISING_OPTIMIZERS = ("Adam", "AdamW", "SparseAdam", "RMSprop", "Adagrad", "Adadelta", "Adamax", "NAdam", "RAdam",
+                          "Adafactor")
+
+
+def normalises_gradient(optimizer) -> bool:
+    """Whether the optimizer divides the gradient by its own running scale, so that a loss multiplied by any
+    constant (a `reduction='sum'`) leaves its updates as they are. SGD (with or without momentum), LBFGS and
+    unknown optimizers are taken as applying the gradient's scale."""
+    return any(cls.__name__ in NORMALISING_OPTIMIZERS for cls in type(optimizer).__mro__)
+
+
 def nonfinite(t: torch.Tensor) -> int:
     """How many values of a floating tensor are NaN or Inf (0 for other dtypes)."""
     if not isinstance(t, torch.Tensor) or not (t.is_floating_point() or t.is_complex()):

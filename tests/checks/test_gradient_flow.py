@@ -1,6 +1,9 @@
 """gradient-flow: ND401-ND405, ND407, ND408 fire on broken setups and stay silent on healthy ones."""
 from __future__ import annotations
 
+import os
+import sys
+
 import pytest
 import torch
 from torch import nn
@@ -12,6 +15,7 @@ from conftest import assert_silent, codes, make_classification, mlp, run_example
 
 
 CHECK = "gradient-flow"
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # for benchmarks.zoo
 
 
 @pytest.fixture(autouse=True)
@@ -90,11 +94,23 @@ def test_nd404_deep_sigmoid_stack():
     assert f.where == "0.weight" and f.evidence["first_ratio"] < 1e-4 * f.evidence["last_ratio"]
 
 
-def test_nd405_gradients_far_above_the_weights():
+def raw_pixels():
     g = torch.Generator().manual_seed(0)
     x = torch.randint(0, 256, (128, 8), generator=g).float()  # raw 0-255 values
     y = torch.randint(0, 3, (128,), generator=g)
-    assert "ND405" in codes(diagnose(mlp(), DataLoader(TensorDataset(x, y), batch_size=32)))
+    return DataLoader(TensorDataset(x, y), batch_size=32)
+
+
+def test_nd405_gradients_far_above_the_weights_under_sgd():
+    """SGD applies the gradient as it is: a gradient 100x the weights is an update 100x the weights times lr."""
+    net = mlp()
+    assert "ND405" in codes(diagnose(net, raw_pixels(), optimizer=torch.optim.SGD(net.parameters(), lr=1e-3)))
+
+
+def test_a_large_gradient_is_no_explosion_under_adam():
+    """Adam divides the gradient by its own scale: the same large gradient-to-weight ratio makes a step of lr, so
+    the raw ratio is not judged there (only a gradient norm growing from step to step would be)."""
+    assert "ND405" not in codes(diagnose(mlp(), raw_pixels()))
 
 
 def test_nd407_learning_rate_too_high_and_too_low():
@@ -111,6 +127,38 @@ def test_nd408_step_changes_nothing():
     f = only(diagnose(mlp(), make_classification(), optimizer=torch.optim.SGD, optimizer_kwargs={"lr": 0.0}),
              "ND408")
     assert f.severity == "error"
+
+
+def clipped_lm(step):
+    """The word_language_model recipe: a causal Transformer LM under SGD at lr 5, clipped to 0.25 in its step."""
+    if ROOT not in sys.path:
+        sys.path.insert(0, ROOT)
+    from benchmarks.zoo.real import clipped_transformer as ct
+
+    return ct._setup(921, getattr(ct, step))
+
+
+def test_nd407_clipping_that_clips_nothing_at_lr_5():
+    """Clipping called before backward clips nothing: through the user's step, lr 5 applies the raw gradient."""
+    setup = clipped_lm("_clip_before_backward")
+    f = only(diagnose(setup.pop("model"), setup.pop("data"), setup.pop("loss"), setup.pop("optimizer"), **setup),
+             "ND407")
+    assert "too high" in f.title
+
+
+def test_nd407_names_a_train_step_that_scales_the_gradient():
+    """A loss scale never unscaled (SGD): the step's update is the scale times the plain step's; said at the step."""
+    def scaled(model, batch, loss_fn, optimizer):
+        x, y = batch
+        optimizer.zero_grad()
+        (loss_fn(model(x), y) * 2.0 ** 12).backward()  # the gradient still carries the scale at the step
+        optimizer.step()
+
+    net = mlp()
+    f = only(diagnose(net, make_classification(), optimizer=torch.optim.SGD(net.parameters(), lr=0.01),
+                      train_step=scaled), "ND407")
+    assert f.where == "train_step" and f.evidence["median_update_ratio"] > 100 * \
+        f.evidence["plain_step_median_update_ratio"]
 
 
 # -- silent ----------------------------------------------------------------------------------------------------
@@ -174,6 +222,32 @@ def healthy_setups():
 def test_silent_on_healthy(name):
     model, data, loss, optimizer = healthy_setups()[name]
     assert_silent(diagnose(model, data, loss, optimizer), CHECK, fail_on="info")
+
+
+def far_regression(reduction):
+    """y = x w with w of about 5 from a Linear(5, 1) initialised near 0.3, Adam(lr=0.1), MSELoss(reduction)."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(256, 5, generator=g)  # (N, F)
+    y = x @ torch.tensor([[5.0], [-4.0], [3.0], [6.0], [-5.0]]) + 2.0  # (N, 1)
+    torch.manual_seed(0)
+    net = nn.Linear(5, 1)
+    return net, DataLoader(TensorDataset(x, y), batch_size=32), nn.MSELoss(reduction=reduction), \
+        torch.optim.Adam(net.parameters(), lr=0.1)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_silent_on_a_regression_whose_weights_travel_far_under_adam(reduction):
+    """Update ratios near 0.4 of the initial weights, but the weights travel steadily and the loss falls (ND407
+    stays silent); a sum-reduced loss's gradient is 32x the mean's, Adam's steps are the same (ND405 silent)."""
+    report = diagnose(*far_regression(reduction))
+    assert_silent(report, CHECK, fail_on="info")
+
+
+def test_silent_on_a_clipped_transformer_at_lr_5():
+    """Through the user's step the clipped update is what is measured: no "learning rate too high"."""
+    setup = clipped_lm("_clipped_step")
+    report = diagnose(setup.pop("model"), setup.pop("data"), setup.pop("loss"), setup.pop("optimizer"), **setup)
+    assert_silent(report, CHECK, fail_on="info")
 
 
 def test_frozen_backbone_on_purpose_is_only_a_note():

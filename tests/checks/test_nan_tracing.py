@@ -111,6 +111,51 @@ def test_divergence_is_a_note_not_the_modules_fault():
     assert report.findings[0].evidence["weight_growth"] > 10
 
 
+def diverging_regression():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(128, 8, generator=g)
+    y = x @ torch.randn(8, 1, generator=g)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 1))
+    return model, DataLoader(TensorDataset(x, y), batch_size=32)
+
+
+def test_the_training_run_goes_through_the_users_step_so_its_clipping_counts():
+    """SGD(lr=1) diverges to Inf (the note above); the same lr with the gradient norm clipped to 0.1 in the user's
+    step does not, and nan-tracing, which trains through that step, stays silent."""
+    def clipped(model, batch, loss_fn, optimizer):
+        x, y = batch
+        optimizer.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 0.1)
+        optimizer.step()
+        return loss
+
+    model, data = diverging_regression()
+    report = diagnose(model, data, nn.MSELoss(), torch.optim.SGD(model.parameters(), lr=1.0), train_step=clipped)
+    assert_silent(report, CHECK, fail_on="info")
+
+
+def hand_written_bce(p, y):
+    return -(y * torch.log(p) + (1 - y) * torch.log(1 - p)).mean()
+
+
+def test_nd306_during_training_under_lbfgs_without_a_train_step():
+    """A closure optimizer trains without a crash ("step() missing 'closure'"): LBFGS drives the sigmoid to 1.0 and
+    the hand-written BCE's log(1 - p) to -inf, found in the training run."""
+    g = torch.Generator().manual_seed(0)
+    x = 3 * torch.randn(256, 8, generator=g)
+    y = (x[:, :1] > 0).float()
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 1), nn.Sigmoid())
+    report = diagnose(model, DataLoader(TensorDataset(x, y), batch_size=32), hand_written_bce,
+                      torch.optim.LBFGS(model.parameters(), lr=1.0, max_iter=3))
+    assert [c.status for c in report.checks] == ["failed"]
+    f = report.findings[0]
+    assert (f.code, f.where) == ("ND306", "loss (hand_written_bce)") and f.evidence["phase"] == "training"
+
+
 # -- silent ----------------------------------------------------------------------------------------------------
 class MaskedScores(nn.Module):
     """Writes -inf above the diagonal on purpose: the softmax after it absorbs them."""
