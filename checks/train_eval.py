@@ -34,7 +34,8 @@ import torch
 from nndoctor import Check, Option
 from nndoctor.probes.batches import first_tensor
 from nndoctor.probes.hooks import module_label, on_forward
-from nndoctor.probes.train_eval_modes import batchnorms, dropout_off, eval_noise, refresh_batchnorm, rms, spread
+from nndoctor.probes.train_eval_modes import (batchnorms, dropout_off, eval_noise, eval_randomness, refresh_batchnorm,
+                                             rms, same_draws, spread)
 
 
 def trace(ctx, model, inputs) -> tuple[list, torch.Tensor | None]:
@@ -91,9 +92,10 @@ class TrainEval(Check):
     # -- eval mode, twice -----------------------------------------------------------------------------------------
     def _deterministic(self, ctx, batch):
         o = self.opts
+        self.sampling = []  # set by _samples_by_design
         model = ctx.new_model(train=False)
         noise = eval_noise(ctx, model, batch.inputs)
-        if noise <= o["det_tol"]:
+        if noise <= o["det_tol"] or self._samples_by_design(ctx, model, batch):
             return
         first, second = trace(ctx, model, batch.inputs), trace(ctx, model, batch.inputs)
         where, how = "model output", "in forward, after the last module"
@@ -113,6 +115,14 @@ class TrainEval(Check):
             fix="Pass training=self.training to F.dropout (its default is training=True, so it stays on in eval "
                 "mode), or use an nn.Dropout module; any other sampling in forward should check self.training.")
 
+    def _samples_by_design(self, ctx, model, batch) -> bool:
+        """Eval mode varies because forward samples on purpose (a VAE's reparameterisation), not because a dropout
+        ignores the mode: no dropout mask is drawn in eval mode (`probes.train_eval_modes.eval_randomness`). The
+        comparison with train mode then draws the same samples in both modes (`_output`)."""
+        randomness = eval_randomness(ctx, model, batch.inputs)
+        self.sampling = randomness.sampling if randomness.by_design else []
+        return randomness.by_design
+
     # -- eval mode against train mode -------------------------------------------------------------------------------
     def _against_train(self, ctx, batches):
         o = self.opts
@@ -123,12 +133,12 @@ class TrainEval(Check):
         B = min(b.size for b in batches)
         trains = []
         with torch.no_grad():
-            for b in batches:
+            for i, b in enumerate(batches):
                 ctx.check_time()
-                t1, t2 = first_tensor(ctx.forward(model, b.inputs)), first_tensor(ctx.forward(model, b.inputs))
+                t1, t2 = self._output(ctx, model, b, i), self._output(ctx, model, b, i)
                 trains.append((t1, t2))
             model.eval()
-            evals = [first_tensor(ctx.forward(model, b.inputs)) for b in batches]
+            evals = [self._output(ctx, model, b, i) for i, b in enumerate(batches)]
         gaps, noises = [], []
         for (t1, t2), e in zip(trains, evals):
             if t1 is None or e is None or t1.shape != e.shape or not t1.is_floating_point():
@@ -157,6 +167,15 @@ class TrainEval(Check):
             fix="Compare the module named in train and eval mode on one batch. Leave BatchNorm's momentum at its "
                 "default (0 freezes the running statistics at their initial values), keep track_running_stats=True, "
                 "and make a custom norm layer's eval branch use the statistics its training branch accumulates.")
+
+    def _output(self, ctx, model, batch, i: int):
+        """The output of one forward of batch i. When forward samples by design, every pass of batch i draws the
+        same noise (the random generators seeded alike, the user's state left as it was), so that train against
+        eval compares the modes, not two draws."""
+        if not getattr(self, "sampling", None):
+            return first_tensor(ctx.forward(model, batch.inputs))
+        with same_draws(ctx.device, ctx.seed + i):
+            return first_tensor(ctx.forward(model, batch.inputs))
 
     def _first_gap(self, ctx, model, batch, tol) -> str:
         """The first module whose output differs between train and eval mode beyond `tol` of its spread."""
