@@ -41,6 +41,9 @@ class Floor:
     value: float  # the user's loss at the best ideal outputs
     kind: str  # which candidate reached it: "logits", "probabilities", "targets", "target mean"
     sharpness: float | None = None  # L of the best one-hot candidate (None for regression)
+    partial: bool = False  # the loss also scores other parts of the output (a VAE's KL term): the floor is reached
+    # with those parts as the model returned them, and the loss may trade them against the primary tensor, so it
+    # bounds nothing: a loss may rest above it (a VAE cannot reconstruct perfectly) or pass a little below it
 
 
 def output_kind(outputs: torch.Tensor, dim: int) -> str:
@@ -87,7 +90,8 @@ def loss_floor(loss_fn: Callable, outputs: Any, targets: Any, task: str, loss: A
     if part.structured:
         whole_loss = loss_fn
         loss_fn = lambda z, t: whole_loss(part.with_tensor(z), t)  # noqa: E731  the loss takes the whole output
-        outputs = part.tensor
+        floor = loss_floor(loss_fn, part.tensor, targets, task, loss)
+        return Floor(floor.value, floor.kind, floor.sharpness, partial=True) if floor else None
     if not (isinstance(outputs, torch.Tensor) and isinstance(targets, torch.Tensor) and outputs.is_floating_point()):
         return None
     out = outputs.detach()
