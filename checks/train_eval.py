@@ -34,8 +34,8 @@ import torch
 from nndoctor import Check, Option
 from nndoctor.probes.batches import first_tensor
 from nndoctor.probes.hooks import module_label, on_forward
-from nndoctor.probes.train_eval_modes import (batchnorms, dropout_off, eval_noise, eval_randomness, refresh_batchnorm,
-                                             rms, same_draws, spread)
+from nndoctor.probes.train_eval_modes import (batchnorms, dropout_off, eval_noise, Randomness,
+                                             refresh_batchnorm, rms, same_draws, spread)
 
 
 def trace(ctx, model, inputs) -> tuple[list, torch.Tensor | None]:
@@ -99,8 +99,9 @@ class TrainEval(Check):
         o = self.opts
         self.sampling = []  # set by _samples_by_design
         model = ctx.new_model(train=False)
-        noise = eval_noise(ctx, model, batch.inputs)
-        if noise <= o["det_tol"] or self._samples_by_design(ctx, model, batch):
+        randomness = Randomness()
+        noise = eval_noise(ctx, model, batch.inputs, randomness)
+        if noise <= o["det_tol"] or self._samples_by_design(randomness):
             return
         first, second = trace(ctx, model, batch.inputs), trace(ctx, model, batch.inputs)
         where, how = "model output", "in forward, after the last module"
@@ -120,11 +121,10 @@ class TrainEval(Check):
             fix="Pass training=self.training to F.dropout (its default is training=True, so it stays on in eval "
                 "mode), or use an nn.Dropout module; any other sampling in forward should check self.training.")
 
-    def _samples_by_design(self, ctx, model, batch) -> bool:
+    def _samples_by_design(self, randomness: Randomness) -> bool:
         """Eval mode varies because forward samples on purpose (a VAE's reparameterisation), not because a dropout
-        ignores the mode: no dropout mask is drawn in eval mode (`probes.train_eval_modes.eval_randomness`). The
+        ignores the mode: no dropout mask is drawn in eval mode (`probes.train_eval_modes.Randomness`). The
         comparison with train mode then draws the same samples in both modes (`_output`)."""
-        randomness = eval_randomness(ctx, model, batch.inputs)
         self.sampling = randomness.sampling if randomness.by_design else []
         return randomness.by_design
 

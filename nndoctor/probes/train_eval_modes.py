@@ -28,6 +28,7 @@ All of it works on the copy it is given; nothing here touches the user's model.
 """
 from __future__ import annotations
 
+import contextlib
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -118,25 +119,6 @@ def rms(out: torch.Tensor) -> float:
     return float(out.detach().double().pow(2).mean().sqrt()) if out.numel() else 0.0
 
 
-@torch.no_grad()
-def eval_noise(ctx, model: nn.Module, inputs) -> float:
-    """How far two eval-mode forwards of the same inputs differ: RMS of the difference over the outputs' spread
-    across samples (over their RMS when they do not vary). 0 for a deterministic eval mode; the mode of `model`
-    is left as it was."""
-    from .batches import first_tensor
-
-    training = {m: m.training for m in model.modules()}
-    model.eval()
-    a = first_tensor(ctx.forward(model, inputs))
-    b = first_tensor(ctx.forward(model, inputs))
-    for m, t in training.items():
-        m.training = t
-    if a is None or b is None or a.shape != b.shape or not a.is_floating_point():
-        return 0.0
-    scale = spread(a) or rms(a)
-    return rms(a - b) / scale if scale > 0 else 0.0
-
-
 # Random operations that draw a dropout mask (F.dropout and its kin with training=True); every other seeded random
 # operation is a sample the forward draws on purpose.
 MASKING_OPS = ("aten::bernoulli_", "aten::native_dropout", "aten::fused_dropout", "aten::feature_dropout",
@@ -159,9 +141,9 @@ class Randomness:
 class _RandomOps(TorchDispatchMode):
     """Records the seeded random operations that reach the dispatcher."""
 
-    def __init__(self) -> None:
+    def __init__(self, into: Randomness | None = None) -> None:
         super().__init__()
-        self.seen = Randomness()
+        self.seen = into if into is not None else Randomness()
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         if torch.Tag.nondeterministic_seeded in func.tags:
@@ -170,6 +152,28 @@ class _RandomOps(TorchDispatchMode):
             if name not in kind:
                 kind.append(name)
         return func(*args, **(kwargs or {}))
+
+
+@torch.no_grad()
+def eval_noise(ctx, model: nn.Module, inputs, randomness: Randomness | None = None) -> float:
+    """How far two eval-mode forwards of the same inputs differ: RMS of the difference over the outputs' spread
+    across samples (over their RMS when they do not vary). 0 for a deterministic eval mode; the mode of `model`
+    is left as it was. Given `randomness`, the random operations of the first forward are recorded into it (what
+    `eval_randomness` tells, without a forward of its own)."""
+    from .batches import first_tensor
+
+    training = {m: m.training for m in model.modules()}
+    model.eval()
+    recorder = _RandomOps(randomness) if randomness is not None else contextlib.nullcontext()
+    with recorder:
+        a = first_tensor(ctx.forward(model, inputs))
+    b = first_tensor(ctx.forward(model, inputs))
+    for m, t in training.items():
+        m.training = t
+    if a is None or b is None or a.shape != b.shape or not a.is_floating_point():
+        return 0.0
+    scale = spread(a) or rms(a)
+    return rms(a - b) / scale if scale > 0 else 0.0
 
 
 @torch.no_grad()
