@@ -161,3 +161,43 @@ def test_example_ranks_its_code_first(example_path):
     report = run_example(example_path("dropout_in_eval"))
     assert report.exit_code("error") == 1
     assert report.findings[0].code == "ND307", [(f.code, f.title) for f in report.findings]
+
+
+# -- stochastic by design: a VAE samples in eval mode too (benchmarks/zoo/real/vae.py) ---------------------------------
+def vae_setup(**kw):
+    from benchmarks.zoo.real import vae
+
+    setup = vae.setup(seed=7, **kw)
+    return dict(model=setup["model"], data=setup["data"], loss=setup["loss"], batch=setup["batch"])
+
+
+def test_silent_on_sampling_by_design_in_eval_mode():
+    """reparameterize draws randn_like in every mode, as the PyTorch examples' VAE does: not ND307."""
+    assert_silent(diagnose(**vae_setup()), CHECK)
+
+
+def test_a_functional_dropout_beside_the_sampling_is_still_nd307():
+    report = diagnose(**vae_setup(functional_dropout=0.3))
+    assert codes(report) == ["ND307"] and "not deterministic" in report.findings[0].title
+
+
+@pytest.mark.parametrize("seed", [0, 4])
+def test_a_noisy_train_mode_is_averaged_before_a_gap_is_judged(seed):
+    """pygcn: dropout 0.5 following self.training in a small full-batch GCN makes train mode noisier than the
+    outputs' spread; one pair of passes would misjudge the gap (seed 4 did), sixteen do not."""
+    from benchmarks.zoo.real import gcn
+    from benchmarks.zoo.run import case_seed
+
+    with case_seed(seed):
+        setup = gcn.setup(seed=1401)
+    report = nndoctor.diagnose(setup["model"], setup["data"], setup["loss"], batch=setup["batch"], select=[CHECK],
+                               device="cpu", seed=seed)
+    assert_silent(report, CHECK)
+
+
+def test_a_functional_dropout_in_a_gcn_is_nd307():
+    from benchmarks.zoo.real import gcn
+
+    setup = gcn.setup(seed=7, dropout_follows_mode=False)
+    report = diagnose(setup["model"], setup["data"], setup["loss"], batch=setup["batch"])
+    assert codes(report) == ["ND307"]

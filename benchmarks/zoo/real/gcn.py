@@ -80,7 +80,7 @@ def masked_nll(idx):
     return loss
 
 
-def _setup(seed: int, normalise: bool = True, **model_kwargs) -> dict:
+def setup(seed: int, normalise: bool = True, **model_kwargs) -> dict:
     features, adj, labels = graph(seed)
     adj = row_normalised(adj) if normalise else adj.to_sparse()
     idx_train = torch.arange(0, 30)
@@ -94,7 +94,7 @@ def _setup(seed: int, normalise: bool = True, **model_kwargs) -> dict:
 @case("gcn-pygcn", "gcn", "pygcn: sparse normalised adjacency, log_softmax + nll_loss on output[idx_train], Adam 0.01 "
       "wd 5e-4, full batch", healthy=True)
 def _():
-    return _setup(1401)
+    return setup(1401)
 
 
 # tkipf/pygcn#16 (log_softmax against softmax before F.nll_loss) and pytorch/pytorch#12703 (NLLLoss example missing
@@ -102,11 +102,11 @@ def _():
 # bound.
 @case("gcn-nll-raw-scores", "gcn", "F.nll_loss on the raw scores: log_softmax dropped", expect=("ND203",))
 def _():
-    return _setup(1402, log_softmax=False)
+    return setup(1402, log_softmax=False)
 
 
 # dmlc/dgl#731 ("Dropout have not been shutdown in test mode in RGCN"): a functional dropout that ignores the mode.
 @case("gcn-dropout-always-on", "gcn", "F.dropout(x, p) without training=self.training: evaluation is random",
       expect=("ND307",))
 def _():
-    return _setup(1403, dropout_follows_mode=False)
+    return setup(1403, dropout_follows_mode=False)

@@ -65,7 +65,7 @@ def flipped_kld_loss(outputs, x):
     return vae_loss(outputs, x, kld_sign=0.5)
 
 
-def _setup(seed: int, loss=vae_loss, **model_kwargs) -> dict:
+def setup(seed: int, loss=vae_loss, **model_kwargs) -> dict:
     x, y = images(n=256, seed=seed)  # (N, 1, 8, 8) in [0, 1], labels unused by the VAE
     torch.manual_seed(0)
     net = VAE(**model_kwargs)
@@ -76,7 +76,7 @@ def _setup(seed: int, loss=vae_loss, **model_kwargs) -> dict:
 @case("vae-examples", "vae", "the PyTorch examples' VAE: (recon, mu, logvar), BCE(sum)+KLD, sampling in eval mode "
       "too, Adam 1e-3", healthy=True)
 def _():
-    return _setup(1301)
+    return setup(1301)
 
 
 # pytorch/examples#298 ("Reversed Sign?") and graviraja/pytorch-sample-codes#6: the KLD term's sign, flipped, makes
@@ -84,7 +84,7 @@ def _():
 @case("vae-kld-sign-flipped", "vae", "KLD with its sign flipped: the loss falls without bound",
       expect=("ND502", "ND503"))
 def _():
-    return _setup(1302, loss=flipped_kld_loss)
+    return setup(1302, loss=flipped_kld_loss)
 
 
 # nadavbh12/VQ-VAE#14 ("all elements of input should be between 0 and 1"): the decoder's last activation is not a
@@ -92,7 +92,7 @@ def _():
 @case("vae-bce-without-sigmoid", "vae", "the decoder returns fc4(h) without a sigmoid into F.binary_cross_entropy",
       expect=("ND203",))
 def _():
-    return _setup(1303, sigmoid=False)
+    return setup(1303, sigmoid=False)
 
 
 # Coderx7/SimpleNet#2 and deepchem/deepchem#5094: F.dropout(x, p) without training=self.training stays on in eval
@@ -100,4 +100,4 @@ def _():
 @case("vae-functional-dropout", "vae", "F.dropout in the encoder without training=self.training, beside the "
       "by-design sampling", expect=("ND307",))
 def _():
-    return _setup(1304, functional_dropout=0.3)
+    return setup(1304, functional_dropout=0.3)
