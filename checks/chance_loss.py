@@ -7,9 +7,11 @@ What it catches:
   the model's output shape: a uniform output (zero logits: ln C for cross-entropy, ln 2 for binary) and a
   prior-matched one (the log class prior as logits; the positive rate for binary; the target mean for
   regression, which gives the target variance under MSE). Label smoothing, class weights, pos_weight, ignore_index
-  and the reduction are thereby accounted for. At `error_ratio` times the highest level or more: an error. Above
-  `1 + rel_tol` times it: a copy trains for up to `recover_steps` steps with the user's optimizer; if the loss
-  comes back under that level, the initialisation only costs those steps (a note, info), otherwise a warning.
+  and the reduction are thereby accounted for. An output the loss takes whole (a VAE's (recon, mu, logvar)) gets
+  the constants in place of its primary tensor, the loss called with the whole structure. At `error_ratio` times
+  the highest level or more: an error. Above `1 + rel_tol` times it: a copy trains for up to `recover_steps`
+  steps with the user's optimizer; if the loss comes back under that level, the initialisation only costs those
+  steps (a note, info), otherwise a warning.
   Below `below_ratio` of the lowest level: a note (a pretrained model, or a loss that does not measure what it
   should). Regression has one level, the prior (predicting zero is no chance level), and is judged only with one
   prediction per target (not for a loss of its own, such as a contrastive one).

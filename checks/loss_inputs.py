@@ -15,7 +15,10 @@ What it catches, from the model's real outputs on a few real batches (a forward 
 
 A function loss is identified by calling it on a synthetic output and comparing with F.cross_entropy,
 F.nll_loss, F.binary_cross_entropy(_with_logits); when it matches none (a custom loss), only what is certain
-from the values is said, and nothing is said about what it expects.
+from the values is said, and nothing is said about what it expects. An output the loss takes whole (a VAE's
+(recon, mu, logvar)) is judged by its primary tensor (`nndoctor.probes.output_parts`), the loss called with the
+whole structure and matched up to a scale and an offset (its other terms, a sum reduction); a loss over
+`output[idx_train]` is compared with the known losses on the rows it scores.
 
 Why it matters: none of these raise (BCELoss aside). A double softmax caps how confident the model can be, so the
 loss floor stays far above zero; NLLLoss on logits runs off to minus infinity; a broadcast MSE trains the model

@@ -19,12 +19,17 @@ smoothing, zero for regression targets. The target is reached when loss - floor 
   training lowers the loss clearly (by more than `fraction` of its start) while the predictions of `away_share`
   of the samples move away from their targets (the probability of their label falls; for other targets, only
   when perfect outputs have a higher loss than the random initial ones), the mark of a sign error (gradient
-  ascent: a loss wrapper that returns -loss, a hand-written cross-entropy without its minus sign).
+  ascent: a loss wrapper that returns -loss, a hand-written cross-entropy without its minus sign); or the loss
+  falls without bound: past the target a copy trains on (a window of steps, and up to `steps` more while below
+  the floor) and its smoothed loss ends `rise_factor` times the initial gap below the floor (below zero without
+  one): a VAE's KL term with its sign flipped, NLL on raw scores.
 - ND503 non-finite-loss: the loss becomes NaN or Inf; the step is named.
 
 Why it matters: any model with a reasonable capacity memorises a handful of samples in a few hundred steps. If it
 cannot, something between the data and the update is broken (loss wiring, a bounded output layer, gradient flow,
-the optimizer), and training on the whole dataset only hides it behind noise.
+the optimizer), and training on the whole dataset only hides it behind noise. A loss over a structure (a VAE's
+(recon, mu, logvar)) has a partial floor, that of its reconstruction alone: the other terms trade against it, so
+ND501 is not judged against it; the unbounded fall is.
 
 How to fix it: read the other findings first (they often explain this one). Then train on this batch by hand with
 regularisation off, print the loss every step, and remove what limits the output: an activation on the logits

@@ -5,7 +5,9 @@ What it catches (ND307 train-eval-discrepancy), on copies, with a few real batch
   the outputs' spread across samples. The usual cause is a dropout that ignores the mode,
   `F.dropout(x, p)` (its `training` argument defaults to True) instead of `F.dropout(x, p, self.training)` or an
   `nn.Dropout` module. The finding names where the randomness enters: the first module whose input (or output)
-  differs between the two passes.
+  differs between the two passes. A forward that samples on purpose in every mode (a VAE's `randn_like` in
+  reparameterize) draws no dropout mask in eval mode: that variation is its design, not ND307
+  (`nndoctor.probes.train_eval_modes.Randomness`), and its train and eval passes are compared on the same draws.
 - eval-mode outputs far from train-mode outputs. Dropout is switched off for the comparison and every
   BatchNorm's running statistics are first made the exact average over the batches (momentum=None, a fresh start,
   one train-mode pass without gradient), so what is left of the gap is what eval mode really changes. A healthy
@@ -14,7 +16,8 @@ What it catches (ND307 train-eval-discrepancy), on copies, with a few real batch
   a BatchNorm with momentum=0 whose running statistics never move from their initial values, a custom
   normalisation layer whose eval branch computes something else, a forward that returns other values in eval mode.
   Any randomness that remains in train mode (a stochastic-depth block, a functional dropout that follows
-  `self.training`) is measured with a second train pass and taken out of the gap.
+  `self.training`) is measured with a second train pass and taken out of the gap; when that noise is above
+  `min_gap`, the gap is measured again against the mean of 16 train passes (one pair would misjudge it).
 
 Why it matters: validation runs in eval mode. If eval outputs are random, metrics are irreproducible and every
 prediction is noisy; if they differ from what training optimised, validation looks inexplicably bad while the
