@@ -65,6 +65,7 @@ def differs(a, b, tol: float) -> bool:
 # Train-mode passes averaged when train mode is noisy (a functional dropout that follows the mode): the gap's error
 # then shrinks by sqrt(16) = 4 against the one-pair estimate.
 AVERAGED_PASSES = 16
+GAP_Z = 2.0  # standard errors below the averaged gap's estimate: a one-sided bound at about 2.5%
 
 
 class TrainEval(Check):
@@ -189,9 +190,10 @@ class TrainEval(Check):
 
     def _averaged_gap(self, ctx, model, batches, evals) -> float:
         """The train-eval gap over the outputs' spread, against the mean of `AVERAGED_PASSES` train-mode passes with
-        their sampling variance taken out. Used when train mode itself is noisy beyond `min_gap` (a functional
-        dropout that follows self.training, which dropout_off cannot reach): the one-pair estimate then carries
-        an error of the size of that noise. The model is left in eval mode."""
+        their sampling variance taken out, at its lower confidence bound (`GAP_Z` standard errors over the output
+        elements below the estimate). Used when train mode itself is noisy beyond `min_gap` (a functional dropout
+        that follows self.training, which dropout_off cannot reach): the one-pair estimate then carries an error
+        of the size of that noise. The model is left in eval mode."""
         gaps = []
         model.train()
         dropout_off(model)
@@ -200,10 +202,11 @@ class TrainEval(Check):
                 ctx.check_time()
                 runs = torch.stack([self._output(ctx, model, b, i).double()
                                     for _ in range(AVERAGED_PASSES)])  # (K, ...)
-                mean = runs.mean(0)
-                variance = float(runs.var(0).mean())  # per element, unbiased over the K passes
                 scale = spread(runs[0]) or rms(runs[0])
-                gaps.append((rms(e.double() - mean) ** 2 - variance / AVERAGED_PASSES) / scale ** 2)
+                # per element: squared distance to the train mean, less the mean's own variance (unbiased)
+                g = ((e.double() - runs.mean(0)) ** 2 - runs.var(0) / AVERAGED_PASSES).reshape(-1) / scale ** 2
+                bound = float(g.mean()) - GAP_Z * float(g.std()) / g.numel() ** 0.5 if g.numel() > 1 else 0.0
+                gaps.append(bound)
         model.eval()
         return math.sqrt(max(0.0, sum(gaps) / len(gaps)))
 

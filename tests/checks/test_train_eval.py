@@ -201,3 +201,22 @@ def test_a_functional_dropout_in_a_gcn_is_nd307():
     setup = gcn.setup(seed=7, dropout_follows_mode=False)
     report = diagnose(setup["model"], setup["data"], setup["loss"], batch=setup["batch"])
     assert codes(report) == ["ND307"]
+
+
+class NoisyTrainEvalBranch(nn.Module):
+    """Heavy dropout that follows the mode, and an eval branch that shifts the output: a real gap under noise."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(8, 16), nn.Linear(16, 3)
+
+    def forward(self, x):
+        h = F.dropout(torch.relu(self.fc1(x)), 0.7, self.training)
+        out = self.fc2(h)
+        return out if self.training else out + 1.0
+
+
+def test_a_real_gap_under_a_noisy_train_mode_is_still_nd307():
+    torch.manual_seed(0)
+    report = diagnose(NoisyTrainEvalBranch(), make_classification())
+    assert codes(report) == ["ND307"] and "differ from train-mode outputs" in report.findings[0].title

@@ -60,6 +60,13 @@ def vae_loss(outputs, x, kld_sign: float = -0.5):
     return bce + kld
 
 
+def unflattened_target_loss(outputs, x):
+    """BCE against the images as the loader gives them, (B, 1, 8, 8), not flattened like the (B, 64) recon."""
+    recon, mu, logvar = outputs
+    bce = F.binary_cross_entropy(recon, x, reduction="sum")
+    return bce - 0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
+
+
 def flipped_kld_loss(outputs, x):
     """The KL term with its sign flipped: minimising it maximises the divergence, without bound."""
     return vae_loss(outputs, x, kld_sign=0.5)
@@ -101,3 +108,11 @@ def _():
       "by-design sampling", expect=("ND307",))
 def _():
     return setup(1304, functional_dropout=0.3)
+
+
+# pytorch/examples#220 ("Using a target size (torch.Size([16, 1, 28, 28])) that is different to the input size
+# (torch.Size([16, 784]))") and pytorch/pytorch#19564: the images are not flattened like the reconstruction.
+@case("vae-target-not-flattened", "vae", "BCE of the (B, 64) reconstruction against the (B, 1, 8, 8) images",
+      expect=("ND308", "ND204"))
+def _():
+    return setup(1305, loss=unflattened_target_loss)
