@@ -161,7 +161,7 @@ def _pairwise_scores(out: torch.Tensor, targets) -> bool:
 def _graph_inputs(inputs, B: int) -> bool:
     """A graph batch: besides the node features (B, F), an edge index (2, E) or an adjacency (B, B). Dim 0 then
     indexes nodes that the model connects on purpose, not independent samples."""
-    extra = tensors(inputs)[1:]
+    extra = tensors(inputs, sparse=True)[1:]  # an adjacency is often sparse
     return any(t.dim() == 2 and ((not t.is_floating_point() and t.shape[0] == 2 and B != 2)
                                  or (t.shape == (B, B) and (t.is_floating_point() or t.dtype == torch.bool)))
                for t in extra)

@@ -7,9 +7,11 @@ What it catches:
   the model's output shape: a uniform output (zero logits: ln C for cross-entropy, ln 2 for binary) and a
   prior-matched one (the log class prior as logits; the positive rate for binary; the target mean for
   regression, which gives the target variance under MSE). Label smoothing, class weights, pos_weight, ignore_index
-  and the reduction are thereby accounted for. At `error_ratio` times the highest level or more: an error. Above
-  `1 + rel_tol` times it: a copy trains for up to `recover_steps` steps with the user's optimizer; if the loss
-  comes back under that level, the initialisation only costs those steps (a note, info), otherwise a warning.
+  and the reduction are thereby accounted for. An output the loss takes whole (a VAE's (recon, mu, logvar)) gets
+  the constants in place of its primary tensor, the loss called with the whole structure. At `error_ratio` times
+  the highest level or more: an error. Above `1 + rel_tol` times it: a copy trains for up to `recover_steps`
+  steps with the user's optimizer; if the loss comes back under that level, the initialisation only costs those
+  steps (a note, info), otherwise a warning.
   Below `below_ratio` of the lowest level: a note (a pretrained model, or a loss that does not measure what it
   should). Regression has one level, the prior (predicting zero is no chance level), and is judged only with one
   prediction per target (not for a loss of its own, such as a contrastive one).
@@ -54,8 +56,9 @@ import torch
 from torch import nn
 
 from nndoctor import Check, Option
-from nndoctor.probes.batches import population, reads_in_order, first_tensor
+from nndoctor.probes.batches import population, reads_in_order
 from nndoctor.probes.losses import CLASS_LOSSES, class_axis
+from nndoctor.probes.output_parts import detached, split_output
 from nndoctor.probes.outputs import final_op
 from nndoctor.probes.hooks import module_label, on_forward
 from nndoctor.probes.train_eval_modes import rms
@@ -142,42 +145,45 @@ class ChanceLoss(Check):
     def run(self, ctx):
         batches = ctx.batches(self.opts["batches"])
         model = ctx.new_model(train=True)
-        outs, ys, losses, final = self._measure(ctx, model, batches)
+        outs, ys, losses, final, parts = self._measure(ctx, model, batches)
         if not outs:
             return
         if ctx.task == "regression" and any(o.numel() != y.numel() for o, y in zip(outs, ys)):
             return  # not one prediction per target (a loss of its own, such as a contrastive one): no chance level
         if ctx.task == "regression":
             yield from self._reach(ctx, outs, ys, final)
-        yield from self._initial_loss(ctx, outs, ys, losses, final)
+        yield from self._initial_loss(ctx, outs, ys, losses, final, parts)
 
     # -- measurement ----------------------------------------------------------------------------------------------
     def _measure(self, ctx, model, batches):
-        """Outputs, targets and losses at initialisation; the final operation and module of the forward."""
+        """Outputs (the primary tensor of a structure the loss takes whole), targets and losses at initialisation;
+        the final operation and module of the forward; and the outputs as the loss takes them (`Output`)."""
         last = {}
 
         def remember(name, module, args, out):
             last.update(name=name, module=module, out=out.detach())
 
-        outs, ys, losses, final = [], [], [], {"op": None, "module": None, "label": None}
+        outs, ys, losses, final, parts = [], [], [], {"op": None, "module": None, "label": None}, []
         loss_fn = ctx.new_loss()
         for i, b in enumerate(batches):
             if not isinstance(b.targets, torch.Tensor):
-                return [], [], [], final
+                return [], [], [], final, []
             with torch.set_grad_enabled(i == 0), on_forward(model, remember):  # one graph, to read the final op
-                out = first_tensor(ctx.forward(model, b.inputs, b.targets))
+                part = split_output(ctx.forward(model, b.inputs, b.targets), b.targets)
+                out = part.tensor
                 if out is None or not out.is_floating_point():
-                    return [], [], [], final
+                    return [], [], [], final, []
                 if i == 0:
                     final["op"] = final_op(out) if out.requires_grad else None
                     if "out" in last and last["out"].numel() == out.numel() and \
                             torch.equal(last["out"].reshape(-1), out.detach().reshape(-1)):
                         final.update(module=last["module"], label=module_label(last["name"], last["module"]))
-                loss = ctx.loss(out, b.targets, loss_fn)
+                loss = ctx.loss(part.whole, b.targets, loss_fn)  # the loss takes the whole output
             outs.append(out.detach())
+            parts.append(split_output(detached(part.whole), b.targets))
             ys.append(b.targets)
             losses.append(float(loss.detach().float().mean()))
-        return outs, ys, losses, final
+        return outs, ys, losses, final, parts
 
     # -- ND105: regression targets beyond the output's reach --------------------------------------------------------
     def _reach(self, ctx, outs, ys, final):
@@ -215,7 +221,7 @@ class ChanceLoss(Check):
                     "time), or initialise the output layer's bias to the target mean.")
 
     # -- ND201: the initial loss against the chance levels ----------------------------------------------------------
-    def _initial_loss(self, ctx, outs, ys, losses, final):
+    def _initial_loss(self, ctx, outs, ys, losses, final, parts):
         o = self.opts
         measured = sum(losses) / len(losses)
         if not math.isfinite(measured):
@@ -230,7 +236,8 @@ class ChanceLoss(Check):
         with torch.no_grad():
             for name, make in consts.items():
                 try:
-                    vals = [float(ctx.loss(make(out), y, loss_fn).float().mean()) for out, y in zip(outs, ys)]
+                    vals = [float(ctx.loss(part.with_tensor(make(out)), y, loss_fn).float().mean())
+                            for out, y, part in zip(outs, ys, parts)]  # a constant primary, the other parts kept
                 except Exception:  # the loss refuses a constant output of this kind: that level is not known
                     continue
                 if all(math.isfinite(v) for v in vals):

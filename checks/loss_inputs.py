@@ -15,7 +15,10 @@ What it catches, from the model's real outputs on a few real batches (a forward 
 
 A function loss is identified by calling it on a synthetic output and comparing with F.cross_entropy,
 F.nll_loss, F.binary_cross_entropy(_with_logits); when it matches none (a custom loss), only what is certain
-from the values is said, and nothing is said about what it expects.
+from the values is said, and nothing is said about what it expects. An output the loss takes whole (a VAE's
+(recon, mu, logvar)) is judged by its primary tensor (`nndoctor.probes.output_parts`), the loss called with the
+whole structure and matched up to a scale and an offset (its other terms, a sum reduction); a loss over
+`output[idx_train]` is compared with the known losses on the rows it scores.
 
 Why it matters: none of these raise (BCELoss aside). A double softmax caps how confident the model can be, so the
 loss floor stays far above zero; NLLLoss on logits runs off to minus infinity; a broadcast MSE trains the model
@@ -35,6 +38,7 @@ from torch import nn
 
 from nndoctor import Check, Option
 from nndoctor.probes.losses import REGRESSION_LOSSES, is_model_loss, loss_value, stand_in_loss
+from nndoctor.probes.output_parts import Output, detached, primary, scored_rows, split_output
 from nndoctor.probes.outputs import final_op
 from nndoctor.probes.hooks import module_label, on_forward
 
@@ -77,18 +81,23 @@ class LossInputs(Check):
         model = ctx.new_model(train=True)
         op, where, first = self._final_op(ctx, model, batches[0])
         with torch.no_grad():
-            outs = [first.detach()] + [ctx.forward(model, b.inputs, b.targets) for b in batches[1:]]
+            wholes = [first] + [ctx.forward(model, b.inputs, b.targets) for b in batches[1:]]
         ys = [b.targets for b in batches]
-        if not all(isinstance(o, torch.Tensor) for o in outs) or not isinstance(ys[0], torch.Tensor):
+        # A structure the loss takes whole (a VAE's (recon, mu, logvar)): its primary tensor is measured and the
+        # loss is always called with the whole structure (`nndoctor.probes.output_parts`).
+        parts = [split_output(detached(w), y) for w, y in zip(wholes, ys)]
+        if not all(isinstance(p.tensor, torch.Tensor) for p in parts) or not isinstance(ys[0], torch.Tensor):
             return
-        outs = [o.float() for o in outs]
+        outs = [p.tensor.float() for p in parts]
         if not all(bool(torch.isfinite(o).all()) for o in outs):
             return  # NaN/Inf outputs say nothing about wiring (non-finite-forward, ND306, names where they start)
         loss = ctx.new_loss()  # a copy: the user's loss object is never called
-        kind, class_dim = loss_kind(loss, outs[0], ys[0], self.opts["match_tol"])
+        kind, class_dim = loss_kind(loss, outs[0], ys[0], self.opts["match_tol"], parts[0])
         ev = {"loss": _loss_label(loss, kind), "final_op": op or "unknown", "output_shape": list(outs[0].shape),
               "target_shape": list(ys[0].shape)}
-        found = list(self._shapes(loss, kind, outs, ys, ev))
+        if parts[0].structured:
+            ev["output_part"] = list(parts[0].path)
+        found = list(self._shapes(loss, kind, outs, ys, ev, parts[0]))
         yield from found
         if found:
             return  # with shapes that disagree, what the values mean is moot
@@ -106,27 +115,30 @@ class LossInputs(Check):
             last.update(name=name, module=module, numel=out.numel())
 
         with on_forward(model, remember):
-            out = ctx.forward(model, batch.inputs, batch.targets)
+            whole = ctx.forward(model, batch.inputs, batch.targets)
+        out = primary(whole, batch.targets)
         if not isinstance(out, torch.Tensor):
-            return None, None, out
+            return None, None, whole
         op = final_op(out)
         module = last.get("module")
         if module is None or last.get("numel") != out.numel():
-            return op, (f"forward() of {type(model).__name__}" if op else None), out
+            return op, (f"forward() of {type(model).__name__}" if op else None), whole
         label = module_label(last["name"], module)
         mod_op = next((v for k, v in MODULE_OPS.items() if isinstance(module, k)), None)
         if mod_op is not None and op in (None, mod_op):
-            return mod_op, label, out
+            return mod_op, label, whole
         if op in NONNEG_OPS or op == "LogSoftmax":  # a functional squashing call after the last module
-            return op, f"forward() of {type(model).__name__}: a functional {op.lower()} after {label}", out
-        return op, label, out
+            return op, f"forward() of {type(model).__name__}: a functional {op.lower()} after {label}", whole
+        return op, label, whole
 
     # -- ND204: output and target shapes ----------------------------------------------------------------------
-    def _shapes(self, loss, kind, outs, ys, ev):
+    def _shapes(self, loss, kind, outs, ys, ev, part):
         out, y = outs[0], ys[0]
         if kind in ("cross_entropy", "nll") or not y.is_floating_point() or out.shape == y.shape \
                 or out.numel() != y.numel():
             return
+        if part.structured:
+            return  # a loss over a whole structure reshapes its parts itself (recon against x.view(-1, 784))
         if kind in ("bce", "bce_with_logits"):
             yield self._broadcast(ev, "BCE losses refuse output and target shapes that differ "
                                   f"({tuple(out.shape)} against {tuple(y.shape)}) and raise")
@@ -245,9 +257,16 @@ class LossInputs(Check):
                                "let the loss squash the logits (CrossEntropyLoss, BCEWithLogitsLoss).")
 
 
-def loss_kind(loss, out: torch.Tensor, y: torch.Tensor, tol: float) -> tuple[str | None, int]:
-    """(kind, class axis) of the loss: from its class, or for a function by what it computes on a synthetic
-    output (a random one, so that CE and NLL, BCE and BCE-with-logits give different values)."""
+def loss_kind(loss, out: torch.Tensor, y: torch.Tensor, tol: float, part: Output | None = None
+              ) -> tuple[str | None, int]:
+    """(kind, class axis) of the loss: from its class, or for a function by what it computes on synthetic outputs
+    (random ones, so that CE and NLL, BCE and BCE-with-logits give different values).
+
+    The function is called as the model's output reaches it (`part`: the whole structure, the primary tensor
+    replaced by the candidate) and compared with the known loss on the rows it reads (a loss over
+    `output[idx_train]` is compared on those rows). A loss over a structure adds terms of the other parts (a VAE's
+    KL term) and may sum instead of average: there it matches a known loss up to a positive scale and an offset.
+    """
     d = 1 if out.dim() >= 2 else 0
     for cls, kind in ((nn.CrossEntropyLoss, "cross_entropy"), (nn.NLLLoss, "nll"),
                       (nn.BCEWithLogitsLoss, "bce_with_logits"), (nn.BCELoss, "bce")):
@@ -257,26 +276,25 @@ def loss_kind(loss, out: torch.Tensor, y: torch.Tensor, tol: float) -> tuple[str
         return "regression", d
     if is_model_loss(loss):
         return _model_loss_kind(loss, out, y, tol), -1 % max(1, out.dim())
+    part = part if part is not None else Output(out, (), out)
+    user = lambda z: loss_value(loss, part.with_tensor(z), y)  # noqa: E731  the loss as the model's output reaches it
+    rows = scored_rows(loss, part, y) if y.dim() >= 1 and y.shape[0] == out.shape[0] else None
+    pick = (lambda t: t[rows]) if rows is not None else (lambda t: t)  # noqa: E731  (N, ...) -> (scored, ...)
     g = torch.Generator().manual_seed(0)
-    z = (3 * torch.randn(out.shape, generator=g)).to(out.device)  # logits-like: spread over several units
+    zs = [(3 * torch.randn(out.shape, generator=g)).to(out.device) for _ in range(3 if part.structured else 1)]
     if not y.is_floating_point() and out.dim() >= 2:
-        layouts = []
-        if out.shape[:-1] == y.shape:  # (..., C) against (...): the class axis last
-            layouts.append((-1, z.reshape(-1, out.shape[-1]), y.reshape(-1)))  # (rows, C), (rows,)
-        if out.shape[0] == y.shape[0] and out.shape[2:] == y.shape[1:]:  # (N, C, ...) against (N, ...)
-            layouts.append((1, z, y))
-        user = loss_value(loss, z, y)
-        for axis, zz, yy in layouts:
+        for axis, flat in _class_layouts(out, y):
             for kind, ref in (("cross_entropy", F.cross_entropy), ("nll", F.nll_loss)):
-                value = loss_value(ref, zz, yy)
-                if user is not None and value is not None and abs(user - value) <= tol * max(1.0, abs(value)):
+                refs = [loss_value(ref, *flat(pick(z), pick(y))) for z in zs]
+                if _same(list(map(user, zs)), refs, tol, part.structured):
                     return kind, axis
-    elif y.is_floating_point() and out.shape == y.shape and bool(((y >= 0) & (y <= 1)).all()):
-        p = torch.sigmoid(z)  # probabilities: BCE runs on them, and BCE-with-logits gives another value
-        for kind, x, ref in (("bce_with_logits", z, F.binary_cross_entropy_with_logits),
-                             ("bce", p, F.binary_cross_entropy)):
-            user, value = loss_value(loss, x, y), loss_value(ref, x, y)
-            if user is not None and value is not None and abs(user - value) <= tol * max(1.0, abs(value)):
+    elif y.is_floating_point() and out.numel() == y.numel() and (out.shape == y.shape or part.structured) \
+            and bool(((y >= 0) & (y <= 1)).all()):
+        yy = pick(y.reshape(out.shape))  # a structure's loss may reshape the targets itself (x.view(-1, 784))
+        for kind, squash, ref in (("bce_with_logits", lambda z: z, F.binary_cross_entropy_with_logits),
+                                  ("bce", torch.sigmoid, F.binary_cross_entropy)):  # BCE runs on probabilities
+            xs = [squash(z) for z in zs]
+            if _same(list(map(user, xs)), [loss_value(ref, pick(x), yy) for x in xs], tol, part.structured):
                 return kind, d
     return None, d
 
@@ -286,6 +304,30 @@ def _model_loss_kind(loss, out, y, tol: float) -> str | None:
     its real outputs `out` (synthetic outputs cannot be fed to it), or None (a causal LM that shifts its labels)."""
     stand_in = stand_in_loss(loss, out, y, tol)
     return None if stand_in is None else {F.cross_entropy: "cross_entropy", F.nll_loss: "nll"}[stand_in.reference]
+
+
+def _class_layouts(out: torch.Tensor, y: torch.Tensor) -> list:
+    """(class axis, fn(z, y) -> arguments of F.cross_entropy) for the layouts the output and targets allow."""
+    layouts = []
+    if out.shape[:-1] == y.shape:  # (..., C) against (...): the class axis last
+        layouts.append((-1, lambda z, t: (z.reshape(-1, z.shape[-1]), t.reshape(-1))))  # (rows, C), (rows,)
+    if out.shape[0] == y.shape[0] and out.shape[2:] == y.shape[1:]:  # (N, C, ...) against (N, ...)
+        layouts.append((1, lambda z, t: (z, t)))
+    return layouts
+
+
+def _same(user: list, ref: list, tol: float, affine: bool) -> bool:
+    """The user's values equal the reference's (within `tol`); with `affine`, up to a positive scale and an offset
+    (user = a * ref + b, a > 0), judged from three candidates."""
+    if any(v is None for v in user + ref):
+        return False
+    if not affine:
+        return abs(user[0] - ref[0]) <= tol * max(1.0, abs(ref[0]))
+    if ref[0] == ref[1] or ref[0] == ref[2]:
+        return False
+    a = (user[0] - user[1]) / (ref[0] - ref[1])
+    predicted = user[0] - a * (ref[0] - ref[2])
+    return a > 0 and abs(predicted - user[2]) <= tol * max(1.0, abs(user[2]), abs(user[0] - user[2]))
 
 
 def _loss_label(loss, kind: str | None) -> str:

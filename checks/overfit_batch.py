@@ -19,12 +19,17 @@ smoothing, zero for regression targets. The target is reached when loss - floor 
   training lowers the loss clearly (by more than `fraction` of its start) while the predictions of `away_share`
   of the samples move away from their targets (the probability of their label falls; for other targets, only
   when perfect outputs have a higher loss than the random initial ones), the mark of a sign error (gradient
-  ascent: a loss wrapper that returns -loss, a hand-written cross-entropy without its minus sign).
+  ascent: a loss wrapper that returns -loss, a hand-written cross-entropy without its minus sign); or the loss
+  falls without bound: past the target a copy trains on (a window of steps, and up to `steps` more while below
+  the floor) and its smoothed loss ends `rise_factor` times the initial gap below the floor (below zero without
+  one): a VAE's KL term with its sign flipped, NLL on raw scores.
 - ND503 non-finite-loss: the loss becomes NaN or Inf; the step is named.
 
 Why it matters: any model with a reasonable capacity memorises a handful of samples in a few hundred steps. If it
 cannot, something between the data and the update is broken (loss wiring, a bounded output layer, gradient flow,
-the optimizer), and training on the whole dataset only hides it behind noise.
+the optimizer), and training on the whole dataset only hides it behind noise. A loss over a structure (a VAE's
+(recon, mu, logvar)) has a partial floor, that of its reconstruction alone: the other terms trade against it, so
+ND501 is not judged against it; the unbounded fall is.
 
 How to fix it: read the other findings first (they often explain this one). Then train on this batch by hand with
 regularisation off, print the loss every step, and remove what limits the output: an activation on the logits
@@ -36,6 +41,7 @@ samples), a warm-up from zero (the copy ramps up to the schedule's base rate, `n
 """
 from __future__ import annotations
 
+import copy
 import math
 import statistics
 from dataclasses import dataclass
@@ -113,7 +119,7 @@ class OverfitOneBatch(Check):
         fit = self._measure(ctx)
         if fit is None:
             return
-        for judge in (self._non_finite, self._gradient_ascent, self._rising, self._not_reached):
+        for judge in (self._non_finite, self._unbounded, self._gradient_ascent, self._rising, self._not_reached):
             found = list(judge(ctx, fit))
             yield from found
             if found or fit.settled:
@@ -173,6 +179,60 @@ class OverfitOneBatch(Check):
             fix="Look for the first module whose output is NaN/Inf (ND306) or a gradient (ND406); lower the "
             "learning rate and clip gradients if the loss was rising before; add epsilons to log/sqrt/division.")
 
+    # -- judge: the loss falls without bound, far below the lowest loss ideal outputs reach ---------------------------
+    def _unbounded(self, ctx, fit: Fit):
+        """ND502 when the loss, having passed below its floor (zero without one), keeps falling: its smoothed value
+        ends `rise_factor` times the initial gap below the floor. A proper loss cannot pass the loss of ideal outputs
+        by more than the slack of the floor (an upper bound on the minimum); one that falls without bound rewards
+        something other than the targets (a KL term with its sign flipped, NLL on raw scores). The run stops at
+        the target, so once there a copy trains on: for one window of steps (`window`), and for up to `steps` more
+        while the loss is below its floor."""
+        o, losses, initial = self.opts, fit.losses, fit.initial
+        base = fit.floor.value if fit.floor else 0.0  # without a floor, a positive loss is judged against zero
+        gap0 = initial - base
+        if not (gap0 > 0 and math.isfinite(losses[-1]) and (fit.reached or losses[-1] < base)):
+            return  # a run that spent its budget above the floor is judged by the others
+        w = self._window()
+        limit = base - o["rise_factor"] * gap0
+
+        def conclusive(ls: list[float]) -> bool:
+            """Far below the floor (unbounded), or a window of steps past the target without passing the floor."""
+            return len(ls) >= w and (statistics.median(ls[-w:]) < limit or min(ls) >= base)
+
+        if len(losses) < w or statistics.median(losses[-w:]) > limit:
+            losses = losses + self._train_on(ctx, fit, conclusive)
+        finite = [v for v in losses if math.isfinite(v)]
+        end = statistics.median(finite[-w:]) if len(finite) >= w else math.nan
+        if not (end < limit or (finite and not math.isfinite(losses[-1]) and finite[-1] < base)):
+            return  # it levels off: a floor that was only an upper bound on the minimum
+        ev = {**fit.evidence, "steps": len(losses), "smoothed_final_loss": end, "floor": fit.floor.value if
+              fit.floor else None, "below_floor_by_initial_gaps": (base - end) / gap0 if math.isfinite(end) else "inf"}
+        self.plot_curve(f"one batch trained on past its floor {base:.4g}", losses)
+        what = f"the floor {base:.4g} (the loss of ideal outputs)" if fit.floor else "zero"
+        yield self.finding(
+            "ND502", f"the loss falls without bound on one batch: from {initial:.4g} to "
+            f"{end if math.isfinite(end) else finite[-1]:.4g} in {len(losses)} steps, far below {what}: minimising "
+            "it rewards something other than the targets", ev, where="loss", confidence=1.0,
+            fix="Check the sign of every term of the loss (a VAE's KL term is -0.5 * sum(1 + logvar - mu^2 - "
+            "exp(logvar)), with its minus sign) and that NLL gets log-probabilities (log_softmax), not raw scores.")
+
+    def _train_on(self, ctx, fit: Fit, stop) -> list[float]:
+        """The losses of up to `steps` more steps on the batch, training a copy of the fitted model (the judges
+        after this one read `fit.model` as it is)."""
+        model = copy.deepcopy(fit.model)
+        optimizer = ctx.new_optimizer(model)
+        if fit.user:
+            losses: list[float] = []
+            for _ in range(self.opts["steps"]):
+                ctx.check_time()
+                with torch.no_grad():
+                    losses.append(float(ctx.forward_loss(model, fit.batch, fit.loss_fn)[1].detach().float()))
+                if not math.isfinite(losses[-1]) or stop(losses):
+                    break
+                ctx.user_step(model, fit.batch, fit.loss_fn, optimizer)
+            return losses
+        return ctx.train(model, optimizer, [fit.batch], self.opts["steps"], stop=stop, loss_fn=fit.loss_fn)
+
     # -- judge: the loss falls while the predictions move away from the targets (gradient ascent) -----------------
     def _gradient_ascent(self, ctx, fit: Fit):
         o, floor, initial, close0 = self.opts, fit.floor, fit.initial, fit.close0
@@ -229,8 +289,8 @@ class OverfitOneBatch(Check):
     # -- judge: the target is not reached -----------------------------------------------------------------------------
     def _not_reached(self, ctx, fit: Fit):
         o, losses, ev, target = self.opts, fit.losses, fit.evidence, fit.target
-        if target is None:
-            return
+        if target is None or fit.floor.partial:
+            return  # no floor; or one of the primary output alone, which a loss over the parts may rest above
         level = self._level(losses, o["window"])
         needed = self._steps_needed(losses, target, o["pace_z"])
         ev.update({"target": target, "gap_closed": (fit.initial - ev["best_loss"]) / fit.gap0,

@@ -67,7 +67,7 @@ def blank_values(batches: list[Batch]) -> list:
 def blank(inputs, values: list):
     """The inputs with every tensor filled with its baseline value: nothing left that depends on the sample."""
     it = iter(values)
-    return map_tensors(inputs, lambda t: torch.full_like(t, next(it, 0)))
+    return map_tensors(inputs, lambda t: torch.full_like(t, next(it, 0)), sparse=False)  # structure stays
 
 
 def randomised(inputs, gen: torch.Generator):
@@ -81,7 +81,7 @@ def randomised(inputs, gen: torch.Generator):
             return (noise * x.std().clamp(min=1e-6) + x.mean()).to(t.dtype)
         lo, hi = int(t.min()), int(t.max())
         return torch.randint(lo, hi + 1, t.shape, generator=gen).to(device=t.device, dtype=t.dtype)
-    return map_tensors(inputs, draw)
+    return map_tensors(inputs, draw, sparse=False)  # a sparse adjacency is structure: kept
 
 
 def variation(outs: list[torch.Tensor]) -> tuple[float, float, float, int]:

@@ -5,7 +5,9 @@ What it catches (ND307 train-eval-discrepancy), on copies, with a few real batch
   the outputs' spread across samples. The usual cause is a dropout that ignores the mode,
   `F.dropout(x, p)` (its `training` argument defaults to True) instead of `F.dropout(x, p, self.training)` or an
   `nn.Dropout` module. The finding names where the randomness enters: the first module whose input (or output)
-  differs between the two passes.
+  differs between the two passes. A forward that samples on purpose in every mode (a VAE's `randn_like` in
+  reparameterize) draws no dropout mask in eval mode: that variation is its design, not ND307
+  (`nndoctor.probes.train_eval_modes.Randomness`), and its train and eval passes are compared on the same draws.
 - eval-mode outputs far from train-mode outputs. Dropout is switched off for the comparison and every
   BatchNorm's running statistics are first made the exact average over the batches (momentum=None, a fresh start,
   one train-mode pass without gradient), so what is left of the gap is what eval mode really changes. A healthy
@@ -14,7 +16,8 @@ What it catches (ND307 train-eval-discrepancy), on copies, with a few real batch
   a BatchNorm with momentum=0 whose running statistics never move from their initial values, a custom
   normalisation layer whose eval branch computes something else, a forward that returns other values in eval mode.
   Any randomness that remains in train mode (a stochastic-depth block, a functional dropout that follows
-  `self.training`) is measured with a second train pass and taken out of the gap.
+  `self.training`) is measured with a second train pass and taken out of the gap; when that noise is above
+  `min_gap`, the gap is measured again against the mean of 16 train passes (one pair would misjudge it).
 
 Why it matters: validation runs in eval mode. If eval outputs are random, metrics are irreproducible and every
 prediction is noisy; if they differ from what training optimised, validation looks inexplicably bad while the
@@ -34,7 +37,8 @@ import torch
 from nndoctor import Check, Option
 from nndoctor.probes.batches import first_tensor
 from nndoctor.probes.hooks import module_label, on_forward
-from nndoctor.probes.train_eval_modes import batchnorms, dropout_off, eval_noise, refresh_batchnorm, rms, spread
+from nndoctor.probes.train_eval_modes import (batchnorms, dropout_off, eval_noise, Randomness,
+                                             refresh_batchnorm, rms, same_draws, spread)
 
 
 def trace(ctx, model, inputs) -> tuple[list, torch.Tensor | None]:
@@ -56,6 +60,12 @@ def differs(a, b, tol: float) -> bool:
         return False
     scale = spread(a) or rms(a)
     return rms(a - b) > tol * scale if scale > 0 else rms(a - b) > 0
+
+
+# Train-mode passes averaged when train mode is noisy (a functional dropout that follows the mode): the gap's error
+# then shrinks by sqrt(16) = 4 against the one-pair estimate.
+AVERAGED_PASSES = 16
+GAP_Z = 2.0  # standard errors below the averaged gap's estimate: a one-sided bound at about 2.5%
 
 
 class TrainEval(Check):
@@ -91,9 +101,11 @@ class TrainEval(Check):
     # -- eval mode, twice -----------------------------------------------------------------------------------------
     def _deterministic(self, ctx, batch):
         o = self.opts
+        self.sampling = []  # set by _samples_by_design
         model = ctx.new_model(train=False)
-        noise = eval_noise(ctx, model, batch.inputs)
-        if noise <= o["det_tol"]:
+        randomness = Randomness()
+        noise = eval_noise(ctx, model, batch.inputs, randomness)
+        if noise <= o["det_tol"] or self._samples_by_design(randomness):
             return
         first, second = trace(ctx, model, batch.inputs), trace(ctx, model, batch.inputs)
         where, how = "model output", "in forward, after the last module"
@@ -113,6 +125,13 @@ class TrainEval(Check):
             fix="Pass training=self.training to F.dropout (its default is training=True, so it stays on in eval "
                 "mode), or use an nn.Dropout module; any other sampling in forward should check self.training.")
 
+    def _samples_by_design(self, randomness: Randomness) -> bool:
+        """Eval mode varies because forward samples on purpose (a VAE's reparameterisation), not because a dropout
+        ignores the mode: no dropout mask is drawn in eval mode (`probes.train_eval_modes.Randomness`). The
+        comparison with train mode then draws the same samples in both modes (`_output`)."""
+        self.sampling = randomness.sampling if randomness.by_design else []
+        return randomness.by_design
+
     # -- eval mode against train mode -------------------------------------------------------------------------------
     def _against_train(self, ctx, batches):
         o = self.opts
@@ -123,12 +142,12 @@ class TrainEval(Check):
         B = min(b.size for b in batches)
         trains = []
         with torch.no_grad():
-            for b in batches:
+            for i, b in enumerate(batches):
                 ctx.check_time()
-                t1, t2 = (first_tensor(ctx.forward(model, b.inputs, b.targets)) for _ in range(2))
+                t1, t2 = self._output(ctx, model, b, i), self._output(ctx, model, b, i)
                 trains.append((t1, t2))
             model.eval()
-            evals = [first_tensor(ctx.forward(model, b.inputs, b.targets)) for b in batches]
+            evals = [self._output(ctx, model, b, i) for i, b in enumerate(batches)]
         gaps, noises = [], []
         for (t1, t2), e in zip(trains, evals):
             if t1 is None or e is None or t1.shape != e.shape or not t1.is_floating_point():
@@ -141,6 +160,8 @@ class TrainEval(Check):
         gap = math.sqrt(max(0.0, sum(gaps) / len(gaps)))
         expected = math.sqrt(1.5 * L / B) if L else 0.0
         threshold = max(o["min_gap"], o["sharp"] * expected)
+        if gap > threshold and sum(noises) / len(noises) > o["min_gap"]:
+            gap = self._averaged_gap(ctx, model, batches, evals)  # train mode is noisy: one pair cannot tell
         if not math.isfinite(gap) or gap <= threshold:
             return
         where = self._first_gap(ctx, model, batches[0], max(o["min_gap"], o["sharp"] * math.sqrt(1.5 / B)))
@@ -157,6 +178,37 @@ class TrainEval(Check):
             fix="Compare the module named in train and eval mode on one batch. Leave BatchNorm's momentum at its "
                 "default (0 freezes the running statistics at their initial values), keep track_running_stats=True, "
                 "and make a custom norm layer's eval branch use the statistics its training branch accumulates.")
+
+    def _output(self, ctx, model, batch, i: int):
+        """The output of one forward of batch i. When forward samples by design, every pass of batch i draws the
+        same noise (the random generators seeded alike, the user's state left as it was), so that train against
+        eval compares the modes, not two draws."""
+        if not getattr(self, "sampling", None):
+            return first_tensor(ctx.forward(model, batch.inputs, batch.targets))
+        with same_draws(ctx.device, ctx.seed + i):
+            return first_tensor(ctx.forward(model, batch.inputs, batch.targets))
+
+    def _averaged_gap(self, ctx, model, batches, evals) -> float:
+        """The train-eval gap over the outputs' spread, against the mean of `AVERAGED_PASSES` train-mode passes with
+        their sampling variance taken out, at its lower confidence bound (`GAP_Z` standard errors over the output
+        elements below the estimate). Used when train mode itself is noisy beyond `min_gap` (a functional dropout
+        that follows self.training, which dropout_off cannot reach): the one-pair estimate then carries an error
+        of the size of that noise. The model is left in eval mode."""
+        gaps = []
+        model.train()
+        dropout_off(model)
+        with torch.no_grad():
+            for i, (b, e) in enumerate(zip(batches, evals)):
+                ctx.check_time()
+                runs = torch.stack([self._output(ctx, model, b, i).double()
+                                    for _ in range(AVERAGED_PASSES)])  # (K, ...)
+                scale = spread(runs[0]) or rms(runs[0])
+                # per element: squared distance to the train mean, less the mean's own variance (unbiased)
+                g = ((e.double() - runs.mean(0)) ** 2 - runs.var(0) / AVERAGED_PASSES).reshape(-1) / scale ** 2
+                bound = float(g.mean()) - GAP_Z * float(g.std()) / g.numel() ** 0.5 if g.numel() > 1 else 0.0
+                gaps.append(bound)
+        model.eval()
+        return math.sqrt(max(0.0, sum(gaps) / len(gaps)))
 
     def _first_gap(self, ctx, model, batch, tol) -> str:
         """The first module whose output differs between train and eval mode beyond `tol` of its spread."""

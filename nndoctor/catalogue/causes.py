@@ -29,7 +29,7 @@ EXPLAINS: dict[str, tuple[str, ...]] = {
     "ND109": ("ND501",),
     # Loss wiring.
     "ND202": ("ND201", "ND501", "ND404", "ND407"),
-    "ND203": ("ND201", "ND501", "ND503", "ND306", "ND406", "ND308",  # ND308: BCELoss raises on logits
+    "ND203": ("ND201", "ND501", "ND502", "ND503", "ND306", "ND406", "ND308",  # ND308: BCELoss raises on logits
               "ND109"),  # ND109: NLL on raw logits is unbounded below, so the loss gains it compares mean nothing
     "ND204": ("ND201", "ND501", "ND308"),  # ND308: BCE losses raise on (N, 1) against (N,)
     "ND205": ("ND201", "ND501", "ND401", "ND303", "ND301"),

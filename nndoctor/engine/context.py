@@ -28,6 +28,7 @@ from ..probes.losses import (ModelLossUnavailable, class_axis, classifier_axis, 
 from ..probes.state import remember_state, reset_state
 from .subject import Subject, copy_module, defined_in_torch, independent_copy, strip_user_hooks
 from .task import guess_task
+from ..probes.output_parts import primary
 
 
 class Context:
@@ -413,9 +414,11 @@ class Context:
 
     # -- what kind of problem this is ------------------------------------------------------------------------
     def infer_task(self, outputs: torch.Tensor, targets: Any) -> None:
-        """Fill `task` and `num_classes` from the loss type, the output and the target shapes."""
-        self.output_shape = tuple(outputs.shape) if isinstance(outputs, torch.Tensor) else None
+        """Fill `task` and `num_classes` from the loss type, the output and the target shapes. Of an output the loss
+        takes whole (a VAE's (recon, mu, logvar)), its primary tensor is read (`probes.output_parts`)."""
         t = targets if isinstance(targets, torch.Tensor) else first_tensor(targets)
+        outputs = primary(outputs, t) if outputs is not None else None
+        self.output_shape = tuple(outputs.shape) if isinstance(outputs, torch.Tensor) else None
         if self.task == "auto":
             self.task = guess_task(self.subject.loss, outputs, t)
         if self.num_classes is None and isinstance(outputs, torch.Tensor) and outputs.dim() >= 2:

@@ -22,6 +22,12 @@ to set, never a traceback from inside torch.
 
 The loader's own random generators (its `generator=`, its sampler's) are restored after reading, so the user's
 next epoch is exactly what it would have been without nndoctor.
+
+Sparse tensors (a graph's adjacency as torch.sparse) are structure, not samples: they travel with the batch (moved
+and copied whole by `to_device`), `tensors` and `first_tensor` leave them out (the value checks read the dense
+tensors; `tensors(x, sparse=True)` includes them), `map_tensors(..., sparse=False)` passes them through untouched
+(perturbing, blanking), and a batch that holds one is a single sample set (`head` keeps it whole: a full-batch
+graph's nodes are connected by design and cannot be cut apart).
 """
 from __future__ import annotations
 
@@ -58,27 +64,34 @@ class Batch:
         return int(t.shape[0]) if t is not None and t.dim() > 0 else 1
 
 
-def map_tensors(obj: Any, fn: Callable[[torch.Tensor], Any]) -> Any:
-    """Apply `fn` to every tensor inside nested tuples, lists and dicts; other leaves are kept."""
+def is_sparse(t: torch.Tensor) -> bool:
+    """A sparse tensor (COO, CSR, ...): any layout but the dense, strided one."""
+    return t.layout != torch.strided
+
+
+def map_tensors(obj: Any, fn: Callable[[torch.Tensor], Any], sparse: bool = True) -> Any:
+    """Apply `fn` to every tensor inside nested tuples, lists and dicts; other leaves are kept. With
+    `sparse=False`, sparse tensors are kept as they are too (an operation on samples leaves structure alone)."""
     if isinstance(obj, torch.Tensor):
-        return fn(obj)
+        return fn(obj) if sparse or not is_sparse(obj) else obj
     if isinstance(obj, dict):
-        return {k: map_tensors(v, fn) for k, v in obj.items()}
+        return {k: map_tensors(v, fn, sparse) for k, v in obj.items()}
     if isinstance(obj, tuple) and hasattr(obj, "_fields"):  # namedtuple
-        return type(obj)(*(map_tensors(v, fn) for v in obj))
+        return type(obj)(*(map_tensors(v, fn, sparse) for v in obj))
     if isinstance(obj, (list, tuple)):
-        return type(obj)(map_tensors(v, fn) for v in obj)
+        return type(obj)(map_tensors(v, fn, sparse) for v in obj)
     return obj
 
 
-def tensors(obj: Any) -> list[torch.Tensor]:
-    """Every tensor inside `obj`, in order."""
+def tensors(obj: Any, sparse: bool = False) -> list[torch.Tensor]:
+    """Every dense tensor inside `obj`, in order; with `sparse=True` the sparse ones too."""
     found: list[torch.Tensor] = []
-    map_tensors(obj, lambda t: found.append(t))
+    map_tensors(obj, lambda t: found.append(t) if sparse or not is_sparse(t) else None)
     return found
 
 
 def first_tensor(obj: Any) -> torch.Tensor | None:
+    """The first dense tensor inside `obj` (its first dimension is the batch's size), or None."""
     ts = tensors(obj)
     return ts[0] if ts else None
 
@@ -374,12 +387,18 @@ def take_loss(out: Any, key: Any) -> Any:
 
 
 def head(batch: Batch, n: int) -> Batch:
-    """The first `n` samples of a batch: every tensor whose first dimension is the batch size is cut to `n`."""
+    """The first `n` samples of a batch: every tensor whose first dimension is the batch size is cut to `n`. A
+    batch that holds a sparse tensor (a graph's adjacency over its nodes) is one sample set: it is kept whole."""
     size = batch.size
-    if n >= size:
+    if n >= size or holds_sparse(batch):
         return batch
     cut = lambda t: t[:n] if t.dim() > 0 and t.shape[0] == size else t  # noqa: E731  (B, ...) -> (n, ...)
     return Batch(map_tensors(batch.inputs, cut), map_tensors(batch.targets, cut))
+
+
+def holds_sparse(batch: Batch) -> bool:
+    """The batch's inputs or targets hold a sparse tensor: structure (an adjacency) that samples cannot be cut from."""
+    return any(is_sparse(t) for t in tensors((batch.inputs, batch.targets), sparse=True))
 
 
 def population(data) -> int | None:

@@ -102,7 +102,7 @@ class DependenceProbe:
                 self.leaf, self.leaf_label = t.detach().clone().requires_grad_(True), "inputs"
                 return self.leaf.clone()  # not the leaf itself: forward may normalise it in place
             return t
-        return map_tensors(inputs, swap)
+        return map_tensors(inputs, swap, sparse=False)  # a sparse adjacency is structure, not the leaf
 
     @property
     def usable(self) -> bool:

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from .losses import class_axis, ignored_target, loss_value
+from .output_parts import primary, split_output
 
 SHARPNESS = (0.0, math.log(200.0))  # range of ln L for the one-hot candidates: L from 1 (label smoothing up to
 # eps = 0.3 has its optimum above it) to 200 (hard labels: C * exp(-200) is zero in float32)
@@ -40,6 +41,9 @@ class Floor:
     value: float  # the user's loss at the best ideal outputs
     kind: str  # which candidate reached it: "logits", "probabilities", "targets", "target mean"
     sharpness: float | None = None  # L of the best one-hot candidate (None for regression)
+    partial: bool = False  # the loss also scores other parts of the output (a VAE's KL term): the floor is reached
+    # with those parts as the model returned them, and the loss may trade them against the primary tensor, so it
+    # bounds nothing: a loss may rest above it (a VAE cannot reconstruct perfectly) or pass a little below it
 
 
 def output_kind(outputs: torch.Tensor, dim: int) -> str:
@@ -79,7 +83,15 @@ def _search(f: Callable[[float], float], lo: float, hi: float, grid: int = 12, r
 
 
 def loss_floor(loss_fn: Callable, outputs: Any, targets: Any, task: str, loss: Any = None) -> Floor | None:
-    """The user's loss at the best ideal outputs for these targets (see the module docstring), or None."""
+    """The user's loss at the best ideal outputs for these targets (see the module docstring), or None. For an
+    output the loss takes whole (a VAE's (recon, mu, logvar)), the candidates replace its primary tensor and the
+    other parts stay as the model returned them (`nndoctor.probes.output_parts`)."""
+    part = split_output(outputs, targets)
+    if part.structured:
+        whole_loss = loss_fn
+        loss_fn = lambda z, t: whole_loss(part.with_tensor(z), t)  # noqa: E731  the loss takes the whole output
+        floor = loss_floor(loss_fn, part.tensor, targets, task, loss)
+        return Floor(floor.value, floor.kind, floor.sharpness, partial=True) if floor else None
     if not (isinstance(outputs, torch.Tensor) and isinstance(targets, torch.Tensor) and outputs.is_floating_point()):
         return None
     out = outputs.detach()
@@ -132,6 +144,7 @@ def closeness(outputs: Any, targets: Any, task: str, loss: Any = None, kind: str
     the probabilities themselves), averaged over a sample's positions that are not ignored; for binary targets,
     the mean probability of the labels; for regression, the mean squared error. None when it cannot be measured.
     """
+    outputs = primary(outputs, targets)  # of an output the loss takes whole, its primary tensor
     if not isinstance(outputs, torch.Tensor) or not isinstance(targets, torch.Tensor) or outputs.dim() == 0:
         return None
     out, y = outputs.detach().float(), targets.detach()

@@ -12,12 +12,29 @@ one measure of an output's scale that a constant offset does not inflate, and ho
     rms(out)                          # RMS of all values
     eval_noise(ctx, model, inputs)    # two eval passes apart, over the outputs' spread
 
+and which kind of randomness an eval-mode forward draws, to tell sampling by design from a mode bug:
+
+    eval_randomness(ctx, model, inputs)   # Randomness(masking=[...], sampling=[...]); .by_design
+    with same_draws(device, seed): ...    # forwards that draw the same samples (the generators restored after)
+
+A VAE's reparameterisation (`torch.randn_like(std)`), a diffusion model's noise, a Gumbel-softmax draw sample in
+forward whatever the mode: that is the model's design, not the dropout/BatchNorm bug ND307 describes. The rule,
+read from the random operations that reach the dispatcher during one eval-mode forward (each module in its eval
+mode, so an nn.Dropout draws nothing): a dropout mask (`bernoulli_`, `native_dropout`: what F.dropout,
+F.dropout2d, F.alpha_dropout draw with `training=True`) is a mode bug; other draws alone (randn, normal, rand,
+multinomial, exponential...) are sampling by design.
+
 All of it works on the copy it is given; nothing here touches the user's model.
 """
 from __future__ import annotations
 
+import contextlib
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
 import torch
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
 
 DROPOUTS = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.FeatureAlphaDropout)
 # Modules whose own dropout follows their mode (a functional dropout inside, with training=self.training).
@@ -102,16 +119,54 @@ def rms(out: torch.Tensor) -> float:
     return float(out.detach().double().pow(2).mean().sqrt()) if out.numel() else 0.0
 
 
+# Random operations that draw a dropout mask (F.dropout and its kin with training=True); every other seeded random
+# operation is a sample the forward draws on purpose.
+MASKING_OPS = ("aten::bernoulli_", "aten::native_dropout", "aten::fused_dropout", "aten::feature_dropout",
+               "aten::alpha_dropout", "aten::feature_alpha_dropout")
+
+
+@dataclass
+class Randomness:
+    """The random operations of one eval-mode forward, by kind (aten names, each once, in order)."""
+
+    masking: list[str] = field(default_factory=list)  # dropout masks: a mode bug in eval mode
+    sampling: list[str] = field(default_factory=list)  # other draws: sampling by design (a VAE's randn_like)
+
+    @property
+    def by_design(self) -> bool:
+        """Eval mode samples, and draws no dropout mask: the variation is the model's design."""
+        return bool(self.sampling) and not self.masking
+
+
+class _RandomOps(TorchDispatchMode):
+    """Records the seeded random operations that reach the dispatcher."""
+
+    def __init__(self, into: Randomness | None = None) -> None:
+        super().__init__()
+        self.seen = into if into is not None else Randomness()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if torch.Tag.nondeterministic_seeded in func.tags:
+            name = func.name().split(".")[0]
+            kind = self.seen.masking if name in MASKING_OPS else self.seen.sampling
+            if name not in kind:
+                kind.append(name)
+        return func(*args, **(kwargs or {}))
+
+
 @torch.no_grad()
-def eval_noise(ctx, model: nn.Module, inputs) -> float:
+def eval_noise(ctx, model: nn.Module, inputs, randomness: Randomness | None = None) -> float:
     """How far two eval-mode forwards of the same inputs differ: RMS of the difference over the outputs' spread
     across samples (over their RMS when they do not vary). 0 for a deterministic eval mode; the mode of `model`
-    is left as it was."""
+    is left as it was. Given `randomness`, the random operations of the first forward are recorded into it (what
+    `eval_randomness` tells, without a forward of its own)."""
     from .batches import first_tensor
 
     training = {m: m.training for m in model.modules()}
     model.eval()
-    a = first_tensor(ctx.forward(model, inputs))
+    recorder = _RandomOps(randomness) if randomness is not None else contextlib.nullcontext()
+    with recorder:
+        a = first_tensor(ctx.forward(model, inputs))
     b = first_tensor(ctx.forward(model, inputs))
     for m, t in training.items():
         m.training = t
@@ -119,3 +174,29 @@ def eval_noise(ctx, model: nn.Module, inputs) -> float:
         return 0.0
     scale = spread(a) or rms(a)
     return rms(a - b) / scale if scale > 0 else 0.0
+
+
+@torch.no_grad()
+def eval_randomness(ctx, model: nn.Module, inputs) -> Randomness:
+    """The random operations one eval-mode forward of `inputs` draws, masks apart from samples (see the module
+    docstring). The mode of `model` is left as it was."""
+    training = {m: m.training for m in model.modules()}
+    model.eval()
+    recorder = _RandomOps()
+    try:
+        with recorder:
+            ctx.forward(model, inputs)
+    finally:
+        for m, t in training.items():
+            m.training = t
+    return recorder.seen
+
+
+@contextmanager
+def same_draws(device: torch.device, seed: int):
+    """Inside, the random generators (CPU, and the CUDA device's) start from `seed`; afterwards they are back where
+    they were. Two forwards of a sampling model inside two such blocks with the same seed draw the same noise."""
+    devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield

@@ -345,3 +345,14 @@ def test_example_ranks_its_code_first(example_path, name, code):
     report = run_example(example_path(name))
     assert report.findings and report.findings[0].code == code, [f.code for f in report.findings]
     assert report.exit_code() == 1
+
+
+def test_a_sparse_adjacency_marks_a_graph_batch():
+    """pygcn's GCN (benchmarks/zoo/real/gcn.py): torch.spmm over a sparse (N, N) adjacency mixes the nodes on
+    purpose; the adjacency, sparse, is seen among the inputs and ND302 is not judged."""
+    from benchmarks.zoo.real import gcn
+
+    setup = gcn.setup(seed=7)
+    report = nndoctor.diagnose(setup["model"], setup["data"], setup["loss"], batch=setup["batch"], select=[CHECK],
+                               device="cpu")
+    assert_silent(report, CHECK)

@@ -257,3 +257,12 @@ def test_example_ranks_its_code_first(example_path):
     report = run_example(example_path("bad_init_loss"))
     assert report.exit_code("error") == 1
     assert report.findings[0].code == "ND201", [(f.code, f.title) for f in report.findings]
+
+
+def test_a_loss_over_a_vae_tuple_is_called_with_the_whole_output():
+    """The PyTorch examples' VAE: the loss unpacks (recon, mu, logvar); constants replace recon only."""
+    from benchmarks.zoo.real import vae
+
+    setup = vae.setup(seed=7)
+    report = diagnose(setup["model"], setup["data"], setup["loss"], batch=setup["batch"])
+    assert_silent(report, CHECK)

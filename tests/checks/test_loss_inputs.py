@@ -177,3 +177,30 @@ def test_example_ranks_its_code_first(example_path, name, code):
     report = run_example(example_path(name))
     assert report.findings and report.findings[0].code == code, [f.code for f in report.findings]
     assert report.exit_code() == 1
+
+
+# -- outputs the loss takes whole (a VAE), index-masked losses over sparse graphs (a GCN) ------------------------------
+def zoo(family, **kw):
+    """A setup of the second zoo (benchmarks/zoo/real): the PyTorch examples' VAE, pygcn's GCN."""
+    from benchmarks.zoo.real import gcn, vae
+
+    setup = {"vae": vae.setup, "gcn": gcn.setup}[family](seed=7, **kw)
+    return {k: v for k, v in setup.items() if k != "optimizer"}
+
+
+@pytest.mark.parametrize("family", ["vae", "gcn"])
+def test_silent_on_a_vae_tuple_output_and_a_masked_nll_over_a_sparse_graph(family):
+    assert_silent(diagnose(**zoo(family)), CHECK)
+
+
+def test_nd203_bce_on_a_vae_reconstruction_without_sigmoid():
+    report = diagnose(**zoo("vae", sigmoid=False))
+    found = [f for f in report.findings if f.code == "ND203"]
+    assert found and "vae_loss() (F.binary_cross_entropy)" in found[0].title
+    assert found[0].evidence["output_part"] == [0]  # the reconstruction, of (recon, mu, logvar)
+
+
+def test_nd203_nll_on_raw_scores_behind_an_index_mask():
+    report = diagnose(**zoo("gcn", log_softmax=False))
+    assert codes(report) == ["ND203"]
+    assert "F.nll_loss" in report.findings[0].title

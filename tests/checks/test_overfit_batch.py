@@ -255,3 +255,32 @@ def test_unbatched_sentence_is_fitted_whole():
     data = [(torch.randint(0, 12, (14,), generator=g), torch.randint(0, 3, (14,), generator=g))]
     report = diagnose(Tagger(), data, nn.NLLLoss(), torch.optim.Adam, optimizer_kwargs={"lr": 1e-2})
     assert_silent(report, CHECK)
+
+
+
+
+# -- a loss that falls without bound (benchmarks/zoo/real: the PyTorch examples' VAE, pygcn's GCN) --------------------
+def real(family, **kw):
+    from benchmarks.zoo.real import gcn, vae
+
+    return {"vae": vae.setup, "gcn": gcn.setup}[family](seed=7, **kw)
+
+
+def test_nd502_a_vae_loss_with_its_kld_sign_flipped_falls_without_bound():
+    from benchmarks.zoo.real import vae
+
+    report = diagnose(**real("vae", loss=vae.flipped_kld_loss))
+    found = [f for f in report.findings if f.code == "ND502"]
+    assert found and "falls without bound" in found[0].title
+    assert found[0].evidence["smoothed_final_loss"] < found[0].evidence["floor"]
+
+
+def test_nd502_nll_on_raw_scores_behind_an_index_mask_falls_without_bound():
+    report = diagnose(**real("gcn", log_softmax=False))
+    assert [f.code for f in report.findings] == ["ND502"]
+
+
+@pytest.mark.parametrize("family", ["vae", "gcn"])
+def test_silent_on_a_healthy_vae_and_gcn(family):
+    """The VAE's floor is of its reconstruction alone (partial): its KL term keeps the loss above it, no ND501."""
+    assert_silent(diagnose(**real(family)), "overfit-one-batch")

@@ -240,3 +240,13 @@ def test_example_ranks_its_code_first(example_path, name, code):
     report = run_example(example_path(name))
     assert report.exit_code("error") == 1
     assert report.findings[0].code == code, [(f.code, f.title) for f in report.findings]
+
+
+def test_a_sparse_adjacency_is_kept_while_the_features_are_randomised():
+    """pygcn's GCN: the node features are blanked and redrawn, the sparse adjacency (structure) is left whole."""
+    from benchmarks.zoo.real import gcn
+
+    setup = gcn.setup(seed=7)
+    report = nndoctor.diagnose(setup["model"], setup["data"], setup["loss"], batch=setup["batch"], select=[CHECK],
+                               device="cpu")
+    assert_silent(report, CHECK)

@@ -183,3 +183,62 @@ class StatefulLSTM(nn.Module):
 
 def test_carried_state_is_not_eval_mode_randomness():
     assert_silent(diagnose(StatefulLSTM(), make_classification()), CHECK, fail_on="info")
+
+
+# -- stochastic by design: a VAE samples in eval mode too (benchmarks/zoo/real/vae.py) ---------------------------------
+def vae_setup(**kw):
+    from benchmarks.zoo.real import vae
+
+    setup = vae.setup(seed=7, **kw)
+    return dict(model=setup["model"], data=setup["data"], loss=setup["loss"], batch=setup["batch"])
+
+
+def test_silent_on_sampling_by_design_in_eval_mode():
+    """reparameterize draws randn_like in every mode, as the PyTorch examples' VAE does: not ND307."""
+    assert_silent(diagnose(**vae_setup()), CHECK)
+
+
+def test_a_functional_dropout_beside_the_sampling_is_still_nd307():
+    report = diagnose(**vae_setup(functional_dropout=0.3))
+    assert codes(report) == ["ND307"] and "not deterministic" in report.findings[0].title
+
+
+@pytest.mark.parametrize("seed", [0, 4])
+def test_a_noisy_train_mode_is_averaged_before_a_gap_is_judged(seed):
+    """pygcn: dropout 0.5 following self.training in a small full-batch GCN makes train mode noisier than the
+    outputs' spread; one pair of passes would misjudge the gap (seed 4 did), sixteen do not."""
+    from benchmarks.zoo.real import gcn
+    from benchmarks.zoo.run import case_seed
+
+    with case_seed(seed):
+        setup = gcn.setup(seed=1401)
+    report = nndoctor.diagnose(setup["model"], setup["data"], setup["loss"], batch=setup["batch"], select=[CHECK],
+                               device="cpu", seed=seed)
+    assert_silent(report, CHECK)
+
+
+def test_a_functional_dropout_in_a_gcn_is_nd307():
+    from benchmarks.zoo.real import gcn
+
+    setup = gcn.setup(seed=7, dropout_follows_mode=False)
+    report = diagnose(setup["model"], setup["data"], setup["loss"], batch=setup["batch"])
+    assert codes(report) == ["ND307"]
+
+
+class NoisyTrainEvalBranch(nn.Module):
+    """Heavy dropout that follows the mode, and an eval branch that shifts the output: a real gap under noise."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(8, 16), nn.Linear(16, 3)
+
+    def forward(self, x):
+        h = F.dropout(torch.relu(self.fc1(x)), 0.7, self.training)
+        out = self.fc2(h)
+        return out if self.training else out + 1.0
+
+
+def test_a_real_gap_under_a_noisy_train_mode_is_still_nd307():
+    torch.manual_seed(0)
+    report = diagnose(NoisyTrainEvalBranch(), make_classification())
+    assert codes(report) == ["ND307"] and "differ from train-mode outputs" in report.findings[0].title
