@@ -470,7 +470,7 @@ class GradientFlow(Check):
             "ND407", f"one call of the train_step changes the weights by {median:.2g} of their norm, "
             f"{median / plain:.3g}x what a plain optimizer step at the same lr ({lrs}) makes of the same gradient: "
             f"the step scales the gradient{then}", ev, where="train_step",
-            confidence=min(1.0, math.log10(median / max(self.opts["update_high"], 1e-30)) / 2 + 0.5),
+            confidence=self.margin(median, self.opts["update_high"]),
             fix="Undo any scale the step puts on the loss before optimizer.step(): unscale a static loss scale "
             "(or use torch.amp.GradScaler, which unscales), and divide the loss by the number of accumulated "
             "micro-batches.")

@@ -41,7 +41,6 @@ samples), a warm-up from zero (the copy ramps up to the schedule's base rate, `n
 """
 from __future__ import annotations
 
-import copy
 import math
 import statistics
 from dataclasses import dataclass
@@ -51,9 +50,10 @@ import torch
 from nndoctor import Check, Option
 from nndoctor.probes.batches import Batch
 from nndoctor.probes.layout import take_samples
-from nndoctor.probes.loss_floor import Closeness, Floor, closeness, loss_floor
-from nndoctor.probes.losses import aligned, is_model_loss
+from nndoctor.probes.loss_floor import Closeness, Floor, closeness, context_groups, loss_floor
+from nndoctor.probes.losses import aligned, ignored_target, is_model_loss
 from nndoctor.probes.lr_warmup import Ramp
+from nndoctor.probes.sequences import predicts_next_step
 
 # `slow_factor`, a crawl: at its final pace the user's optimizer needs this many times the budget (and the
 # reference's steps) to reach the target. One order of magnitude: the granularity of a learning-rate search, which
@@ -142,8 +142,10 @@ class OverfitOneBatch(Check):
         rescore = ctx.rescoring_loss()  # a model's own loss cannot score ideal outputs: its stand-in, if any
         # the stand-in of a model loss takes aligned outputs and targets; a function loss shifts them itself
         shift = ctx.target_shift if is_model_loss(ctx.subject.loss) else 0
-        floor = loss_floor(rescore, *aligned(outputs0, batch.targets, shift), ctx.task, ctx.subject.loss) \
-            if rescore else None
+        causal = predicts_next_step(batch.inputs, batch.targets, ignored_target(ctx.subject.loss))
+        groups = context_groups(batch.inputs, batch.targets, causal) if shift == 0 else None
+        floor = loss_floor(rescore, *aligned(outputs0, batch.targets, shift), ctx.task, ctx.subject.loss,
+                           groups) if rescore else None
         kind = floor.kind if floor else "logits"
         close0 = closeness(*aligned(outputs0, batch.targets, ctx.target_shift), ctx.task, ctx.subject.loss, kind)
         gap0 = initial - floor.value if floor else math.nan
@@ -218,20 +220,10 @@ class OverfitOneBatch(Check):
 
     def _train_on(self, ctx, fit: Fit, stop) -> list[float]:
         """The losses of up to `steps` more steps on the batch, training a copy of the fitted model (the judges
-        after this one read `fit.model` as it is)."""
-        model = copy.deepcopy(fit.model)
-        optimizer = ctx.new_optimizer(model)
-        if fit.user:
-            losses: list[float] = []
-            for _ in range(self.opts["steps"]):
-                ctx.check_time()
-                with torch.no_grad():
-                    losses.append(float(ctx.forward_loss(model, fit.batch, fit.loss_fn)[1].detach().float()))
-                if not math.isfinite(losses[-1]) or stop(losses):
-                    break
-                ctx.user_step(model, fit.batch, fit.loss_fn, optimizer)
-            return losses
-        return ctx.train(model, optimizer, [fit.batch], self.opts["steps"], stop=stop, loss_fn=fit.loss_fn)
+        after this one read `fit.model` as it is), through the user's step when the fit used it."""
+        model = ctx.copy_model(fit.model)
+        return ctx.train(model, ctx.new_optimizer(model), [fit.batch], self.opts["steps"], stop=stop,
+                         loss_fn=fit.loss_fn, user=fit.user)
 
     # -- judge: the loss falls while the predictions move away from the targets (gradient ascent) -----------------
     def _gradient_ascent(self, ctx, fit: Fit):

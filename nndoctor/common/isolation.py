@@ -6,6 +6,10 @@
 """
 from __future__ import annotations
 
+import os
+import sys
+import traceback
+
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
@@ -48,6 +52,8 @@ def take_turn(run: Callable[[], Iterable[Finding] | None], keep: Callable[[Findi
         status, detail = "crashed", f"the user's code called sys.exit({exc.code!r}) at {user_frame(exc)}"
     except Exception as exc:  # a diagnostic crashing is a finding about nndoctor, not a dead run
         status, detail = "crashed", f"{exception_line(exc)} at {user_frame(exc)}"
+        if os.environ.get("NNDOCTOR_DEBUG"):  # the whole traceback, for nndoctor's developers
+            traceback.print_exc(file=sys.stderr)
     got = [f for f in got if keep(f)]
     if status == "passed" and any(f.severity != "info" for f in got):
         status = "failed"

@@ -135,6 +135,15 @@ class Context:
         finally:
             self._pristine.train()
 
+    def copy_model(self, model: nn.Module) -> nn.Module:
+        """An independent copy of one of nndoctor's copies (a fitted model trained on further): a fresh copy of
+        the user's model (`new_model`) given `model`'s parameters and buffers. Deep-copying the trained copy itself
+        would copy what its forwards left behind (tensors inside a graph, nndoctor's own hooks)."""
+        duplicate = self.new_model(train=model.training)
+        with torch.no_grad():
+            duplicate.load_state_dict(model.state_dict())
+        return duplicate
+
     def parameter_count(self) -> int:
         """Parameters of the model (its copy), not counting a lazy module's uninitialised ones."""
         return sum(p.numel() for p in self._pristine.parameters() if not nn.parameter.is_lazy(p))

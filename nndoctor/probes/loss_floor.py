@@ -16,6 +16,12 @@ outputs of the kind the model produces, so any loss (a custom one included) gets
 - regression: the targets themselves (and their mean, the best constant, for a loss that broadcasts);
 - class probabilities as targets (CrossEntropyLoss with soft labels): their logarithm.
 
+Positions a model cannot tell apart (`context_groups`: samples with identical inputs, or, for next-step data and
+a causal model, positions with an identical prefix, such as the first letter of every word after a shared start
+token) must get identical outputs. Where such a group holds several target classes, the best output is the
+group's empirical distribution of them, and the floor is the loss there, their conditional entropy for
+cross-entropy (the candidates are then log(p_group + 1/L), L searched as above), not zero.
+
 Each candidate is an output the model could produce, so the floor found is an upper bound on the true minimum
 and equals it for the standard losses. `None` means no ideal output is known (targets absent or of an unknown
 form): the caller then has no floor to judge against.
@@ -82,15 +88,54 @@ def _search(f: Callable[[float], float], lo: float, hi: float, grid: int = 12, r
     return min(best, (fc, c), (fd, d))
 
 
-def loss_floor(loss_fn: Callable, outputs: Any, targets: Any, task: str, loss: Any = None) -> Floor | None:
+def context_groups(inputs: Any, targets: Any, causal: bool) -> torch.Tensor | None:
+    """An id per target position (the targets' shape): positions with one id see the same input, so a model
+    gives them one output. Samples with identical inputs share ids; with `causal` (next-step data: targets are the
+    inputs one position on, scored by a causal model), position t of every sample whose prefix inputs[:, :t + 1]
+    is the same. None when the inputs are not one tensor with the targets' samples."""
+    if not (isinstance(inputs, torch.Tensor) and isinstance(targets, torch.Tensor)) or inputs.dim() == 0 or \
+            targets.dim() == 0 or inputs.shape[0] != targets.shape[0] or inputs.is_sparse:
+        return None
+    B = targets.shape[0]
+    x = inputs.detach().cpu()
+    if targets.dim() == 1:
+        return torch.unique(x.reshape(B, -1), dim=0, return_inverse=True)[1]  # (B,)
+    if causal and x.dim() == 2 and tuple(targets.shape) == tuple(x.shape) and not x.is_floating_point():
+        ids = torch.empty(x.shape, dtype=torch.long)  # (B, T)
+        for t in range(x.shape[1]):
+            ids[:, t] = torch.unique(x[:, :t + 1], dim=0, return_inverse=True)[1] + t * B  # one set per position
+        return ids
+    if targets.dim() == 2 and tuple(targets.shape) == tuple(x.shape[:2]):  # per-position targets: (sample, t)
+        sample = torch.unique(x.reshape(B, -1), dim=0, return_inverse=True)[1]  # (B,)
+        T = targets.shape[1]
+        return sample[:, None] * T + torch.arange(T)[None, :]  # (B, T)
+    return None
+
+
+def _group_distribution(t: torch.Tensor, scored: torch.Tensor, groups: torch.Tensor, C: int) -> torch.Tensor | None:
+    """(..., C): each position's empirical distribution of the scored targets in its group, or None when no
+    group holds two classes (then the one-hot candidates are the best outputs)."""
+    g = torch.unique(groups.reshape(-1).cpu(), return_inverse=True)[1]  # (N,) ids 0..G-1
+    y, keep = t.reshape(-1).long().cpu(), scored.reshape(-1).cpu()
+    counts = torch.zeros(int(g.max()) + 1, C)  # (G, C)
+    counts.index_put_((g[keep], y[keep]), torch.ones(int(keep.sum())), accumulate=True)
+    if int(((counts > 0).sum(dim=1) > 1).sum()) == 0:
+        return None
+    p = counts[g] / counts[g].sum(dim=1, keepdim=True).clamp_min(1)  # (N, C)
+    return p.reshape(*t.shape, C)
+
+
+def loss_floor(loss_fn: Callable, outputs: Any, targets: Any, task: str, loss: Any = None,
+               groups: torch.Tensor | None = None) -> Floor | None:
     """The user's loss at the best ideal outputs for these targets (see the module docstring), or None. For an
     output the loss takes whole (a VAE's (recon, mu, logvar)), the candidates replace its primary tensor and the
-    other parts stay as the model returned them (`nndoctor.probes.output_parts`)."""
+    other parts stay as the model returned them (`nndoctor.probes.output_parts`). `groups` (`context_groups`)
+    marks positions that must get one output."""
     part = split_output(outputs, targets)
     if part.structured:
         whole_loss = loss_fn
         loss_fn = lambda z, t: whole_loss(part.with_tensor(z), t)  # noqa: E731  the loss takes the whole output
-        floor = loss_floor(loss_fn, part.tensor, targets, task, loss)
+        floor = loss_floor(loss_fn, part.tensor, targets, task, loss, groups)
         return Floor(floor.value, floor.kind, floor.sharpness, partial=True) if floor else None
     if not (isinstance(outputs, torch.Tensor) and isinstance(targets, torch.Tensor) and outputs.is_floating_point()):
         return None
@@ -106,6 +151,13 @@ def loss_floor(loss_fn: Callable, outputs: Any, targets: Any, task: str, loss: A
         onehot = F.one_hot(t.long(), C).to(out.dtype).movedim(-1, d)  # (..., C) -> class dim at d
         kind = output_kind(out, d)
         squash = (lambda z: z.softmax(d)) if kind == "probabilities" else (lambda z: z.log_softmax(d))
+        shared = None
+        if groups is not None and tuple(groups.shape) == tuple(y.shape):
+            shared = _group_distribution(t, y != ignore, groups, C)
+        if shared is not None:  # ambiguous groups: their distributions, sharpened towards them (module docstring)
+            p = shared.to(out.device, out.dtype).movedim(-1, d)  # (..., C) -> class dim at d
+            value, u = _search(lambda u: _safe(loss_fn, squash(torch.log(p + math.exp(-u))), targets), *SHARPNESS)
+            return Floor(value, kind, math.exp(u)) if math.isfinite(value) else None
         value, u = _search(lambda u: _safe(loss_fn, squash(math.exp(u) * onehot), targets), *SHARPNESS)
         return Floor(value, kind, math.exp(u)) if math.isfinite(value) else None
     if y.numel() != out.numel():
