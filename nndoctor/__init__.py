@@ -6,7 +6,10 @@ The package, by layer (arrows point one way: entry points -> engine -> probes; e
 - `engine`: the check base, the registry, the context, the runner; `probes`: the mechanics checks share;
 - `curve`: `nndoctor curve`, loss-curve analysers over training logs (no torch);
 - `report`: findings, ranking, the formats (no torch); `catalogue`: the codes and the causal table;
-- `common`: what engine and curve share (the diagnostic base, options, selection, isolation, error text).
+- `common`: what engine and curve share (the diagnostic base, options, selection, isolation, confidence, error text);
+- `capture`: `nndoctor run train.py` (an unmodified script, diagnosed at its first optimizer steps);
+- `distributed`: `--nproc N` and torchrun (the ranks, their exchanges through the store, the merged report);
+- `integrations`: the Lightning and Hugging Face callbacks (optional extras).
 `batching` and `hooks` are the stable plugin API promised in CONTRIBUTING.
 """
 from ._version import __version__

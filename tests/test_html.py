@@ -225,7 +225,6 @@ def test_the_judged_finding_links_to_the_chart_of_its_evidence(reports, pages):
     ("tiny_init_deep_mlp", "ND305", "activation std per weight layer"),
     ("log_of_zero_nan", "ND306", "share of NaN/Inf in each module's output from compress (LogCompress)"),
     ("deep_tanh_default_init", "ND404", "gradient norm / weight norm per layer"),
-    ("unnormalized_pixels", "ND405", "gradient norm / weight norm per layer"),
     ("tiny_init_deep_mlp", "ND407", "update / weight norm per layer after one optimizer step"),
     ("deep_tanh_default_init", "ND501", "overfit one batch"),
 ])
