@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 TORCH_PIN := torch==2.13.0
 
-.PHONY: setup demo test lint zoo speed configs clean
+.PHONY: setup demo test test-slow lint zoo speed configs clean
 
 $(BIN)/nndoctor: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -30,6 +30,9 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest
+
+test-slow: setup
+	$(BIN)/python -m pytest -m slow
 
 lint: setup
 	$(BIN)/ruff check .

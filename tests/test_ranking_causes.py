@@ -2,7 +2,7 @@
 the cause above the effect and names it in the effect's `explained_by`, at any severity either is emitted with;
 chains name the nearest cause; and the pairs that a bug-zoo case exhibits come out in that order in its report.
 
-Zoo coverage (41 of the table's 157 pairs; the rest have no zoo case exhibiting both codes): ZOO_PAIRS below,
+Zoo coverage (40 of the table's 157 pairs; the rest have no zoo case exhibiting both codes): ZOO_PAIRS below,
 from both zoos (benchmarks/zoo/cases/ and benchmarks/zoo/real/); REAL_ZOO_PAIRS holds a pair again where the real
 zoo shows it on code as public projects write it.
 """
@@ -102,7 +102,6 @@ ZOO_PAIRS = {
     ("ND407", "ND502"): "mlp-lr-too-high", ("ND407", "ND503"): "rnn-exploding-recurrence",
     ("ND408", "ND501"): "mlp-no-optimizer-step", ("ND105", "ND502"): "bin-labels-minus-one",
     ("ND203", "ND502"): "mlp-nll-on-logits", ("ND409", "ND502"): "resnet-no-zero-grad",
-    ("ND410", "ND109"): "vit-pos-embed-not-parameter",
     # the real zoo: the root cause above the symptoms it causes
     ("ND410", "ND307"): "vit-layers-in-list",  # blocks in a Python list keep their dropout on in eval mode
 }

@@ -48,7 +48,13 @@ def test_the_healthy_example_is_healthy_on_two_ranks_with_every_check():
     assert processes_of(ran.launcher_pid) == []
 
 
-@pytest.mark.parametrize("name", sorted(BROKEN))
+# Four examples end to end in the default suite (sharding, parameters, gradient scale, uneven batches); the other
+# six are `slow` (about 6 s each: three processes import torch), run by `make test-slow` and by CI (.ci/run).
+IN_DEFAULT_SUITE = {"no_sampler", "params_edited_after_wrap", "loss_divided_by_world_size", "uneven_shards"}
+
+
+@pytest.mark.parametrize("name", [n if n in IN_DEFAULT_SUITE else pytest.param(n, marks=pytest.mark.slow)
+                                  for n in sorted(BROKEN)])
 def test_each_broken_example_exits_1_with_its_code_first(name):
     ran = nndoctor("run", config(name), "--nproc", "2", "--select", DDP_CHECKS)
     assert ran.code == 1, ran.stderr[-2000:]
