@@ -113,19 +113,11 @@ def run_config(path: str, *, device: str | None = None, seed: int | None = None,
     config's path, so a module that parses its arguments at import gets its own defaults, not nndoctor's.
     """
     from . import config as cfgmod
-    from .config.loader import validate_seed
+    from .config.loader import run_settings
     from .engine.isolation import RNGState
 
-    if seed is not None:
-        validate_seed(seed)  # --seed: the config's range, before anything is read
-    cfg = cfgmod.load(path)
-    if device is not None:
-        cfgmod.validate_device(device)
-    section = cfg.get("checks") or {}
-    sel = [cfgmod.check_selector(str(s)) for s in list(select) + list(_as_list(section.get("select")))]
-    ign = [cfgmod.check_selector(str(s)) for s in list(ignore) + list(_as_list(section.get("ignore")))]
-    seed = seed if seed is not None else int(cfg.get("seed", 0))
-    options = {k: v for k, v in section.items() if k not in ("select", "ignore")}
+    settings = run_settings(path, seed, device, select, ignore)
+    cfg, sel, ign, seed, options = settings.config, settings.select, settings.ignore, settings.seed, settings.options
     with _argv([path]):
         RNGState.seed(seed)  # the model's initialisation is part of the run: the same config gives the same weights
         subject = cfgmod.build(cfg)
@@ -148,7 +140,3 @@ def _argv(argv: list[str]):
         yield
     finally:
         sys.argv[:] = saved
-
-
-def _as_list(value) -> list:
-    return [value] if isinstance(value, str) else list(value or [])

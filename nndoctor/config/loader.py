@@ -517,3 +517,34 @@ def check_selector(item: str, err: ConfigError | None = None) -> str:
         if item.upper().startswith("ND6"):
             problem = f"'{item}' is a loss-curve code: `nndoctor curve LOG` diagnoses those, no run check emits it"
         raise ConfigError(None, None, None, f"{base}: {problem}") from None
+
+
+@dataclass
+class RunSettings:
+    """A config file read with the command line's overrides: what `nndoctor run` and every rank start from."""
+    config: RunConfig
+    select: list
+    ignore: list
+    seed: int
+    options: dict
+
+
+def run_settings(path: str, seed: int | None = None, device: str | None = None, select=(), ignore=()) -> RunSettings:
+    """Load and validate `path`; `--seed` and `--device` are validated before anything is read, `--select` and
+    `--ignore` join the file's `checks.select` / `checks.ignore`. Raises ConfigError (one line)."""
+    if seed is not None:
+        validate_seed(seed)  # --seed: the config's range, before anything is read
+    cfg = load(path)
+    if device is not None:
+        validate_device(device)
+    section = cfg.get("checks") or {}
+    sel = [check_selector(str(s)) for s in list(select) + as_list(section.get("select"))]
+    ign = [check_selector(str(s)) for s in list(ignore) + as_list(section.get("ignore"))]
+    seed = seed if seed is not None else int(cfg.get("seed", 0))
+    options = {k: v for k, v in section.items() if k not in ("select", "ignore")}
+    return RunSettings(cfg, sel, ign, seed, options)
+
+
+def as_list(value) -> list:
+    """A selector's value as a list (one string, a list, or nothing)."""
+    return [value] if isinstance(value, str) else list(value or [])

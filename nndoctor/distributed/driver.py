@@ -58,20 +58,12 @@ def run_rank(path: str, env: RankEnv, *, device=None, seed=None, max_batches=Non
              timeout: float | None = None) -> Report | None:
     """This rank's part of `nndoctor run PATH` on several ranks; the merged report on rank 0, None elsewhere.
     Raises ConfigError (one line) for a bad config, as a single-process run does."""
-    from ..api import _argv, _as_list
+    from ..api import _argv
 
     started = time.monotonic()
     timeout = timeout or collective_timeout()
-    if seed is not None:
-        cfgmod.loader.validate_seed(seed)
-    cfg = cfgmod.load(path)
-    if device is not None:
-        cfgmod.validate_device(device)
-    section = cfg.get("checks") or {}
-    sel = [cfgmod.check_selector(str(s)) for s in list(select) + list(_as_list(section.get("select")))]
-    ign = [cfgmod.check_selector(str(s)) for s in list(ignore) + list(_as_list(section.get("ignore")))]
-    seed = seed if seed is not None else int(cfg.get("seed", 0))
-    options = {k: v for k, v in section.items() if k not in ("select", "ignore")}
+    settings = cfgmod.loader.run_settings(path, seed, device, select, ignore)
+    cfg, sel, ign, seed, options = settings.config, settings.select, settings.ignore, settings.seed, settings.options
     dev = rank_device(device or str(cfg.get("device", "auto")), env)
     group = open_group(env, torch.device(dev).type, timeout)
     try:
