@@ -18,7 +18,7 @@ from torch import nn
 
 from ..common.errors import exception_line, user_frame
 from ..engine.isolation import RNGState
-from ..probes.batches import Batch, first_tensor
+from ..probes.batches import Batch, first_tensor, generators_kept, order_sampler
 from .evidence import RankEvidence, StepRecord
 
 STEPS = 2  # training steps on every rank: the first shows the gradients' sync, the second what a step left
@@ -81,28 +81,27 @@ def sample_fingerprints(batches: list[Batch]) -> list[str]:
 
 def epoch_indices(loader: Any) -> list[int] | None:
     """The indices the loader's sampler yields over one epoch (no sample is loaded), or None when the loader has
-    no sampler to read. Every generator it draws from is restored, so the epoch the checks read is unchanged."""
-    sampler = getattr(loader, "sampler", None)
+    no sampler to read. The sampler is the one that decides the read order (`order_sampler`: a batch sampler's own
+    sampler where the loader keeps one); every generator it draws from is restored, so the epoch the checks read
+    is unchanged."""
+    sampler = order_sampler(loader)
     if sampler is None or not hasattr(sampler, "__iter__"):
         return None
-    generator = getattr(sampler, "generator", None)
-    saved_gen = generator.get_state() if isinstance(generator, torch.Generator) else None
     saved = RNGState()
     try:
-        out: list[int] = []
-        for i in sampler:
-            if not isinstance(i, (int, np.integer)):
-                return None  # a sampler of keys or batches: nothing to compare by index
-            out.append(int(i))
-            if len(out) >= MAX_INDICES:
-                break
-        return out
+        with generators_kept(loader):
+            out: list[int] = []
+            for i in sampler:
+                if not isinstance(i, (int, np.integer)):
+                    return None  # a sampler of keys or batches: nothing to compare by index
+                out.append(int(i))
+                if len(out) >= MAX_INDICES:
+                    break
+            return out
     except Exception:
         return None
     finally:
         saved.restore()
-        if saved_gen is not None:
-            generator.set_state(saved_gen)
 
 
 def dataset_key(loader: Any) -> str | None:

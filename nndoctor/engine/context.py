@@ -25,10 +25,10 @@ from ..probes.batches import (NO_TARGETS, Batch, WiringError, call_model, first_
 from ..probes.layout import Layout, infer_layout
 from ..probes.losses import (ModelLossUnavailable, class_axis, classifier_axis, ignore_candidates, is_model_loss,
                               learn_ignored_target, shifts_targets, skipped_targets, stand_in_loss, unshifted)
+from ..probes.output_parts import primary
 from ..probes.state import remember_state, reset_state
 from .subject import Subject, copy_module, defined_in_torch, independent_copy, strip_user_hooks
 from .task import guess_task
-from ..probes.output_parts import primary
 
 
 class Context:

@@ -33,7 +33,10 @@ def log_of(loss, lr=None):
 
 
 def codes(loss, lr=None):
-    return [f.code for f in diagnose_log(log_of(loss, lr)).findings]
+    """The codes found on the log; the spike analyser must have run to its end (no code from a crash)."""
+    report = diagnose_log(log_of(loss, lr))
+    assert [c.status for c in report.checks if c.name == "curve-spikes"] in (["passed"], ["failed"]), report.checks
+    return [f.code for f in report.findings]
 
 
 def with_spikes(loss, seed, share, low=1.5, high=2.0, recovery=(1.0, 0.6)):

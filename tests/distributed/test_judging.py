@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from nndoctor.distributed.driver import judge, merge
+from nndoctor.report.model import UNFINISHED
 from nndoctor.distributed.evidence import RankOutcome, differing, overlap, relative_gap
 
 from conftest import assert_silent
@@ -12,9 +13,12 @@ from ddp_helpers import healthy_rank, ranks_ctx
 
 
 def judged(ctx, select=(), options=None):
-    """The merged report of the ND7xx checks alone on `ctx` (no single-process part)."""
-    return merge(None, judge(ctx, list(select), [], options or {}, False, 0, 30.0, None), ctx, "config.yaml",
-                 "error", 0.1)
+    """The merged report of the ND7xx checks alone on `ctx` (no single-process part); every check ran to its end,
+    so that an empty list of findings is a verdict, not a crash."""
+    report = merge(None, judge(ctx, list(select), [], options or {}, False, 0, 30.0, None), ctx, "config.yaml",
+                   "error", 0.1)
+    assert not [(c.name, c.status) for c in report.checks if c.status in UNFINISHED], report.checks
+    return report
 
 
 def codes_of(report) -> list[str]:

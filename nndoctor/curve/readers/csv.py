@@ -286,15 +286,20 @@ def _parse_numeric_block(path: str, block: bytes, first_line: int, delim: int, n
         text = []
         for i in np.flatnonzero(state == numbers.OTHER).tolist():  # nan, inf, long or odd cells: float() decides
             cell = bytes(buf[starts[j + i * ncols]:seps[j + i * ncols]]).decode("utf-8")
-            try:
-                v = _to_float(cell)
-            except ValueError:
-                text.append((f"line {first_line + i}", cell.strip()))
-                continue
+            v = _cell_number(cell, f"line {first_line + i}", text)
             if v is not None:
                 values[i], present[i] = v, True
         parsed.add(j, values, present, text)
     return parsed
+
+
+def _cell_number(cell: str, where: str, texts: list) -> float | None:
+    """A cell's number (None for an empty cell); a cell that is no number is noted in `texts` as (where, text)."""
+    try:
+        return _to_float(cell)
+    except ValueError:
+        texts.append((where, cell.strip()))
+        return None
 
 
 def _parse_rows(path: str, text: str, first_line: int, delim: str | None, wanted: list[int]) -> Block:
@@ -312,11 +317,7 @@ def _parse_rows(path: str, text: str, first_line: int, delim: str | None, wanted
             cell = cells[j]
             if "#" in cell and '"' not in cell:  # an inline comment (numpy's loadtxt, used before, dropped them)
                 cell = cell.split("#", 1)[0]
-            try:
-                v = _to_float(cell)
-            except ValueError:
-                texts.append((f"line {line}", cell.strip()))
-                continue
+            v = _cell_number(cell, f"line {line}", texts)
             if v is not None:
                 values[i], present[i] = v, True
         parsed.add(j, values, present, texts)
