@@ -17,7 +17,8 @@ def judged(ctx, select=(), options=None):
     so that an empty list of findings is a verdict, not a crash."""
     report = merge(None, judge(ctx, list(select), [], options or {}, False, 0, 30.0, None), ctx, "config.yaml",
                    "error", 0.1)
-    assert not [(c.name, c.status) for c in report.checks if c.status in UNFINISHED], report.checks
+    unfinished = [f"{c.name} {c.status}: {c.detail}" for c in report.checks if c.status in UNFINISHED]
+    assert not unfinished, "; ".join(unfinished)
     return report
 
 
