@@ -108,8 +108,17 @@ ZOO_PAIRS = {
 REAL_ZOO_PAIRS = {
     ("ND408", "ND501"): "makemore-zero-grad-before-step",  # zero_grad between backward and step, in the user's step
 }
-ALL_ZOO_PAIRS = sorted([(pair, case_id) for pair, case_id in ZOO_PAIRS.items()] +
-                       [(pair, case_id) for pair, case_id in REAL_ZOO_PAIRS.items()])
+
+
+def declared_pairs() -> list[tuple[tuple[str, str], str]]:
+    """The pairs each zoo case declares it shows (`@case(..., shows=...)`)."""
+    from benchmarks.zoo.registry import load_cases
+
+    return [(tuple(pair), c.id) for c in load_cases("all").values() for pair in c.shows]
+
+
+ALL_ZOO_PAIRS = sorted(set([(pair, case_id) for pair, case_id in ZOO_PAIRS.items()] +
+                           [(pair, case_id) for pair, case_id in REAL_ZOO_PAIRS.items()] + declared_pairs()))
 
 
 def test_zoo_pairs_are_rules_of_the_table():

@@ -7,7 +7,9 @@
         return dict(model=net, data=loader, loss=nn.CrossEntropyLoss(), optimizer=opt)
 
 `expect` holds the codes that count as a right top-ranked diagnosis (several only where they are equally the
-root cause); a healthy case has `healthy=True` and no expected code. The function returns the keyword arguments
+root cause); a healthy case has `healthy=True` and no expected code. `shows` lists (cause, effect) pairs of the
+causal table (nndoctor/catalogue/causes.py) that the case's report exhibits, the cause ranked above the effect:
+tests/test_ranking_causes.py holds every case to them. The function returns the keyword arguments
 of `nndoctor.diagnose` (model, data, loss, optimizer, and val_data / train_step / task where needed).
 """
 from __future__ import annotations
@@ -36,13 +38,14 @@ class Case:
     healthy: bool = False
     fast: bool = False  # cheap and stable: a candidate for the quick subset in the test suite
     zoo: str = "bundled"  # "bundled" (benchmarks/zoo/cases/) or "real" (benchmarks/zoo/real/)
+    shows: tuple[tuple[str, str], ...] = ()  # (cause, effect) pairs of the causal table its report exhibits
 
 
 CASES: dict[str, Case] = {}
 
 
 def case(id: str, family: str, description: str, expect: tuple[str, ...] = (), healthy: bool = False,
-         fast: bool = False):
+         fast: bool = False, shows: tuple[tuple[str, str], ...] = ()):
     """Register the decorated builder as a zoo case."""
     if family not in FAMILIES + REAL_FAMILIES:
         raise ValueError(f"{id}: unknown family {family!r} (one of {', '.join(FAMILIES + REAL_FAMILIES)})")
@@ -53,7 +56,8 @@ def case(id: str, family: str, description: str, expect: tuple[str, ...] = (), h
         if id in CASES:
             raise ValueError(f"duplicate zoo case id {id!r}")
         zoo = "real" if fn.__module__.startswith(ZOOS["real"][0]) else "bundled"
-        CASES[id] = Case(id, family, description, fn, tuple(expect), healthy, fast, zoo)
+        CASES[id] = Case(id, family, description, fn, tuple(expect), healthy, fast, zoo,
+                         tuple(tuple(pair) for pair in shows))
         return fn
 
     return register
