@@ -18,6 +18,10 @@ Each log is a plausible run with one thing wrong (or nothing, for healthy.csv), 
 | lr_decayed_early.csv | ExponentialLR with a gamma far too small: the lr is ~0 by 15% of the run | ND610 |
 | step_decay_resnet.csv | ResNet recipe: StepLR x0.1 every third, the loss still falling before each cut | healthy |
 | spiky.csv | the loss jumps to 1.5-2.5x its trend in 1% of the rows and is back 2 rows later | ND611 |
+| lr_far_too_high.csv | lr 1.0: stuck at chance, 2-3x jumps back in 3 rows, NaN at 1400 | ND602 (+ND601, ND605, ND611) |
+| sorted_by_length.csv | not shuffled, sorted by length: the loss climbs 2x in each of 8 epochs | ND606 (+ND605) |
+| overfitting_per_epoch.csv | Keras history, a row per epoch: val_loss turns up at 30%, grows erratic | ND607 (+ND608) |
+| lr_zero.csv | lr = base_lr * batch_size // 256 is 0.0 (floor division): the loss stays at ln(10) | ND610 (+ND601) |
 
 The loss model: gradient flow on the loss (its excess over the floor shrinks as exp(-c * integral of lr)) plus
 an SGD noise floor proportional to the learning rate, times log-normal batch noise. step_decay_resnet.csv makes the
@@ -78,8 +82,9 @@ def val_loss(rng, steps: np.ndarray, n: int, gap: float = 0.08, sigma: float = 0
     return v
 
 
-def write_csv(name: str, columns: dict[str, np.ndarray]) -> None:
-    """Columns of equal length; NaN in a column means 'not logged on this row' (an empty cell)."""
+def write_csv(name: str, columns: dict[str, np.ndarray], logged_nan: tuple[str, ...] = ()) -> None:
+    """Columns of equal length; NaN in a column means 'not logged on this row' (an empty cell), except in the
+    columns of `logged_nan`, where it is a NaN the run logged (`nan`, as print(float(loss)) writes it)."""
     names = list(columns)
     n = len(next(iter(columns.values())))
     with open(os.path.join(HERE, name), "w") as fh:
@@ -88,8 +93,9 @@ def write_csv(name: str, columns: dict[str, np.ndarray]) -> None:
             cells = []
             for k in names:
                 v = columns[k][i]
-                cells.append("" if isinstance(v, float) and math.isnan(v) else (f"{v:.6g}" if isinstance(v, float)
-                                                                                   else str(v)))
+                missing = "nan" if k in logged_nan else ""
+                cells.append(missing if isinstance(v, float) and math.isnan(v) else (f"{v:.6g}" if isinstance(v, float)
+                                                                                        else str(v)))
             fh.write(",".join(cells) + "\n")
 
 
@@ -189,6 +195,39 @@ def main() -> None:
     for i, recovered in enumerate((1.0, 0.6)):  # the model thrown off, back two rows later
         loss[spikes + i] *= jump ** recovered
     write_csv("spiky.csv", train_log(const, loss, rng, lr_scale=3e-3))
+
+    # The logs below each show one mistake whose report holds a cause and its effect (tests/curve/
+    # test_curve_causes.py): the cause ranks first and the effect is explained by it.
+    rng = np.random.default_rng(14)
+    nan_at = 1400
+    loss = 2.303 * batch_noise(rng, N, 0.05)  # never below chance, ln(10)
+    spikes = rng.choice(nan_at - 4, 25, replace=False)
+    jump = rng.uniform(1.8, 3.0, len(spikes))
+    for i, recovered in enumerate((1.0, 0.8, 0.5)):  # a step that overshoots, the model back three rows later
+        loss[spikes + i] *= jump ** recovered
+    loss[nan_at:] = np.nan  # the logits overflow: nan from there on, as float(loss) prints it
+    write_csv("lr_far_too_high.csv", train_log(const, loss, rng, lr_scale=1.0), logged_nan=("train_loss",))
+
+    rng = np.random.default_rng(15)
+    epoch = 250  # 8 epochs
+    phase = (np.arange(N) % epoch) / epoch  # sorted by length: short, easy samples first in every epoch
+    loss = model_loss(const) * batch_noise(rng, N, 0.1) * np.exp(0.7 * (phase - 0.5))
+    cols = train_log(const, loss, rng, epoch=False)
+    write_csv("sorted_by_length.csv", {"step": cols["step"], "epoch": cols["step"] // epoch,
+                                       **{k: v for k, v in cols.items() if k != "step"}})
+
+    rng = np.random.default_rng(16)
+    epochs = 120
+    e = np.arange(epochs) / epochs
+    train = (0.02 + 2.2 * np.exp(-e / 0.15)) * np.exp(0.01 * rng.standard_normal(epochs))  # epoch means: smooth
+    past = np.clip((e - 0.3) / 0.7, 0, 1)  # (epochs,) how far past the turn at 30%
+    val = (0.35 + 2.0 * np.exp(-e / 0.1)) * np.exp(1.05 * past)
+    val *= np.exp((0.02 + 0.13 * past) * rng.standard_normal(epochs))  # confident mistakes: noise grows with the rise
+    write_csv("overfitting_per_epoch.csv", {"epoch": np.arange(epochs), "loss": train, "val_loss": val})
+
+    rng = np.random.default_rng(17)
+    # lr = base_lr * batch_size // 256 with base_lr 0.1 and batch_size 128: floor division makes it 0.0
+    write_csv("lr_zero.csv", train_log(const, 2.303 * batch_noise(rng, N, 0.05), rng, lr_scale=0.0))
 
 
 if __name__ == "__main__":
