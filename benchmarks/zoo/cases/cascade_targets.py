@@ -3,14 +3,14 @@
 Each case plants one mistake in the targets or in the order the loader reads the data, and declares the causal
 pairs (nndoctor/catalogue/causes.py) its report shows, the cause above the effect: unscaled regression targets
 under SGD (exploding gradients, a huge update, an Inf loss), targets past a bounded output (a batch that cannot
-be fitted), a WeightedRandomSampler given one weight per class (a handful of samples read again and again), and a
-split's indices passed as the sampler (batches in file order, class by class).
+be fitted), a WeightedRandomSampler given one weight per class (a handful of samples read again and again), and
+chunks of class-sorted rows shuffled as wholes (every batch one class).
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset, WeightedRandomSampler
+from torch.utils.data import DataLoader, Dataset, TensorDataset, WeightedRandomSampler
 
 from ..registry import case
 from ._common import BATCH, SqueezeLast, blobs, gen, linear_regression, loader, mlp
@@ -63,21 +63,34 @@ def _():
                 loss=nn.CrossEntropyLoss(), optimizer=_adam(net))
 
 
-@case("mlp-sampler-index-list", "mlp", "a linear-probe head over 1000 classes (32-feature embeddings stored class "
-      "by class) given sampler=train_idx: the split's indices read in file order, not SubsetRandomSampler",
-      expect=("ND106",), shows=(("ND106", "ND201"), ("ND106", "ND109")))
+class _Chunks(Dataset):
+    """Rows served 32 at a time, one read per chunk (as from an HDF5 file): each item is a whole batch."""
+
+    def __init__(self, x, y, rows: int = BATCH):
+        self.x, self.y, self.rows = x, y, rows
+
+    def __len__(self):
+        return len(self.y) // self.rows
+
+    def __getitem__(self, i):
+        rows = slice(i * self.rows, (i + 1) * self.rows)
+        return self.x[rows], self.y[rows]  # (rows, F), (rows,)
+
+
+@case("mlp-chunks-shuffled", "mlp", "embeddings stored class by class (1000 classes) served in chunks of 32 rows "
+      "(batch_size=None): shuffle=True shuffles the chunks, each chunk stays one class", expect=("ND106",),
+      shows=(("ND106", "ND201"), ("ND106", "ND109")))
 def _():
-    # A list of indices is a valid sampler: the DataLoader reads it as it is, in order. The batches then hold a
-    # few classes each (ND106); the first 256 targets read take 8 of the 1000 values, so the head looks far wider
-    # than the task (ND201); and a copy trained on the first two batches meets only new classes on the batches
-    # after them, so what it learned does not transfer (ND109).
-    classes, per_class, features = 1000, 40, 32
-    g = gen(70)
+    # Every batch is one class (ND106). The 256 targets read are 8 draws of a class, not 256 independent samples,
+    # so 8 of the 1000 classes look like all the data holds and the head looks far wider than the task (ND201).
+    # A copy trained on the first two batches meets only other classes on the batches after them: what it
+    # learned does worse there than the zeroed-input copy, which reads as inputs that do not predict (ND109).
+    classes, per_class, features = 1000, 64, 32
+    g = gen(71)
     centres = torch.randn(classes, features, generator=g)  # (C, F) one centre per class
     y = torch.arange(classes).repeat_interleave(per_class)  # (N,) class by class
     x = centres[y] + 0.7 * torch.randn(len(y), features, generator=g)  # (N, F)
-    train_idx = torch.nonzero(torch.rand(len(y), generator=g) < 0.9).squeeze(1).tolist()  # 90% split, in order
-    torch.manual_seed(0)
+    torch.manual_seed(1)
     net = mlp(features=features, hidden=64, classes=classes)
-    return dict(model=net, data=DataLoader(TensorDataset(x, y), batch_size=BATCH, sampler=train_idx),
+    return dict(model=net, data=DataLoader(_Chunks(x, y), batch_size=None, shuffle=True, generator=gen(81)),
                 loss=nn.CrossEntropyLoss(), optimizer=_adam(net))
