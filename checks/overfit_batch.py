@@ -18,7 +18,10 @@ smoothing, zero for regression targets. The target is reached when loss - floor 
   over a window of steps, reaches `rise_factor` times the initial gap), the mark of a learning rate too high; or
   training lowers the loss clearly (by more than `fraction` of its start) while the predictions of `away_share`
   of the samples move away from their targets (the probability of their label falls; for other targets, only
-  when perfect outputs have a higher loss than the random initial ones), the mark of a sign error (gradient
+  when perfect outputs have a higher loss than the random initial ones) and the batch as a whole does too (the
+  mean log-probability of the labels falls, the mean error rises: a proper loss that falls raises it even when
+  a constant output, moving toward the batch's class prior, takes probability from most labels), the mark of a
+  sign error (gradient
   ascent: a loss wrapper that returns -loss, a hand-written cross-entropy without its minus sign); or the loss
   falls without bound: past the target a copy trains on (a window of steps, and up to `steps` more while below
   the floor) and its smoothed loss ends `rise_factor` times the initial gap below the floor (below zero without
@@ -244,7 +247,7 @@ class OverfitOneBatch(Check):
         outputs1, targets1 = aligned(outputs1, fit.batch.targets, ctx.target_shift)  # a loss that shifts: t vs t+1
         close1 = closeness(outputs1, targets1, ctx.task, ctx.subject.loss, fit.kind)
         away = self._away(close0, close1) if close1 is not None else 0.0
-        if away < o["away_share"]:
+        if away < o["away_share"] or not self._worse_on_average(close0, close1):
             return
         m = close0.metric
         before, after = float(close0.values.mean()), float(close1.values.mean())
@@ -471,6 +474,16 @@ class OverfitOneBatch(Check):
         if left <= 0:
             return float(n)
         return n + left / speed if speed > 0 else math.inf
+
+    @staticmethod
+    def _worse_on_average(before: Closeness, after: Closeness) -> bool:
+        """The batch as a whole moved away: the mean log-probability of the targets fell (the mean error rose).
+        A falling proper loss raises it even while most samples lose probability (a constant output moving toward
+        the batch's class prior takes it from the majority's labels); gradient ascent lowers it."""
+        if before.better == "higher":
+            log_after, log_before = after.values.clamp_min(1e-12).log(), before.values.clamp_min(1e-12).log()
+            return float(log_after.mean()) < float(log_before.mean())
+        return float(after.values.mean()) > float(before.values.mean())
 
     @staticmethod
     def _away(before: Closeness, after: Closeness) -> float:

@@ -284,3 +284,27 @@ def test_nd502_nll_on_raw_scores_behind_an_index_mask_falls_without_bound():
 def test_silent_on_a_healthy_vae_and_gcn(family):
     """The VAE's floor is of its reconstruction alone (partial): its KL term keeps the loss above it, no ND501."""
     assert_silent(diagnose(**real(family)), "overfit-one-batch")
+
+
+class _ConstantLogits(nn.Module):
+    """Logits that ignore the input: a learned constant, 97% on class 1 at the start."""
+
+    def __init__(self):
+        super().__init__()
+        self.logits = nn.Parameter(torch.tensor([0.0, math.log(97.0), 0.0, 0.0]))  # softmax: .01, .97, .01, .01
+
+    def forward(self, x):
+        return self.logits.expand(x.shape[0], -1)  # (B, C)
+
+
+def test_a_proper_loss_moving_a_constant_output_toward_the_class_prior_is_not_gradient_ascent():
+    """Six of the batch's eight labels are the class the start favours (97 %), two another: cross-entropy moves the
+    constant toward the batch's prior (3/4, 1/4), so the six labels lose probability (away share 6/8, at
+    `away_share`) while the mean log-probability of the labels rises, as a falling proper loss makes it. Gradient
+    ascent lowers it; a share of samples alone cannot tell them apart."""
+    x = torch.randn(8, 3)  # (B, F)
+    y = torch.tensor([1, 1, 1, 0, 1, 1, 0, 1])  # (B,)
+    data = DataLoader(TensorDataset(x, y), batch_size=8)
+    report = diagnose(_ConstantLogits(), data, nn.CrossEntropyLoss(), torch.optim.SGD, optimizer_kwargs={"lr": 1.0})
+    assert "ND502" not in [f.code for f in report.findings], loud(report)
+    assert [c.status for c in report.checks if c.name == CHECK] in (["passed"], ["failed"])

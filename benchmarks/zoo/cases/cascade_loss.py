@@ -74,3 +74,14 @@ def _():
     net = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 1))  # (N, 1)
     return dict(model=net, data=loader(x, y), loss=nn.BCEWithLogitsLoss(),
                 optimizer=torch.optim.Adam(net.parameters(), lr=1e-3))
+
+
+@case("mlp-softmax-into-nll-sgd", "mlp", "nn.Softmax (not LogSoftmax) before NLLLoss, SGD(lr=0.01)",
+      expect=("ND203",), shows=(("ND203", "ND501"),))
+def _():
+    # NLLLoss on probabilities is -mean(p_y): its gradient is p_y (about 1/C at the start) times cross-entropy's,
+    # so plain SGD crawls on one batch while the reference (Adam) fits it.
+    x, y = blobs(classes=10, seed=705)
+    torch.manual_seed(0)
+    net = nn.Sequential(mlp(classes=10), nn.Softmax(dim=1))
+    return dict(model=net, data=loader(x, y), loss=nn.NLLLoss(), optimizer=torch.optim.SGD(net.parameters(), lr=0.01))

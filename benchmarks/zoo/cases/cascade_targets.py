@@ -96,3 +96,16 @@ def _():
     net = mlp(features=features, hidden=64, classes=classes)
     return dict(model=net, data=DataLoader(_Chunks(x, y), batch_size=None, shuffle=True, generator=gen(81)),
                 loss=nn.CrossEntropyLoss(), optimizer=_adam(net))
+
+
+@case("mlp-oversampled-in-a-row", "mlp", "each sample repeated 8 times with repeat_interleave (meant as "
+      "x.repeat(8, 1)) and read with shuffle=False, the file having been shuffled once when written",
+      expect=("ND108",), shows=(("ND108", "ND106"),))
+def _():
+    # The stored order is shuffled, so only the repetition makes a batch of 32 hold 4 distinct samples, and so
+    # few classes: the batches look single-class because they repeat, not because the data is sorted.
+    x, y = blobs(n=128, classes=10, seed=31)
+    x, y = x.repeat_interleave(8, dim=0), y.repeat_interleave(8)  # (8N, F), (8N,): each row 8 times in a row
+    torch.manual_seed(0)
+    net = mlp(classes=10)
+    return dict(model=net, data=loader(x, y, shuffle=False), loss=nn.CrossEntropyLoss(), optimizer=_adam(net))
