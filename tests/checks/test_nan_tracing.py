@@ -199,6 +199,65 @@ def test_nan_already_in_the_inputs_blames_no_module():
     assert_silent(diagnose(mlp(), DataLoader(TensorDataset(x, y), batch_size=64)), CHECK, fail_on="info")
 
 
+def nan_target_regression():
+    """Regression targets with a missing value (NaN) in some rows of every batch."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 8, generator=g)
+    y = x @ torch.randn(8, generator=g)  # (N,)
+    y[::7] = float("nan")
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 1), nn.Flatten(0))
+    return model, DataLoader(TensorDataset(x, y), batch_size=32)
+
+
+def test_nd406_missing_targets_masked_in_the_result_not_the_argument():
+    """nanmean skips the NaN squared errors in forward; backward multiplies its zero gradient there by the NaN
+    derivative of (out - y) ** 2: every parameter's gradient is NaN, born in the loss."""
+    def masked_mse(out, y):
+        return ((out - y) ** 2).nanmean()
+
+    model, data = nan_target_regression()
+    report = diagnose(model, data, masked_mse, torch.optim.Adam)
+    assert [(c, s) for c, s, _ in findings(report)] == [("ND406", "error")]
+    ev = report.findings[0].evidence
+    assert ev["data_non_finite"] and ev["born_in"] == "loss (masked_mse)"
+    assert ev["phase"] == "real batches at initialisation"
+
+
+class MissingFeatures(nn.Module):
+    """Each feature embedded on its own, the missing ones (NaN) zeroed after the embedding: forward is finite."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Linear(1, 8)
+        self.head = nn.Linear(8 * 8, 3)
+
+    def forward(self, x):  # x: (B, F) with NaN where a value is missing
+        h = self.embed(x.unsqueeze(-1))  # (B, F, 8)
+        h = h.masked_fill(torch.isnan(x).unsqueeze(-1), 0.0)  # the mask on the result, not on x
+        return self.head(h.flatten(1))  # (B, F * 8) -> (B, 3)
+
+
+def test_nd406_missing_inputs_masked_after_the_layer_that_took_them():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 8, generator=g)
+    y = torch.randint(0, 3, (64,), generator=g)
+    x[::5, 2] = float("nan")
+    torch.manual_seed(0)
+    report = diagnose(MissingFeatures(), DataLoader(TensorDataset(x, y), batch_size=32))
+    assert [(c, s, w) for c, s, w in findings(report)] == [("ND406", "error", "embed.weight")]
+    assert report.findings[0].evidence["data_non_finite"]
+
+
+def test_silent_when_the_missing_values_are_masked_before_the_op():
+    def masked_mse(out, y):
+        keep = ~torch.isnan(y)
+        return ((out - torch.where(keep, y, 0.0)) ** 2 * keep).sum() / keep.sum()  # the argument masked first
+
+    model, data = nan_target_regression()
+    assert_silent(diagnose(model, data, masked_mse, torch.optim.Adam), CHECK, fail_on="info")
+
+
 # -- the examples ------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("example, code, where", [("log_of_zero_nan", "ND306", "compress (LogCompress)"),
                                                   ("pairwise_distance_nan", "ND406", "encoder.2.bias")])
