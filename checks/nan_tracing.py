@@ -11,7 +11,10 @@ the config names one (its gradient clipping counts), else the plain step, `step(
 - ND406 non-finite-gradients: the first parameter whose gradient holds NaN or Inf although the forward pass and
   the loss were finite, with the module where backward broke (the one whose output gradient was finite and whose
   input or parameter gradient is not: sqrt or log at zero, a division by zero in the backward formula).
-The evidence names the module and its type, the training step, the batch and how many values are non-finite. A
+The evidence names the module and its type, the training step, the batch and how many values are non-finite.
+An Inf whose neighbours (the module's finite outputs, or its inputs) are past the square root of the dtype's range
+is an overflow (`overflow` in the evidence): the activations grew layer after layer, or step after step through a
+recurrence, and the fix is the scale that grew (activation-scale, ND305), not an epsilon in this module. A
 NaN that appears only after the weights have grown `diverged_growth` times is the end of a divergence, not a bug
 of the module: it is a note, and the learning rate is the finding (update-ratio ND407, loss-diverges ND502).
 
@@ -138,11 +141,11 @@ class NanTracing(Check):
         late = phase == "training" and growth >= self.opts["diverged_growth"]
         if not math.isfinite(loss_value) and tracer.forward is not None:
             self._plot_path(path, tracer.forward)
-            yield self._forward(tracer.forward, phase, growth, late, loss_value)
+            yield self._forward(tracer.forward, phase, growth, late, loss_value, path)
         elif tracer.grad is not None:
             if tracer.forward is not None:  # an Inf that the loss absorbed, yet backward turned it into NaN
                 self._plot_path(path, tracer.forward)
-                yield self._forward(tracer.forward, phase, growth, late, loss_value)
+                yield self._forward(tracer.forward, phase, growth, late, loss_value, path)
             yield self._grad(tracer.grad, phase, growth, late, located, masked)
 
     def _masked_data(self, ctx, model, batches, clean, tracer, loss_fn, loss_value, located):
@@ -184,19 +187,35 @@ class NanTracing(Check):
             f"{event.batch}{more})", [label for label, _, _ in calls],
             [bad / values if values else 0.0 for _, bad, values in calls], unit="share", log=False, codes=("ND306",))
 
-    def _forward(self, e, phase, growth, late, loss_value):
+    def _forward(self, e, phase, growth, late, loss_value, path):
         when = f"at step {e.step} of the training run" if phase == "training" else "on the real batches at init"
         what = ("the loss is NaN/Inf although the model's outputs and the targets are finite" if e.kind == "loss"
                 else f"{e.where} outputs {e.nonfinite} NaN/Inf values of {e.values} while its inputs are finite")
         ev = {"module": e.where, "module_type": e.detail.get("module_type"), "phase": phase, "step": e.step,
               "batch": e.batch, "non_finite": e.nonfinite, "values": e.values, "loss": loss_value,
               "weight_growth": growth, **{k: v for k, v in e.detail.items() if k != "module_type"}}
+        # An overflow: the values beside the Inf (the module's finite outputs, or its inputs) are past the square
+        # root of the dtype's range, where one product of two of them overflows. A value born NaN in one op (log or
+        # 0/0 at a healthy scale) has neighbours of ordinary size; these have grown layer after layer, or step after
+        # step through a recurrence, and the scale that grew is the cause (ND305), not this module's op.
+        peak = max(path.peak if path.event is e else 0.0, e.detail.get("input_max_abs") or 0.0)
+        limit = path.limit if path.event is e else math.inf
+        ev["overflow"] = overflow = e.kind == "forward" and e.detail.get("nan") == 0 and peak >= math.sqrt(limit)
+        if overflow:
+            ev["finite_max_abs"] = peak
         if late:
             return self.finding(
                 "ND306", f"{what}, {when}, after the weights grew {growth:.3g}x: the run diverges (learning rate "
                 "too high?)", ev, where=e.where, severity="info",
                 fix="Lower the learning rate 3-10x (or add a warm-up) and clip gradients; the module is where the "
                 "overflow surfaced, not its cause.")
+        if overflow:
+            return self.finding(
+                "ND306", f"{what} ({when}, batch {e.batch}): an overflow to Inf, the finite values beside it reach "
+                f"{peak:.3g}: the activations grew until they passed the largest float", ev, where=e.where,
+                fix="The scale that grows up to here is the cause, not this module's op: initialise for the "
+                "nonlinearity (kaiming_normal_ for ReLU, xavier_uniform_ for tanh, recurrent weights with gain at "
+                "most 1), normalise the inputs, add LayerNorm; a clamp here would only hide it.")
         return self.finding(
             "ND306", f"{what} ({when}, batch {e.batch})", ev, where=e.where,
             fix="Make the op in this module's forward safe: torch.log(x + 1e-8) or torch.log(x.clamp_min(1e-8)), "
@@ -249,6 +268,8 @@ class PathAfter:
         self.calls: list[tuple[str, int, int]] = []  # the first PATH_SHOWN calls
         self.total = 0  # calls on the path
         self.done = False
+        self.peak = 0.0  # the largest finite |value| of the first non-finite output (an overflow's neighbours)
+        self.limit = math.inf  # the largest value of that output's dtype
 
     def __call__(self, name, module, args, out) -> None:
         event = self.tracer.forward
@@ -256,6 +277,10 @@ class PathAfter:
             return  # nothing non-finite yet in this pass (or only the loss: no module path)
         if event is not self.event:  # a new first non-finite output: a new path starts at this module
             self.event, self.calls, self.total, self.done = event, [], 0, False
+            y = out.detach()
+            finite = y[torch.isfinite(y)] if y.is_floating_point() else y.new_zeros(0)
+            self.peak = float(finite.abs().max()) if finite.numel() else 0.0
+            self.limit = float(torch.finfo(y.dtype).max) if y.is_floating_point() else math.inf
         if self.done:
             return
         self.total += 1

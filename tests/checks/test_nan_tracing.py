@@ -68,6 +68,25 @@ def test_nd306_names_the_module_that_takes_log_of_zero():
     assert report.findings[0].evidence["input_min"] == 0.0 and report.findings[0].evidence["step"] == 0
 
 
+def test_an_overflow_says_so_and_a_nan_born_in_one_op_does_not():
+    """Weights 3000x too large: the activations grow ~1000x per layer until a Linear's output passes the float32
+    maximum. The finite values beside the Inf are past sqrt(3.4e38): the scale that grew is the cause."""
+    torch.manual_seed(0)
+    layers = [nn.Linear(8, 16)] + [m for _ in range(14) for m in (nn.ReLU(), nn.Linear(16, 16))] + [nn.Linear(16, 3)]
+    model = nn.Sequential(*layers)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.Linear):
+                m.weight.mul_(3000.0)
+    report = diagnose(model, make_classification())
+    f = report.findings[0]
+    assert (f.code, f.severity) == ("ND306", "error") and f.evidence["overflow"], findings(report)
+    assert f.evidence["finite_max_abs"] > 1.8e19 and "overflow" in f.title
+    torch.manual_seed(0)
+    report = diagnose(nn.Sequential(nn.Linear(8, 32), nn.ReLU(), Log(), nn.Linear(32, 3)), make_classification())
+    assert not report.findings[0].evidence["overflow"]
+
+
 def test_nd306_innermost_module_holding_the_op():
     torch.manual_seed(0)
     report = diagnose(nn.Sequential(LogBlock(), nn.Linear(32, 3)), make_classification())
