@@ -84,3 +84,27 @@ def _():
     torch.manual_seed(0)
     net = _FeatureTokens()
     return dict(model=net, data=loader(x, y), loss=nn.CrossEntropyLoss(), optimizer=_adam(net))
+
+
+class _ImputeSentinel(nn.Module):
+    """Missing values (NaN) replaced inside forward by a sentinel, as one does for a tree model."""
+
+    def __init__(self, fill=-999.0):
+        super().__init__()
+        self.fill = fill
+
+    def forward(self, x):  # x: (B, F)
+        return torch.where(torch.isnan(x), torch.full_like(x, self.fill), x)
+
+
+@case("mlp-missing-sentinel-tanh", "mlp", "two optional fields that most rows leave blank (NaN), replaced in the "
+      "model's forward by the sentinel -999 before a tanh MLP: the units that read them saturate",
+      expect=("ND101",), shows=(("ND101", "ND304"), ("ND101", "ND501"), ("ND304", "ND501")))
+def _():
+    x, y = blobs(seed=310)
+    x = x.clone()
+    blank = torch.rand(len(x), 2, generator=gen(311)) < 0.6  # (N, 2) which rows leave each field blank
+    x[:, [2, 5]] = torch.where(blank, float("nan"), x[:, [2, 5]])
+    torch.manual_seed(0)
+    net = nn.Sequential(_ImputeSentinel(), mlp(act=nn.Tanh))
+    return dict(model=net, data=loader(x, y), loss=nn.CrossEntropyLoss(), optimizer=_adam(net))
