@@ -195,12 +195,13 @@ class NanTracing(Check):
               "batch": e.batch, "non_finite": e.nonfinite, "values": e.values, "loss": loss_value,
               "weight_growth": growth, **{k: v for k, v in e.detail.items() if k != "module_type"}}
         # An overflow: the values beside the Inf (the module's finite outputs, or its inputs) are past the square
-        # root of the dtype's range, where one product of two of them overflows. A value born NaN in one op (log or
-        # 0/0 at a healthy scale) has neighbours of ordinary size; these have grown layer after layer, or step after
-        # step through a recurrence, and the scale that grew is the cause (ND305), not this module's op.
+        # root of the dtype's range, where one product of two of them overflows (and Inf - Inf in the same op gives
+        # NaN too). A value born NaN or Inf in one op (log or 0/0 at a healthy scale) has neighbours of ordinary
+        # size; these have grown layer after layer, or step after step through a recurrence, and the scale that
+        # grew is the cause (ND305), not this module's op.
         peak = max(path.peak if path.event is e else 0.0, e.detail.get("input_max_abs") or 0.0)
         limit = path.limit if path.event is e else math.inf
-        ev["overflow"] = overflow = e.kind == "forward" and e.detail.get("nan") == 0 and peak >= math.sqrt(limit)
+        ev["overflow"] = overflow = e.kind == "forward" and peak >= math.sqrt(limit)
         if overflow:
             ev["finite_max_abs"] = peak
         if late:
@@ -211,7 +212,7 @@ class NanTracing(Check):
                 "overflow surfaced, not its cause.")
         if overflow:
             return self.finding(
-                "ND306", f"{what} ({when}, batch {e.batch}): an overflow to Inf, the finite values beside it reach "
+                "ND306", f"{what} ({when}, batch {e.batch}): an overflow, the finite values beside it reach "
                 f"{peak:.3g}: the activations grew until they passed the largest float", ev, where=e.where,
                 fix="The scale that grows up to here is the cause, not this module's op: initialise for the "
                 "nonlinearity (kaiming_normal_ for ReLU, xavier_uniform_ for tanh, recurrent weights with gain at "
