@@ -68,6 +68,25 @@ def test_nd306_names_the_module_that_takes_log_of_zero():
     assert report.findings[0].evidence["input_min"] == 0.0 and report.findings[0].evidence["step"] == 0
 
 
+def test_an_overflow_says_so_and_a_nan_born_in_one_op_does_not():
+    """Weights 3000x too large: the activations grow ~1000x per layer until a Linear's output passes the float32
+    maximum. The finite values beside the Inf are past sqrt(3.4e38): the scale that grew is the cause."""
+    torch.manual_seed(0)
+    layers = [nn.Linear(8, 16)] + [m for _ in range(14) for m in (nn.ReLU(), nn.Linear(16, 16))] + [nn.Linear(16, 3)]
+    model = nn.Sequential(*layers)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.Linear):
+                m.weight.mul_(3000.0)
+    report = diagnose(model, make_classification())
+    f = report.findings[0]
+    assert (f.code, f.severity) == ("ND306", "error") and f.evidence["overflow"], findings(report)
+    assert f.evidence["finite_max_abs"] > 1.8e19 and "overflow" in f.title
+    torch.manual_seed(0)
+    report = diagnose(nn.Sequential(nn.Linear(8, 32), nn.ReLU(), Log(), nn.Linear(32, 3)), make_classification())
+    assert not report.findings[0].evidence["overflow"]
+
+
 def test_nd306_innermost_module_holding_the_op():
     torch.manual_seed(0)
     report = diagnose(nn.Sequential(LogBlock(), nn.Linear(32, 3)), make_classification())
@@ -197,6 +216,65 @@ def test_nan_already_in_the_inputs_blames_no_module():
     x[3, 1] = float("nan")  # every batch of one (unshuffled) loader: the first
     y = torch.randint(0, 3, (64,), generator=g)
     assert_silent(diagnose(mlp(), DataLoader(TensorDataset(x, y), batch_size=64)), CHECK, fail_on="info")
+
+
+def nan_target_regression():
+    """Regression targets with a missing value (NaN) in some rows of every batch."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 8, generator=g)
+    y = x @ torch.randn(8, generator=g)  # (N,)
+    y[::7] = float("nan")
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 1), nn.Flatten(0))
+    return model, DataLoader(TensorDataset(x, y), batch_size=32)
+
+
+def test_nd406_missing_targets_masked_in_the_result_not_the_argument():
+    """nanmean skips the NaN squared errors in forward; backward multiplies its zero gradient there by the NaN
+    derivative of (out - y) ** 2: every parameter's gradient is NaN, born in the loss."""
+    def masked_mse(out, y):
+        return ((out - y) ** 2).nanmean()
+
+    model, data = nan_target_regression()
+    report = diagnose(model, data, masked_mse, torch.optim.Adam)
+    assert [(c, s) for c, s, _ in findings(report)] == [("ND406", "error")]
+    ev = report.findings[0].evidence
+    assert ev["data_non_finite"] and ev["born_in"] == "loss (masked_mse)"
+    assert ev["phase"] == "real batches at initialisation"
+
+
+class MissingFeatures(nn.Module):
+    """Each feature embedded on its own, the missing ones (NaN) zeroed after the embedding: forward is finite."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Linear(1, 8)
+        self.head = nn.Linear(8 * 8, 3)
+
+    def forward(self, x):  # x: (B, F) with NaN where a value is missing
+        h = self.embed(x.unsqueeze(-1))  # (B, F, 8)
+        h = h.masked_fill(torch.isnan(x).unsqueeze(-1), 0.0)  # the mask on the result, not on x
+        return self.head(h.flatten(1))  # (B, F * 8) -> (B, 3)
+
+
+def test_nd406_missing_inputs_masked_after_the_layer_that_took_them():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 8, generator=g)
+    y = torch.randint(0, 3, (64,), generator=g)
+    x[::5, 2] = float("nan")
+    torch.manual_seed(0)
+    report = diagnose(MissingFeatures(), DataLoader(TensorDataset(x, y), batch_size=32))
+    assert [(c, s, w) for c, s, w in findings(report)] == [("ND406", "error", "embed.weight")]
+    assert report.findings[0].evidence["data_non_finite"]
+
+
+def test_silent_when_the_missing_values_are_masked_before_the_op():
+    def masked_mse(out, y):
+        keep = ~torch.isnan(y)
+        return ((out - torch.where(keep, y, 0.0)) ** 2 * keep).sum() / keep.sum()  # the argument masked first
+
+    model, data = nan_target_regression()
+    assert_silent(diagnose(model, data, masked_mse, torch.optim.Adam), CHECK, fail_on="info")
 
 
 # -- the examples ------------------------------------------------------------------------------------------------
