@@ -118,6 +118,7 @@ class ChanceLoss(Check):
     name = "chance-loss"
     codes = ("ND105", "ND201")
     cost = "low"
+    needs_backward = True  # trains a copy on the loss
     options = {
         "batches": Option(4, "batches whose initial loss is averaged (train mode, no gradient)", unit="batches", low=1),
         "rel_tol": Option(1.0, "initial loss above (1 + this) x the highest chance level: warning, unless it recovers "

@@ -4,7 +4,8 @@ What it catches: `forward()`, the loss or `backward()` raising on the first real
 (Linear expecting 784 features given a (B, 1, 28, 28) image, float targets given to CrossEntropyLoss, a loss
 that returns a non-scalar), or a data loader that fails while yielding a batch.
 
-Why it matters: nothing else can be measured until one step runs; the exception is usually a few frames deep in
+Why it matters: nothing else can be measured until one step runs (when forward fails, the checks that need the
+model are `blocked`; when only backward does, the checks that train on the loss are); the exception is usually a few frames deep in
 torch, and the line that matters is the user's own. This is always the top finding when it fires.
 
 How to fix it: read the user frame and the exception it names; print the shapes and dtypes of the batch and the
@@ -29,6 +30,8 @@ class ForwardProbe(Check):
     def run(self, ctx):
         if ctx.probe_error is None:
             stage, exc = self._backward(ctx)
+            if stage == "backward":
+                ctx.backward_error = exc  # the checks that train on this loss are blocked, not crashed
         else:
             stage, exc = ctx.probe_error
         if exc is None:

@@ -52,6 +52,7 @@ class NanTracing(Check):
     name = "nan-tracing"
     codes = ("ND306", "ND406")
     cost = "medium"
+    needs_backward = True  # trains a copy on the loss
     options = {
         "steps": Option(30, "training steps on a copy with the hooks on (stops at the first NaN/Inf; 0: the first "
                         "forward and backward only)", unit="steps", low=0),

@@ -91,6 +91,7 @@ class OverfitOneBatch(Check):
     name = "overfit-one-batch"
     codes = ("ND501", "ND502", "ND503")
     cost = "high"
+    needs_backward = True  # trains a copy on the loss
     options = {
         "batch_size": Option(8, "samples in the batch (the Recipe and 37 reasons say 2-20)", unit="samples", low=2),
         "steps": Option(150, "training steps at most; the run stops as soon as the target is reached", unit="steps",

@@ -177,6 +177,7 @@ class RandomInput(Check):
     name = "random-input"
     codes = ("ND109", "ND301")
     cost = "medium"
+    needs_backward = True  # trains a copy on the loss
     options = {
         "batches": Option(4, "batches whose eval outputs are compared (ND301)", unit="batches", low=1),
         "rel_tol": Option(1e-5, "output spread across samples / output RMS below this: constant (float32 rounds at "

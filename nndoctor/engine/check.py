@@ -30,6 +30,8 @@ COSTS = ("low", "medium", "high")  # low: a few forward passes; medium: tens; hi
 class Check(Diagnostic):
     cost: ClassVar[str] = "low"
     needs_model: ClassVar[bool] = True  # False: runs from the batches alone (still runs when forward fails)
+    # True: trains on the user's loss (its backward); blocked, not crashed, when forward-probe finds it raises
+    needs_backward: ClassVar[bool] = False
     order: ClassVar[int] = 50  # runs before checks of a higher order, whatever their cost (forward-probe: 0)
 
     # -- what a check implements ------------------------------------------------------------------------------

@@ -55,6 +55,7 @@ class Context:
         self.num_classes = subject.num_classes
         self.output_shape: tuple | None = None
         self.probe_error: tuple[str, BaseException] | None = None  # (stage, exception) from the runner's probe
+        self.backward_error: BaseException | None = None  # forward-probe: the loss's backward raises (ND308)
         self.cost = {"grad_samples": 0, "nograd_samples": 0}
         self.user_batch_size = 1
         self._layout: Layout | None = None

@@ -85,6 +85,7 @@ def prepare(ctx: Context, time_box: float = DEFAULT_TIME_BOX) -> None:
     """Read the batches, and run a forward pass and the loss on each (on a copy, without autograd): learns the
     task, or the failure (`ctx.probe_error`), or that the user's forward does not finish in `time_box`."""
     ctx.probe_error = None
+    ctx.backward_error = None
     ctx.probe_timeout = None
     ctx.step_seconds = 0.0
     stage = "data"
@@ -119,6 +120,8 @@ def blocked_reason(ctx: Context, cls: type[Check]) -> str | None:
         stage = ctx.probe_error[0]
         if stage == "data" or cls.needs_model:
             return f"not run: the {stage} step fails on a real batch (see ND308)"
+    if ctx.backward_error is not None and cls.needs_backward:
+        return "not run: the backward step fails on a real batch (see ND308)"
     return None
 
 

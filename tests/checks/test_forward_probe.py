@@ -53,3 +53,27 @@ def test_example_ranks_its_code_first(example_path):
     assert first.code == "ND308" and report.exit_code() == 1
     assert "flatten_size_mismatch_setup.py:22 in forward" in first.where  # the user's line, not torch's
     assert [c.status for c in report.checks if c.name == "overfit-one-batch"] == ["blocked"]
+
+
+def test_a_backward_that_raises_blocks_the_checks_that_train_on_the_loss():
+    """A forward that runs under torch.no_grad: forward and the loss run, backward raises. The checks that train
+    a copy on the loss are `blocked` naming ND308 (they would only meet the same exception: a crash is a finding
+    about nndoctor, this one is the user's), and those that need only forward passes still run."""
+    class NoGradForward(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(8, 3)
+
+        def forward(self, x):
+            with torch.no_grad():  # left over from an inference script
+                return self.fc(x)
+
+    report = nndoctor.diagnose(NoGradForward(), make_classification(), nn.CrossEntropyLoss(), device="cpu")
+    assert report.findings[0].code == "ND308" and report.findings[0].evidence["stage"] == "backward"
+    status = {c.name: (c.status, c.detail) for c in report.checks}
+    trains = ["chance-loss", "nan-tracing", "random-input", "overfit-one-batch"]
+    assert all(status[name] == ("blocked", "not run: the backward step fails on a real batch (see ND308)")
+               for name in trains), status
+    assert not [name for name, (s, _) in status.items() if s == "crashed"], status
+    assert status["activations"][0] == "passed" and status["loss-inputs"][0] == "passed", status
+    assert report.status == "errors"
