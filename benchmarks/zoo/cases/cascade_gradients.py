@@ -30,8 +30,8 @@ def _():
     torch.manual_seed(0)
     net = regressor()
     # The sum over 512 samples makes the gradient 512x the mean's, about 240x the output layer's weight norm. The
-    # overfit batch of 8 samples still sums 8 of them: its steps overshoot until the ReLUs die and the loss stays
-    # ~19x up. A little higher (lr 0.115) the same overshoot runs to Inf first (ND503, also this mistake's doing).
+    # overfit batch of 8 samples still sums 8 of them: its steps overshoot and the loss settles ~19x up. Whether
+    # the overshoot settles or runs to Inf first (ND503, also this mistake's doing) is sensitive: lr 0.115 does.
     return dict(model=net, data=loader(x, y, batch_size=512), loss=nn.MSELoss(reduction="sum"),
                 optimizer=torch.optim.SGD(net.parameters(), lr=0.11))
 
@@ -52,7 +52,8 @@ def _():
     x, y = linear_regression(seed=454)
     torch.manual_seed(0)
     net = regressor()
-    # with zero_grad() this optimizer fits the data (the healthy twin is silent)
+    # With zero_grad() this optimizer fits the data (the healthy twin is silent). The divergence outgrows the 5
+    # steps gradient-flow watches (ND405) only from lr ~0.28 on; below, the pile grows too slowly to show there.
     return dict(model=net, data=loader(x, y), loss=nn.MSELoss(),
                 optimizer=torch.optim.SGD(net.parameters(), lr=0.3, momentum=0.9), train_step=_no_zero_grad_step)
 
