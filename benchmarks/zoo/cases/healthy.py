@@ -368,3 +368,23 @@ def _():
     net = nn.Sequential(nn.Linear(10, 32), nn.ReLU(), nn.Linear(32, 4))
     return dict(model=net, data=loader(x, soft), loss=nn.CrossEntropyLoss(), optimizer=_adam(net),
                 task="classification")
+
+
+def _contrastive_with_eps(embeddings, labels, margin: float = 1.0):
+    """The contrastive loss of cascade_gradients' sqrt-at-zero case with its epsilon under the square root."""
+    d = (((embeddings[:, None, :] - embeddings[None, :, :]) ** 2).sum(-1) + 1e-9).sqrt()  # (B, B)
+    same = (labels[:, None] == labels[None, :]).float()  # (B, B)
+    return (same * d ** 2 + (1 - same) * F.relu(margin - d) ** 2).mean()
+
+
+@case("healthy-contrastive-pairwise-distance", "mlp", "a contrastive loss over every pair of the batch, distances "
+      "with an epsilon under the square root, on 8-dimensional embeddings (not logits)", healthy=True)
+def _():
+    # Its loss falls while most samples' 'probability of the label' (the embedding read as logits) falls: the
+    # gradient-ascent judge of overfit-one-batch took that for a sign error until it also required the batch's
+    # mean log-probability to fall.
+    x, y = blobs(seed=460)
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(10, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 8))
+    return dict(model=net, data=loader(x, y), loss=_contrastive_with_eps,
+                optimizer=torch.optim.Adam(net.parameters(), lr=1e-3))
