@@ -49,18 +49,21 @@ def _():
                 loss=nn.CrossEntropyLoss(), optimizer=torch.optim.Adam(net.parameters(), lr=1e-3))
 
 
-@case("mlp-raw-offset-units", "mlp", "weather-station features in raw units whose offset dwarfs their spread "
-      "(kelvin, hPa, the year): every ReLU unit sees about the same sign on every sample",
-      expect=("ND103",), shows=(("ND103", "ND303"),))
+@case("reg-weather-units-sgd", "regression", "weather-station readings in raw units whose offset dwarfs their "
+      "spread (kelvin, hPa, degrees), SGD at lr=1e-4: ReLU units that never fire, and the loss climbs",
+      expect=("ND103",),
+      shows=(("ND103", "ND303"), ("ND103", "ND502"), ("ND103", "ND405"), ("ND103", "ND407")))
 def _():
-    x, y = blobs(seed=1203)
-    offset = torch.tensor([290.0, 1013.0, 2005.0, 45.0, 600.0, 1500.0, 80.0, 350.0, 120.0, 900.0])  # (F,)
-    spread = torch.tensor([10.0, 8.0, 12.0, 2.0, 20.0, 30.0, 5.0, 10.0, 6.0, 25.0])  # (F,)
+    x, y = linear_regression(seed=1206)
+    # temperature (K), pressure (hPa), humidity (%), wind (km/h), rain (mm), cloud (oktas), wind direction, dew point
+    offset = torch.tensor([288.0, 1013.0, 65.0, 15.0, 120.0, 2.5, 180.0, 30.0])  # (F,)
+    spread = torch.tensor([8.0, 9.0, 15.0, 8.0, 40.0, 1.0, 90.0, 10.0])  # (F,)
     torch.manual_seed(0)
-    net = mlp()
-    # w . x is about w . offset on every sample, so a unit whose weights point away from the offset never fires
-    return dict(model=net, data=loader(x * spread + offset, y), loss=nn.CrossEntropyLoss(),
-                optimizer=torch.optim.Adam(net.parameters(), lr=1e-3))
+    net = _regressor()
+    # w . x is about w . offset on every sample: a unit whose weights point away from the offset never fires; and
+    # the first layer's curvature grows with |x|^2, so even lr=1e-4 overshoots (slower than the overflow at 1e-2)
+    return dict(model=net, data=loader(x * spread + offset, y), loss=nn.MSELoss(),
+                optimizer=torch.optim.SGD(net.parameters(), lr=1e-4))
 
 
 class _InputDropout(Dataset):
