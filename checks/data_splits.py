@@ -9,7 +9,11 @@ What it catches:
   sqrt((kurtosis - 1) / n) / 2, the sampling error of a variance for any distribution, with the kurtosis of both
   splits together; z grows with the number of features compared, a Bonferroni bound at `false_alarm`), and the
   same statistic from the median and the interquartile range, which one outlier in heavy-tailed data cannot
-  move. Rows, not values, count as the sample size (pixels of one image are not independent).
+  move. Rows, not values, count as the sample size (pixels of one image are not independent). A feature that holds
+  one value on every training row (blanked, or filled with a default, by the training pipeline alone) has no
+  training std: it counts as shifted when so many validation rows hold other values that, the rows of both splits
+  being exchangeable, all of them landing in validation has a chance below the same Bonferroni bound
+  (hypergeometric, `constant_in_training`).
 - ND111 target-leak: the targets are a copy of the inputs. A language model whose targets equal its input ids
   (never shifted by one, or shifted the wrong way), and tabular data with a feature column equal to, or
   perfectly correlated with, a target column (the label left among the features).
@@ -131,6 +135,52 @@ def compare_splits(ft: torch.Tensor, fv: torch.Tensor, false_alarm: float) -> di
             "shift": torch.minimum(shift_lo, robust_shift), "spread": torch.minimum(ratio_lo, robust_ratio)}
 
 
+# A value that differs from the training constant by less than this share of its magnitude is the same value: about
+# a hundred float32 rounding steps (1.2e-7 each), so a constant recomputed along another path is not a shift.
+SAME_VALUE = 1e-5
+
+
+def constant_in_training(ft: torch.Tensor, fv: torch.Tensor, false_alarm: float) -> dict | None:
+    """The feature of (N, F, K) inputs that holds one value on every training row and other values on validation
+    rows, beyond chance; None when there is none.
+
+    Such a feature has no training std to measure a shift in (`compare_splits` leaves it out), yet the splits
+    plainly differ: a column blanked or filled with a default in the training pipeline only. Chance: under one
+    distribution for both splits the rows are exchangeable, so of the k rows (of either split) whose value differs
+    from the training constant, all k land among the nv validation rows with probability
+    C(nv, k) / C(nt + nv, k) (hypergeometric; about (nv / (nt + nv)) ** k). It must be below `false_alarm` over the
+    number of features (Bonferroni): with equal splits at 1e-3 over 10 features, 14 such validation rows. A rare
+    value (a flag set on 1% of rows) that a training sample happened to miss falls short of that.
+    """
+    vt, vv = _values(ft), _values(fv)  # (F, values) each
+    c = vt[:, :1]  # (F, 1) the first training value of each feature
+    tol = SAME_VALUE * c.abs().clamp_min(1.0)
+    constant = ((vt - c).abs() <= tol).all(dim=1)  # (F,)
+    if not bool(constant.any()):
+        return None
+    nt, nv, F = ft.shape[0], fv.shape[0], ft.shape[1]
+    differs = ((fv.double() - c[None]).abs() > tol[None]).any(dim=2)  # (Nv, F): rows off the training value
+    k = differs.sum(dim=0)  # (F,)
+    log_p = torch.tensor([_log_choose(nv, int(ki)) - _log_choose(nt + nv, int(ki)) for ki in k.tolist()],
+                         dtype=torch.float64)  # (F,) log C(nv, k) - log C(nt + nv, k)
+    log_p = torch.where(constant & (k > 0), log_p, torch.zeros_like(log_p))
+    j = int(log_p.argmin())
+    bound = math.log(false_alarm / max(1, F))
+    if float(log_p[j]) >= bound:
+        return None
+    vals = vv[j]
+    return {"feature": j, "train_value": float(c[j, 0]) + 0.0, "val_mean": float(vals.mean()),
+            "val_std": float(vals.std()) if vals.numel() > 1 else 0.0, "val_rows_differing": int(k[j]),
+            "train_rows": nt, "val_rows": nv, "log10_chance": float(log_p[j]) / math.log(10),
+            "log10_bound": bound / math.log(10),
+            "features_constant_in_training": int(constant.sum()),
+            "features_shifted": int((log_p < bound).sum()), "features_compared": F}
+
+
+def _log_choose(n: int, k: int) -> float:
+    return math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
+
+
 class DataSplits(Check):
     """Training vs validation inputs (ND110) and targets copied from the inputs (ND111), from the batches."""
 
@@ -185,6 +235,14 @@ class DataSplits(Check):
             ft, fv = _features(xt, axis), _features(xv, axis)  # (N, F, K) each
             if not (torch.isfinite(ft).all() and torch.isfinite(fv).all()):
                 continue  # ND101 reports non-finite inputs
+            flat = constant_in_training(ft, fv, o["false_alarm"])
+            if flat is not None:  # no training std to count a shift in: any other shift ranks below it
+                unit = "channel" if xt.dim() >= 3 and axis == 1 else "feature"
+                j = flat["feature"]
+                name = f"input {unit} {j}" if label == "inputs" else f"{label} {unit} {j}"
+                if worst is None or worst[0] < math.inf:
+                    worst = (math.inf, name, {**flat, "feature": name, "constant_in_training": True})
+                continue
             c = compare_splits(ft, fv, o["false_alarm"])
             score = torch.maximum(c["shift"] / o["mean_shift"], c["spread"] / o["std_ratio"])  # > 1: shifted
             score = torch.where(c["live"], score, torch.zeros_like(score))
@@ -201,6 +259,16 @@ class DataSplits(Check):
         if worst is None:
             return
         _, name, ev = worst
+        if ev.get("constant_in_training"):
+            yield self.finding(
+                "ND110", f"{name} is {ev['train_value']:.3g} on every one of {ev['train_rows']} training rows but "
+                f"varies in validation (mean {ev['val_mean']:.3g}, std {ev['val_std']:.3g}; "
+                f"{ev['val_rows_differing']} of {ev['val_rows']} rows differ, a chance of 1e{ev['log10_chance']:.0f} "
+                "under one distribution for both splits): the training pipeline blanks it",
+                ev, where=name, severity="error", confidence=self.margin(-ev["log10_chance"], -ev["log10_bound"]),
+                fix="Apply the same transform to training and validation data: look for a training-only step "
+                "(an augmentation, a mask, a fill value) that sets this input to one value.")
+            return
         error = ev["shift"] > o["error_mean_shift"] or ev["spread"] > o["error_std_ratio"]
         standard = lambda m, s: abs(m) < 0.5 and 0.5 < s < 2  # noqa: E731 - looks standardised
         hint = ""

@@ -103,6 +103,35 @@ def test_nd110_silent_on_heavy_tailed_and_sparse_features():
     assert_silent(report, CHECK, codes=["ND110"])
 
 
+def test_nd110_feature_constant_in_training_only():
+    """A training-only step that blanks a column (or all of them): no training std to measure the shift in, but
+    every validation row holds other values."""
+    xt, yt, xv, yv, mean, std = split(*tabular())
+    xv = (xv - mean) / std
+    xt = xt.clone()
+    xt[:, 3] = 0.0  # the training pipeline alone zeroes feature 3
+    report = diagnose(mlp(classes=2), loader(xt, yt), nn.CrossEntropyLoss(), val_data=loader(xv, yv))
+    found = [f for f in report.findings if f.code == "ND110"]
+    assert found and found[0].severity == "error" and found[0].where == "input feature 3"
+    assert found[0].evidence["constant_in_training"] and found[0].evidence["val_rows_differing"] == len(xv)
+    report = diagnose(mlp(classes=2), loader(torch.zeros_like(xt), yt), nn.CrossEntropyLoss(),
+                      val_data=loader(xv, yv))
+    assert [f.code for f in report.findings if f.code == "ND110"] == ["ND110"]
+
+
+def test_nd110_silent_on_a_rare_value_the_training_rows_missed():
+    """A flag set on a few rows: absent from the training rows read, present on 5 of 256 validation rows. All 5
+    landing in validation has a chance of about 2 ** -5 when both splits come from one distribution: not a shift."""
+    xt, yt, xv, yv, mean, std = split(*tabular())
+    xv = (xv - mean) / std
+    xt, xv = xt.clone(), xv.clone()
+    xt[:, 5] = 0.0
+    xv[:, 5] = 0.0
+    xv[:5, 5] = 1.0
+    assert_silent(diagnose(mlp(classes=2), loader(xt, yt), nn.CrossEntropyLoss(), val_data=loader(xv, yv)), CHECK,
+                  codes=["ND110"])
+
+
 def test_nd110_needs_val_data():
     xt, yt, *_ = split(*tabular())
     report = diagnose(mlp(classes=2), loader(xt, yt), nn.CrossEntropyLoss())
