@@ -5,8 +5,9 @@ What it catches: `forward()`, the loss or `backward()` raising on the first real
 that returns a non-scalar), or a data loader that fails while yielding a batch.
 
 Why it matters: nothing else can be measured until one step runs (when forward fails, the checks that need the
-model are `blocked`; when only backward does, the checks that train on the loss are); the exception is usually a few frames deep in
-torch, and the line that matters is the user's own. This is always the top finding when it fires.
+model are `blocked`; when only backward does, the checks that train on the loss are); the exception is usually a
+few frames deep in torch, and the line that matters is the user's own. This is always the top finding when it
+fires.
 
 How to fix it: read the user frame and the exception it names; print the shapes and dtypes of the batch and the
 model output at that line (`print(x.shape, x.dtype)`), and make the model's first layer, its output and the

@@ -21,10 +21,10 @@ smoothing, zero for regression targets. The target is reached when loss - floor 
   when perfect outputs have a higher loss than the random initial ones) and the batch as a whole does too (the
   mean log-probability of the labels falls, the mean error rises: a proper loss that falls raises it even when
   a constant output, moving toward the batch's class prior, takes probability from most labels), the mark of a
-  sign error (gradient ascent: a loss wrapper that returns -loss, a hand-written cross-entropy without its minus sign); or the loss
-  falls without bound: past the target a copy trains on (a window of steps, and up to `steps` more while below
-  the floor) and its smoothed loss ends `rise_factor` times the initial gap below the floor (below zero without
-  one): a VAE's KL term with its sign flipped, NLL on raw scores.
+  sign error (gradient ascent: a loss wrapper that returns -loss, a hand-written cross-entropy without its minus
+  sign); or the loss falls without bound: past the target a copy trains on (a window of steps, and up to
+  `steps` more while below the floor) and its smoothed loss ends `rise_factor` times the initial gap below the
+  floor (below zero without one): a VAE's KL term with its sign flipped, NLL on raw scores.
 - ND503 non-finite-loss: the loss becomes NaN or Inf; the step is named.
 
 Why it matters: any model with a reasonable capacity memorises a handful of samples in a few hundred steps. If it

@@ -1,10 +1,9 @@
 """Ranking built from the causal table (nndoctor/catalogue/causes.py): every rule "CAUSE explains EFFECT" puts
 the cause above the effect and names it in the effect's `explained_by`, at any severity either is emitted with;
-chains name the nearest cause; and the pairs that a bug-zoo case exhibits come out in that order in its report.
-
-Zoo coverage (40 of the table's 157 pairs; the rest have no zoo case exhibiting both codes): ZOO_PAIRS below,
-from both zoos (benchmarks/zoo/cases/ and benchmarks/zoo/real/); REAL_ZOO_PAIRS holds a pair again where the real
-zoo shows it on code as public projects write it.
+chains name the nearest cause; and every pair of the table is shown by a case whose one mistake makes both
+findings, the cause ranked above the effect in its report: a bug-zoo case (ZOO_PAIRS below, REAL_ZOO_PAIRS, and the
+`shows=` each case of benchmarks/zoo/ declares), a sample loss log (tests/curve/test_curve_causes.py) or a
+many-rank example (tests/distributed/test_ddp_causes.py, slow).
 """
 from __future__ import annotations
 
@@ -104,6 +103,8 @@ ZOO_PAIRS = {
     ("ND203", "ND502"): "mlp-nll-on-logits", ("ND409", "ND502"): "resnet-no-zero-grad",
     # the real zoo: the root cause above the symptoms it causes
     ("ND410", "ND307"): "vit-layers-in-list",  # blocks in a Python list keep their dropout on in eval mode
+    ("ND410", "ND109"): "vit-pos-embed-not-parameter",  # a fixed random map the real-input copy learns through
+    ("ND305", "ND306"): "rnn-exploding-recurrence",  # the recurrence grows until it overflows
 }
 REAL_ZOO_PAIRS = {
     ("ND408", "ND501"): "makemore-zero-grad-before-step",  # zero_grad between backward and step, in the user's step
@@ -143,3 +144,25 @@ def test_zoo_report_puts_the_cause_first(pair, case_id):
     assert cause in codes and effect in codes, f"{case_id} no longer shows {pair}: {findings}"
     assert dict(findings)[cause] != "info", findings  # a note explains nothing
     assert codes.index(cause) < codes.index(effect), findings
+
+
+def pairs_declared_in(path: str, name: str) -> dict:
+    """The pair dict `name` of the test module at `path` (beside this folder's conftest, not a package)."""
+    import importlib.util
+
+    folder = os.path.dirname(path)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)  # the module's own helpers (ddp_helpers)
+    spec = importlib.util.spec_from_file_location(f"_pairs_{name.lower()}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return getattr(module, name)
+
+
+def test_every_pair_of_the_table_is_shown_by_a_case_whose_one_mistake_makes_both():
+    tests = os.path.join(ROOT, "tests")
+    shown = {pair for pair, _ in ALL_ZOO_PAIRS}
+    shown |= set(pairs_declared_in(os.path.join(tests, "curve", "test_curve_causes.py"), "CURVE_PAIRS"))
+    shown |= set(pairs_declared_in(os.path.join(tests, "distributed", "test_ddp_causes.py"), "DDP_PAIRS"))
+    missing = [pair for pair in PAIRS if pair not in shown]
+    assert not missing, f"{len(missing)} of the table's {len(PAIRS)} pairs have no case that shows them: {missing}"

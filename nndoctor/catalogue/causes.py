@@ -10,68 +10,64 @@ recurrence (ND305) explains exploding gradients (ND405), and both explain an upd
 ND407 is explained by ND405, which is explained by ND305, so the report reads in causal order ND305, ND405,
 ND407. (Naming the first cause in table order made ND407 wait only for ND305 and then pass ND405 on its
 confidence.) Only among causes equally near does the table's order decide. The table has no cycle.
+
+A rule stays only where one mistake makes both findings: every pair is shown, the cause ranked above the effect,
+by a bug-zoo case (benchmarks/zoo/, `@case(..., shows=...)`), a sample loss log (examples/curves/) or a
+many-rank example (examples/distributed/), and tests/test_ranking_causes.py holds the table to that. Pairs that
+the checks' own logic keeps apart (overfit-one-batch reports one of ND501, ND502, ND503; activations are measured
+upstream of the first NaN; a check that stops when another code fires) are not rules: they would never apply.
 """
 from __future__ import annotations
 
 EXPLAINS: dict[str, tuple[str, ...]] = {
     # Data and loader: bad data spoils everything downstream.
-    "ND101": ("ND306", "ND406", "ND503", "ND201", "ND103", "ND102", "ND501", "ND502", "ND304"),
-    "ND104": ("ND503", "ND406", "ND201", "ND501", "ND502"),
-    "ND102": ("ND109", "ND301", "ND501", "ND110", "ND401"),  # ND401: zero inputs give the first layer zero gradients
-    "ND103": ("ND201", "ND304", "ND305", "ND405", "ND407", "ND501", "ND502", "ND503", "ND306", "ND406",
+    "ND101": ("ND306", "ND406", "ND503", "ND201", "ND501", "ND304"),  # ND304: a sentinel fill saturates the units
+    "ND104": ("ND503", "ND406"),  # ND406: a loss that masks NaN targets (nanmean) is finite, its gradient is not
+    # ND303: constant inputs make each ReLU unit's input constant, so a unit is on for every sample or for none
+    "ND102": ("ND301", "ND501", "ND110", "ND401", "ND303"),  # ND401: zero inputs give the first layer zero gradients
+    "ND103": ("ND201", "ND304", "ND405", "ND407", "ND501", "ND502", "ND503", "ND306",
               "ND303", "ND110", "ND109"),  # ND109: unscaled inputs cripple the real-input copy, not the zeroed one
-    "ND105": ("ND201", "ND501", "ND502", "ND503", "ND308", "ND306", "ND406", "ND407",
+    "ND105": ("ND201", "ND501", "ND502", "ND503", "ND308", "ND306", "ND407",
               "ND405"),  # ND405: targets far off scale give gradients far above the weights
-    "ND111": ("ND109",),
-    "ND106": ("ND107", "ND109", "ND501",
+    "ND106": ("ND107", "ND109",
               "ND201"),  # ND201: batches sorted by label hold few classes, so the head looks wider than the task
     "ND108": ("ND106", "ND107", "ND201"),  # ND201: repeated samples hold fewer classes than the data
-    "ND109": ("ND501",),
     # Loss wiring.
-    "ND202": ("ND201", "ND501", "ND404", "ND407"),
-    "ND203": ("ND201", "ND501", "ND502", "ND503", "ND306", "ND406", "ND308",  # ND308: BCELoss raises on logits
-              "ND109"),  # ND109: NLL on raw logits is unbounded below, so the loss gains it compares mean nothing
-    "ND204": ("ND201", "ND501", "ND308"),  # ND308: BCE losses raise on (N, 1) against (N,)
-    "ND205": ("ND201", "ND501", "ND401", "ND303", "ND301"),
+    "ND202": ("ND501", "ND407"),  # ND407: the second softmax divides the gradient by about the number of classes
+    "ND203": ("ND201", "ND501", "ND502", "ND503", "ND306", "ND308"),  # ND308: BCELoss raises on logits
+    "ND204": ("ND308",),  # ND308: BCE losses raise on (N, 1) against (N,)
+    "ND205": ("ND501", "ND401", "ND303", "ND301"),
     # Model.
-    "ND308": ("ND501", "ND502", "ND503"),
-    "ND306": ("ND406", "ND503", "ND201", "ND501", "ND502", "ND408",
-              "ND301", "ND303", "ND304", "ND305"),  # NaN/Inf activations make the activation statistics meaningless
-    "ND301": ("ND201", "ND501", "ND401", "ND404", "ND109", "ND408"),
-    "ND303": ("ND301", "ND401", "ND404", "ND501", "ND201"),
+    "ND306": ("ND503",),
+    "ND301": ("ND201", "ND501", "ND401", "ND404"),
+    "ND303": ("ND301", "ND401", "ND404", "ND501"),
     "ND304": ("ND404", "ND501", "ND301", "ND201"),  # ND201: saturated units at +-1 feed huge logits
     # ND301: the signal vanished on the way; ND407: a weight's gradient scales with its input activations
     # ND109: activations that explode or vanish on the real inputs cripple the real-input copy, not the zeroed one
-    "ND305": ("ND404", "ND405", "ND201", "ND304", "ND303", "ND501", "ND301", "ND407", "ND109"),
-    "ND302": ("ND307", "ND109"),  # ND109: a sample's output computed from other samples' inputs
-    "ND310": ("ND307",),
+    # ND306: activations that grow layer after layer (or step after step) overflow to Inf downstream; the
+    # activation statistics are measured upstream of the first non-finite output, so the NaN cannot explain them
+    "ND305": ("ND404", "ND405", "ND201", "ND304", "ND303", "ND501", "ND301", "ND407", "ND109", "ND306"),
+    "ND302": ("ND109",),  # ND109: a sample's output computed from other samples' inputs
     # Gradients and optimizer.
-    "ND401": ("ND501", "ND408", "ND404"),
-    "ND402": ("ND501", "ND408", "ND308"),  # ND308: with every parameter frozen, backward raises
-    "ND403": ("ND501", "ND408"),
+    "ND401": ("ND501",),
+    "ND402": ("ND308",),  # ND308: with every parameter frozen, backward raises
+    "ND403": ("ND501", "ND408"),  # ND408: the optimizer holds none of the parameters that get gradients
     # ND307: model.eval() does not reach modules held in a plain list or dict, so their dropout stays on and the
     # eval-mode outputs vary; ND109: a part no optimizer updates (blocks in a list, an embedding held as a plain
     # tensor) stays a fixed random map that the real-input copy must learn through, which is what the comparison
     # with the zeroed-input copy then measures
-    "ND410": ("ND501", "ND403", "ND307", "ND109"),
-    "ND406": ("ND503", "ND501", "ND502", "ND408"),
-    "ND405": ("ND502", "ND503", "ND501", "ND407", "ND109"),  # ND109: as for ND305, on the real-input copy only
-    "ND409": ("ND405", "ND502", "ND407", "ND503", "ND501"),  # piled-up gradients: steps that grow until NaN
-    # ND407, ND109: steps taken on zeroed gradients change the weights by nothing (an update ratio far too low),
-    # and neither the real-input nor the zeroed-input copy learns, so the real inputs beat the baseline by nothing
-    "ND408": ("ND501", "ND407", "ND109"),
+    "ND410": ("ND501", "ND307", "ND109"),
+    "ND406": ("ND503", "ND408"),  # ND408: a GradScaler skips every step whose gradients are not finite
+    "ND405": ("ND502", "ND503", "ND407"),
+    "ND409": ("ND405", "ND502", "ND503"),  # piled-up gradients: steps that grow until NaN
+    "ND408": ("ND501",),
     "ND407": ("ND501", "ND502", "ND503"),
     "ND404": ("ND501",),
-    "ND502": ("ND501",),
-    "ND503": ("ND501",),
     # Distributed training.
     "ND702": ("ND108",),  # an epoch that repeats its order repeats the batches read across it
-    "ND704": ("ND703",),  # gradients not averaged: the replicas drift apart step after step
-    "ND706": ("ND709",),  # unused parameters leave DDP's buckets waiting: the ranks' all-reduces stop matching
-    "ND710": ("ND709",),  # the rank with an extra batch waits in an all-reduce the others never join
     # Loss curves.
     "ND602": ("ND603", "ND605", "ND601"),
-    "ND610": ("ND601", "ND604"),
+    "ND610": ("ND601",),
     "ND606": ("ND605",),
     "ND607": ("ND608",),
     "ND605": ("ND611",),  # swings only a few rows long are also spikes: the swing is the finding

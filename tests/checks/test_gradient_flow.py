@@ -269,3 +269,36 @@ def test_example_ranks_its_code_first(example_path, example, code):
     report = run_example(example_path(example))
     assert report.findings[0].code == code and report.exit_code() == 1, \
         [(f.code, f.severity, f.title) for f in report.findings]
+
+
+def test_steps_that_neither_help_nor_undo_each_other_are_steady_and_steps_that_undo_each_other_are_not():
+    """The rule behind "the weights travel steadily": six steps of length 1 in independent directions travel
+    sqrt(6) (squared displacement / summed squared steps = 1), steps that go back and forth travel about one
+    step (1/6), steps along one direction travel 6 (6). Only the first and the last are steady, and only while
+    the loss falls."""
+    from checks.gradient_flow import GradientFlow
+
+    check = GradientFlow()
+    falling, rising = [3.3, 2.8, 3.3, 3.4, 3.5, 3.1], [3.3, 3.2, 3.6, 4.0, 5.1, 6.0]
+
+    def steady(travel, losses):
+        return check._travels_steadily({"losses": losses, "update_norms": [1.0] * 6, "travel": travel}, {})
+
+    assert steady(6 ** 0.5, falling) and steady(6.0, falling)
+    assert not steady(1.0, falling)  # each step undoes the last: the learning rate overshoots
+    assert not steady(6 ** 0.5, rising) and not steady(6.0, rising)
+
+
+def test_nd408_when_the_optimizer_holds_none_of_the_parameters_that_get_gradients():
+    """The optimizer built, then the head swapped for a new one and the rest frozen: the step writes no weight
+    although the model's gradients are there (the optimizer's own parameters get none)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 3))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    model[2] = nn.Linear(32, 3)  # a new head, after the optimizer was built
+    report = diagnose(model, make_classification(), nn.CrossEntropyLoss(), optimizer)
+    found = [f for f in report.findings if f.code == "ND408"]
+    assert found and found[0].severity == "error" and found[0].evidence["model_grad_norm"] > 0, report.findings
+    assert "holds none of the parameters" in found[0].title

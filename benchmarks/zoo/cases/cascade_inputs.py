@@ -82,7 +82,7 @@ class _InputDropout(Dataset):
 
 @case("reg-train-dropout-keep-prob", "regression", "input-dropout augmentation on the training set given "
       "keep_prob=1.0 as F.dropout's p (the drop probability): every training input is zero, validation untouched",
-      expect=("ND102",), shows=(("ND102", "ND501"), ("ND102", "ND110")))
+      expect=("ND102",), shows=(("ND102", "ND501"), ("ND102", "ND110"), ("ND102", "ND303")))
 def _():
     x, y = linear_regression(n=768, seed=1204)
     torch.manual_seed(0)

@@ -108,3 +108,19 @@ def _():
     torch.manual_seed(0)
     net = nn.Sequential(_ImputeSentinel(), mlp(act=nn.Tanh))
     return dict(model=net, data=loader(x, y), loss=nn.CrossEntropyLoss(), optimizer=_adam(net))
+
+
+@case("mlp-missing-sentinel-relu-sgd", "mlp", "missing values (NaN) in two fields replaced in the model's forward by "
+      "the sentinel -999 before a ReLU MLP trained with SGD: the rows that carry it start far from chance",
+      expect=("ND101",), shows=(("ND101", "ND201"),))
+def _():
+    # A ReLU passes the sentinel's scale on (a tanh would saturate: mlp-missing-sentinel-tanh), so the logits of
+    # the rows with a blank field are hundreds of units wide and the initial loss is many times ln(4).
+    x, y = blobs(seed=310)
+    x = x.clone()
+    blank = torch.rand(len(x), 2, generator=gen(311)) < 0.3  # (N, 2) which rows leave each field blank
+    x[:, [2, 5]] = torch.where(blank, float("nan"), x[:, [2, 5]])
+    torch.manual_seed(0)
+    net = nn.Sequential(_ImputeSentinel(), mlp())
+    return dict(model=net, data=loader(x, y), loss=nn.CrossEntropyLoss(),
+                optimizer=torch.optim.SGD(net.parameters(), lr=1e-3))
