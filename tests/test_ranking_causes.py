@@ -166,3 +166,9 @@ def test_every_pair_of_the_table_is_shown_by_a_case_whose_one_mistake_makes_both
     shown |= set(pairs_declared_in(os.path.join(tests, "distributed", "test_ddp_causes.py"), "DDP_PAIRS"))
     missing = [pair for pair in PAIRS if pair not in shown]
     assert not missing, f"{len(missing)} of the table's {len(PAIRS)} pairs have no case that shows them: {missing}"
+
+
+def test_the_readme_states_the_number_of_rules():
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        readme = f.read()
+    assert f"`nndoctor/catalogue/causes.py`, {len(PAIRS)} rules)" in readme
