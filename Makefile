@@ -29,10 +29,10 @@ demo: setup
 	@$(call expect_exit,1,$(BIN)/nndoctor run examples/all_zero_inputs/config.yaml)
 
 test: setup
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto
 
 test-slow: setup
-	$(BIN)/python -m pytest -m slow
+	$(BIN)/python -m pytest -n auto -m slow
 
 lint: setup
 	$(BIN)/ruff check .
