@@ -426,6 +426,8 @@ def order_sampler(data) -> Any:
 
 
 def reads_in_order(data) -> bool:
-    """True for a DataLoader that reads its dataset in stored order (shuffle=False): a SequentialSampler decides
-    the order (see `order_sampler`)."""
-    return isinstance(order_sampler(data), torch.utils.data.SequentialSampler)
+    """True for a DataLoader that reads its dataset in one fixed order every epoch (shuffle=False): a
+    SequentialSampler decides the order (see `order_sampler`), or a plain sequence of indices given as the
+    sampler (`sampler=train_idx`, a list, tuple or range, which DataLoader iterates as it is)."""
+    sampler = order_sampler(data)
+    return isinstance(sampler, (torch.utils.data.SequentialSampler, list, tuple, range))

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 from torch import nn
-from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler, TensorDataset
+from torch.utils.data import (BatchSampler, DataLoader, RandomSampler, SequentialSampler, SubsetRandomSampler,
+                              TensorDataset)
 
 from nndoctor.probes.batches import WiringError, call_model, order_sampler, reads_in_order, take_parts, unpack
 
@@ -50,3 +51,12 @@ def test_the_read_order_comes_from_the_batch_samplers_sampler():
     assert isinstance(shuffled.sampler, SequentialSampler)  # the unread default that misled the check
     assert isinstance(order_sampler(shuffled), RandomSampler) and not reads_in_order(shuffled)
     assert reads_in_order(DataLoader(data, batch_size=2)) and not reads_in_order(DataLoader(data, shuffle=True))
+
+
+def test_a_list_of_indices_given_as_the_sampler_reads_in_one_fixed_order():
+    """`DataLoader(ds, sampler=train_idx)` iterates the list as it is, every epoch: an order as fixed as
+    shuffle=False (a class-sorted dataset read through it gives batches of one class)."""
+    data = TensorDataset(torch.arange(10.0), torch.arange(10))
+    assert reads_in_order(DataLoader(data, batch_size=2, sampler=list(range(8))))
+    assert reads_in_order(DataLoader(data, batch_size=2, sampler=range(0, 10, 2)))
+    assert not reads_in_order(DataLoader(data, batch_size=2, sampler=SubsetRandomSampler(list(range(8)))))
