@@ -403,7 +403,10 @@ def holds_sparse(batch: Batch) -> bool:
 
 def population(data) -> int | None:
     """How many samples a loader draws from: its sampler's explicit indices, else len(loader.dataset); None for an
-    iterable dataset (no length) or a plain iterable of batches."""
+    iterable dataset (no length), a plain iterable of batches, or a DataLoader with automatic batching off
+    (`batch_size=None`: each item of the dataset is already a batch, so its length counts batches, not samples)."""
+    if isinstance(data, torch.utils.data.DataLoader) and data.batch_size is None and data.batch_sampler is None:
+        return None
     indices = getattr(order_sampler(data), "indices", None)
     try:
         if indices is not None:

@@ -60,3 +60,13 @@ def test_a_list_of_indices_given_as_the_sampler_reads_in_one_fixed_order():
     assert reads_in_order(DataLoader(data, batch_size=2, sampler=list(range(8))))
     assert reads_in_order(DataLoader(data, batch_size=2, sampler=range(0, 10, 2)))
     assert not reads_in_order(DataLoader(data, batch_size=2, sampler=SubsetRandomSampler(list(range(8)))))
+
+
+def test_a_loader_of_ready_made_batches_has_no_known_number_of_samples():
+    """batch_size=None: each item is a batch of 4 rows, so len(dataset) = 5 counts batches; the population of
+    samples is unknown (None), not 5."""
+    from nndoctor.probes.batches import population
+
+    chunks = TensorDataset(torch.randn(5, 4, 3), torch.randint(0, 2, (5, 4)))  # 5 items of (4, 3) rows
+    assert population(DataLoader(chunks, batch_size=None)) is None
+    assert population(DataLoader(chunks, batch_size=2)) == 5
