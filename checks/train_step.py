@@ -7,7 +7,8 @@ with hooks on the forward, on each parameter's gradient and on `optimizer.step()
   `zero_grad()`): each step then applies the sum of all gradients so far.
 - ND408 weights-not-updating: the step leaves every weight unchanged (no `optimizer.step()`, or `zero_grad()`
   between `backward()` and `step()`) while one standard step (zero_grad, backward, step) with the same optimizer
-  does change them, so the fault is in the step, not in the learning rate.
+  does change them, so the fault is in the step, not in the learning rate; or every backward gives NaN/Inf
+  gradients and the step (a GradScaler's) skips `optimizer.step()` each time.
 - ND310 stuck-in-eval-mode: the step's forward with autograd runs with `model.training` False: the step calls
   `model.eval()`, or the model factory returns the model in eval mode (the copy starts in the modes the user's
   model came in) and the step never calls `model.train()`. An info note when the model's output is the same in
@@ -122,7 +123,15 @@ class TrainStep(Check):
         if all(torch.equal(a, p.detach()) for a, p in zip(first, probe.parameters())):
             return  # the optimizer does not move them either (lr 0, zero gradients): not the step's fault
         ev = {"calls": rec.calls, "backwards": len(rec.backwards), "optimizer_steps": len(rec.steps)}
-        if not rec.steps:
+        if not rec.steps and rec.backwards and not any(math.isfinite(b.incoming_sq) for b in rec.backwards):
+            title = (f"the step changed no weight in {rec.calls} calls: every backward gave NaN/Inf gradients and "
+                     "optimizer.step() was never called (a GradScaler skips the steps whose gradients are not "
+                     "finite)")
+            severity = "error"
+            ev["non_finite_backwards"] = len(rec.backwards)
+            fix = ("Make the gradients finite where they break (nan-tracing names the parameter and the op: sqrt or "
+                   "log at zero, a division by zero); a scaler that skips every step hides it.")
+        elif not rec.steps:
             piling = all(b.leftover_sq > 0 for b in rec.backwards[1:]) and len(rec.backwards) > 1
             title = f"the step changed no weight in {rec.calls} calls: optimizer.step() is never called"
             severity = "error"

@@ -262,3 +262,24 @@ def test_undetached_carried_state_is_named():
 
 def test_repackaged_carried_state_is_healthy():
     assert_silent(diagnose(stateful_step(detach=True), StatefulRNN()), CHECK)
+
+
+def test_nd408_names_non_finite_gradients_when_a_grad_scaler_skips_every_step():
+    """A GradScaler step over a loss whose gradient is NaN (sqrt at an exact zero): the scaler skips every
+    optimizer.step(), so no weight changes; the finding says why instead of "optimizer.step() is never called"."""
+    scaler = torch.amp.GradScaler("cpu")
+
+    def amp_step(model, batch, loss_fn, optimizer):
+        x, y = batch
+        model.train()
+        optimizer.zero_grad(set_to_none=True)
+        out = model(x)
+        loss = loss_fn(out, y) + (out - out).pow(2).sum(-1).sqrt().mean()  # sqrt(0): a NaN gradient, a 0 loss
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)  # skipped: the gradients are not finite
+        scaler.update()
+        return loss
+
+    found = [f for f in diagnose(amp_step).findings if f.code == "ND408"]
+    assert found and found[0].severity == "error" and "NaN/Inf gradients" in found[0].title, found
+    assert found[0].evidence["non_finite_backwards"] == found[0].evidence["calls"]
