@@ -58,12 +58,12 @@ def _():
                 optimizer=torch.optim.SGD(net.parameters(), lr=0.3, momentum=0.9), train_step=_no_zero_grad_step)
 
 
-def contrastive_loss(embeddings, labels, margin: float = 1.0):
+def contrastive_loss(embeddings, labels, margin: float = 1.0, eps: float = 0.0):
     """Contrastive loss over every pair of the batch: same-label pairs pulled together, others pushed past the
     margin. The distances are written by hand, without an epsilon under the square root: the diagonal (each
     sample with itself) is exactly 0, where sqrt's derivative is infinite, so backward gives NaN (0 * inf) while
-    the loss itself is finite."""
-    d = ((embeddings[:, None, :] - embeddings[None, :, :]) ** 2).sum(-1).sqrt()  # (B, B)
+    the loss itself is finite. (`eps` > 0 under the root: the healthy twin, healthy-contrastive-pairwise-distance.)"""
+    d = (((embeddings[:, None, :] - embeddings[None, :, :]) ** 2).sum(-1) + eps).sqrt()  # (B, B)
     same = (labels[:, None] == labels[None, :]).float()  # (B, B)
     return (same * d ** 2 + (1 - same) * F.relu(margin - d) ** 2).mean()
 

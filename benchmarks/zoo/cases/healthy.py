@@ -4,6 +4,7 @@ None of them may get an error; the target is at most one warning per two healthy
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -13,6 +14,7 @@ from torch import nn
 from ..registry import case
 from ._common import (SqueezeLast, binary, blobs, gen, good_step, images, linear_regression, lm_loss, loader,
                       sequences, standardize, tokens)
+from .cascade_gradients import contrastive_loss, embedder
 from .cnn import small_cnn
 from .rnn import ReluRNN, SeqClassifier
 from .transformer_lm import VOCAB, TinyLM
@@ -370,12 +372,6 @@ def _():
                 task="classification")
 
 
-def _contrastive_with_eps(embeddings, labels, margin: float = 1.0):
-    """The contrastive loss of cascade_gradients' sqrt-at-zero case with its epsilon under the square root."""
-    d = (((embeddings[:, None, :] - embeddings[None, :, :]) ** 2).sum(-1) + 1e-9).sqrt()  # (B, B)
-    same = (labels[:, None] == labels[None, :]).float()  # (B, B)
-    return (same * d ** 2 + (1 - same) * F.relu(margin - d) ** 2).mean()
-
 
 @case("healthy-contrastive-pairwise-distance", "mlp", "a contrastive loss over every pair of the batch, distances "
       "with an epsilon under the square root, on 8-dimensional embeddings (not logits)", healthy=True)
@@ -385,6 +381,6 @@ def _():
     # mean log-probability to fall.
     x, y = blobs(seed=460)
     torch.manual_seed(0)
-    net = nn.Sequential(nn.Linear(10, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 8))
-    return dict(model=net, data=loader(x, y), loss=_contrastive_with_eps,
+    net = embedder()
+    return dict(model=net, data=loader(x, y), loss=functools.partial(contrastive_loss, eps=1e-9),
                 optimizer=torch.optim.Adam(net.parameters(), lr=1e-3))
