@@ -499,7 +499,7 @@ class GradientFlow(Check):
                     fix="Build the optimizer from this model's parameters after the model is final (after any "
                     "deepcopy, checkpoint load, wrapping or layer swap).")
             elif step["grad_norm"] > 0:
-                tiny = " (the update is below float resolution: the learning rate is far too low)" \
+                tiny = " (the update is below float resolution: the learning rate or the gradient is far too small)" \
                     if step["held"] and any(lr > 0 for lr in step["lrs"]) else ""
                 yield self.finding(
                     "ND408", f"one optimizer step leaves every weight unchanged although the gradient norm is "

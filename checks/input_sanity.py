@@ -6,7 +6,8 @@ pixels or features in the thousands (ND103); targets out of range for the loss: 
 a BCE target outside [0, 1] (ND105); batches that hold far fewer classes than a shuffled loader would give,
 the mark of data sorted by label (ND106); one class dominating the targets (ND107); the loader yielding the
 same batch again and again, or far fewer distinct samples than drawing from its dataset gives (a
-WeightedRandomSampler given one weight per class instead of one per sample draws only indices 0..C-1) (ND108).
+WeightedRandomSampler given one weight per class instead of one per sample draws only indices 0..C-1) (ND108;
+not judged when the inputs are the same in every sample, ND102: their hashes cannot tell samples apart).
 
 Why it matters: each of these trains "fine" (the loss moves) while the model learns nothing useful, and none of
 them raises an exception.
@@ -84,14 +85,8 @@ class InputSanity(Check):
                                where="inputs", fix="Find where NaN/Inf enter the data (missing values, division by "
                                "zero, log of zero) and clean or impute them before batching.")
             floats = [torch.nan_to_num(t, nan=0.0, posinf=0.0, neginf=0.0) for t in floats]
-        # Constant inputs: all zero, or every sample identical to the first (needs a batch of two or more).
-        per_batch_same = []
-        for b in batches:
-            for t in tensors(b.inputs):
-                if t.dim() > 0 and t.shape[0] > 1:
-                    per_batch_same.append(bool((t == t[:1]).all()))
-        all_zero = bool(xs) and all(bool((t == 0).all()) for t in xs)
-        if all_zero or (per_batch_same and all(per_batch_same)):
+        all_zero, identical = _constant_inputs(batches)
+        if all_zero or identical:
             what = "all zero" if all_zero else "identical across every sample of the batch"
             yield self.finding("ND102", f"inputs are {what} in all {len(batches)} batches",
                                {"all_zero": all_zero, "batches": len(batches)}, where="inputs",
@@ -254,8 +249,8 @@ class InputSanity(Check):
     # -- the loader ---------------------------------------------------------------------------------------
     def _repeats(self, ctx, batches):
         """ND108: whole batches repeated, or far fewer distinct samples than drawing from the dataset gives."""
-        if len(batches) < 2:
-            return
+        if len(batches) < 2 or any(_constant_inputs(batches)):
+            return  # inputs the same in every sample (ND102): their hashes cannot tell batches or samples apart
         digests = ["".join(_digest(t) for t in tensors(b.inputs)) for b in batches]
         repeated = len(digests) - len(set(digests))
         if repeated:
@@ -327,3 +322,12 @@ def _row_capacity(batches, enough: float) -> float:
             if log_cap > limit:
                 return math.inf
     return math.exp(log_cap)
+
+
+def _constant_inputs(batches) -> tuple[bool, bool]:
+    """(all zero, every sample identical to the first of its batch) over every input tensor of every batch (the
+    second needs batches of two or more samples)."""
+    xs = [t for b in batches for t in tensors(b.inputs)]
+    per_batch_same = [bool((t == t[:1]).all()) for t in xs if t.dim() > 0 and t.shape[0] > 1]
+    all_zero = bool(xs) and all(bool((t == 0).all()) for t in xs)
+    return all_zero, bool(per_batch_same) and all(per_batch_same)

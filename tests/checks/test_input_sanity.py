@@ -43,6 +43,14 @@ def test_nd102_all_zero_inputs():
     assert "ND102" in codes(diagnose(mlp(), loader(torch.zeros_like(x), y), nn.CrossEntropyLoss()))
 
 
+def test_identical_inputs_are_nd102_and_not_also_repeated_batches():
+    """Every sample the same non-zero vector (a transform that broadcasts one row): the batches' input hashes are
+    then the same whatever samples they hold, so "batches repeat" (ND108) would be an artefact of ND102."""
+    x, y = data()
+    report = diagnose(mlp(), loader(torch.ones_like(x) * 0.5, y), nn.CrossEntropyLoss())
+    assert "ND102" in codes(report) and "ND108" not in codes(report), report.findings
+
+
 def test_nd103_raw_pixels_is_an_error():
     g = torch.Generator().manual_seed(0)
     x = torch.randint(0, 256, (128, 1, 8, 8), generator=g).float()  # (N, 1, 8, 8) raw 0-255 pixels
