@@ -430,7 +430,8 @@ _CATALOGUE = [
          why="If an optimizer step leaves the weights unchanged, the loop only looks like training: the "
              "loss moves from batch to batch but the model never improves. Causes include optimizer.step() "
              "never called, lr of 0 (or a scheduler that drives it there at once), all-zero gradients, or "
-             "an optimizer built over a different copy of the model than the one being trained.",
+             "an optimizer built over a different copy of the model than the one being trained (or before a layer "
+             "was swapped in), or a GradScaler that skips every step because the gradients are NaN/Inf.",
          fix="Check the loop order optimizer.zero_grad(); loss.backward(); optimizer.step(), print "
              "optimizer.param_groups[0]['lr'], and build the optimizer after any deepcopy, checkpoint load "
              "or wrapping of the model so it holds the right parameters. Snapshot a weight before and after "
