@@ -68,12 +68,13 @@ class InputSanity(Check):
 
     def run(self, ctx):
         batches = ctx.batches()
-        yield from self._inputs(batches)
+        constant = _constant_inputs(batches)  # (all zero, identical across samples): ND102, and no ND108
+        yield from self._inputs(batches, constant)
         yield from self._targets(ctx, batches)
-        yield from self._repeats(ctx, batches)
+        yield from self._repeats(ctx, batches, constant)
 
     # -- inputs ---------------------------------------------------------------------------------------------
-    def _inputs(self, batches):
+    def _inputs(self, batches, constant: tuple[bool, bool]):
         o = self.opts
         xs = [t for b in batches for t in tensors(b.inputs)]
         floats = [t.float() for t in xs if t.is_floating_point() or t.dtype == torch.uint8]
@@ -85,7 +86,7 @@ class InputSanity(Check):
                                where="inputs", fix="Find where NaN/Inf enter the data (missing values, division by "
                                "zero, log of zero) and clean or impute them before batching.")
             floats = [torch.nan_to_num(t, nan=0.0, posinf=0.0, neginf=0.0) for t in floats]
-        all_zero, identical = _constant_inputs(batches)
+        all_zero, identical = constant
         if all_zero or identical:
             what = "all zero" if all_zero else "identical across every sample of the batch"
             yield self.finding("ND102", f"inputs are {what} in all {len(batches)} batches",
@@ -247,9 +248,9 @@ class InputSanity(Check):
                                "bias to the class prior.")
 
     # -- the loader ---------------------------------------------------------------------------------------
-    def _repeats(self, ctx, batches):
+    def _repeats(self, ctx, batches, constant: tuple[bool, bool]):
         """ND108: whole batches repeated, or far fewer distinct samples than drawing from the dataset gives."""
-        if len(batches) < 2 or any(_constant_inputs(batches)):
+        if len(batches) < 2 or any(constant):
             return  # inputs the same in every sample (ND102): their hashes cannot tell batches or samples apart
         digests = ["".join(_digest(t) for t in tensors(b.inputs)) for b in batches]
         repeated = len(digests) - len(set(digests))

@@ -78,22 +78,14 @@ class NanTracing(Check):
         phase, loss_value, located, masked = "real batches at initialisation", None, None, False
         with tracer, on_forward(model, path, all_modules=True):  # `path` after the tracer: it reads its event
             for i in clean:
-                ctx.check_time()
-                tracer.batch = i
-                tracer.new_pass()
-                model.zero_grad(set_to_none=True)
-                _, loss = ctx.forward_loss(model, batches[i], checked)
+                loss = _start_pass(ctx, model, tracer, batches, i, checked)
                 if loss.dim() != 0:
                     return  # a loss that is not a scalar cannot be trained on: forward-probe reports it (ND308)
                 loss_value = float(loss.detach().float())
                 if not math.isfinite(loss_value):
                     break
-                if loss.requires_grad:
-                    loss.backward()
-                    tracer.end_backward()
+                located = _trace_backward(ctx, model, tracer, batches[i], loss, loss_fn)
                 if tracer.grad:
-                    located = locate_in_backward(
-                        lambda batch=batches[i]: ctx.forward_loss(model, batch, loss_fn)[1].backward())
                     break
 
             loss_value, located, masked = self._masked_data(ctx, model, batches, clean, tracer, loss_fn, loss_value,
@@ -162,19 +154,13 @@ class NanTracing(Check):
         if tracer.grad or (loss_value is not None and not math.isfinite(loss_value)):
             return loss_value, located, False
         for i in (i for i in range(len(batches)) if i not in clean):  # the data's NaN/Inf: ND101/ND104
-            ctx.check_time()
-            tracer.batch = i
-            tracer.new_pass()
-            model.zero_grad(set_to_none=True)
-            _, loss = ctx.forward_loss(model, batches[i], loss_fn)
+            loss = _start_pass(ctx, model, tracer, batches, i, loss_fn)
             tracer.new_pass()  # a module output made non-finite by the data is not judged
-            if loss.dim() != 0 or not math.isfinite(float(loss.detach().float())) or not loss.requires_grad:
+            if loss.dim() != 0 or not math.isfinite(float(loss.detach().float())):
                 continue  # the data's NaN reached the loss: nothing masked it
-            loss.backward()
-            tracer.end_backward()
+            where = _trace_backward(ctx, model, tracer, batches[i], loss, loss_fn)
             if tracer.grad:
-                return float(loss.detach().float()), locate_in_backward(
-                    lambda batch=batches[i]: ctx.forward_loss(model, batch, loss_fn)[1].backward()), True
+                return float(loss.detach().float()), where, True
         return (math.nan if loss_value is None else loss_value), located, False
 
     def _plot_path(self, path, event) -> None:
@@ -257,6 +243,26 @@ class NanTracing(Check):
 
 
 PATH_SHOWN = 40  # module calls drawn on the chart of the path of a NaN
+
+
+def _start_pass(ctx, model, tracer, batches, i: int, loss_fn):
+    """A new traced pass over batch i, gradients cleared: its loss (forward and loss run, not backward)."""
+    ctx.check_time()
+    tracer.batch = i
+    tracer.new_pass()
+    model.zero_grad(set_to_none=True)
+    return ctx.forward_loss(model, batches[i], loss_fn)[1]
+
+
+def _trace_backward(ctx, model, tracer, batch, loss, loss_fn):
+    """Backward of `loss` with the tracer on; when a gradient turns non-finite, the backward op where it broke
+    (found by replaying the batch: `locate_in_backward`), else None."""
+    if loss.requires_grad:
+        loss.backward()
+        tracer.end_backward()
+    if not tracer.grad:
+        return None
+    return locate_in_backward(lambda: ctx.forward_loss(model, batch, loss_fn)[1].backward())
 
 
 class PathAfter:

@@ -41,32 +41,31 @@ EVERY = 100  # a validation row every this many steps
 EPOCH = 125  # steps per epoch
 
 
-def model_loss(lr: np.ndarray, L0: float = 2.303, floor: float = 0.1, c: float = 25.0, kappa: float = 0.15,
-               lag: float = 0.02) -> np.ndarray:
-    """L(t) = floor + (L0 - floor) * exp(-c * integral(lr)) + kappa * lr (lagged by `lag` of the run)."""
+def lagged_noise_floor(lr: np.ndarray, kappa: float, lag: float) -> np.ndarray:
+    """kappa * lr followed with a lag of `lag` of the run (an exponential average): the noise floor SGD keeps
+    at a learning rate falls only some steps after the rate does."""
     n = len(lr)
-    progress = c * np.cumsum(lr) / n
     a = 1.0 / max(1.0, lag * n)
     noise_floor = np.empty(n)
     f = kappa * lr[0]
     for i in range(n):
         f += a * (kappa * lr[i] - f)
         noise_floor[i] = f
-    return floor + (L0 - floor) * np.exp(-progress) + noise_floor
+    return noise_floor
+
+
+def model_loss(lr: np.ndarray, L0: float = 2.303, floor: float = 0.1, c: float = 25.0, kappa: float = 0.15,
+               lag: float = 0.02) -> np.ndarray:
+    """L(t) = floor + (L0 - floor) * exp(-c * integral(lr)) + kappa * lr (lagged by `lag` of the run)."""
+    progress = c * np.cumsum(lr) / len(lr)
+    return floor + (L0 - floor) * np.exp(-progress) + lagged_noise_floor(lr, kappa, lag)
 
 
 def power_law_loss(lr: np.ndarray, A: float = 2.2, alpha: float = 0.5, c: float = 20.0, kappa: float = 0.35,
                    lag: float = 0.01) -> np.ndarray:
     """L(t) = A * (1 + c * integral(lr)) ** -alpha + kappa * lr (lagged): still falling when each cut comes."""
-    n = len(lr)
-    progress = c * np.cumsum(lr) / n
-    a = 1.0 / max(1.0, lag * n)
-    noise_floor = np.empty(n)
-    f = kappa * lr[0]
-    for i in range(n):
-        f += a * (kappa * lr[i] - f)
-        noise_floor[i] = f
-    return A * (1 + progress) ** -alpha + noise_floor
+    progress = c * np.cumsum(lr) / len(lr)
+    return A * (1 + progress) ** -alpha + lagged_noise_floor(lr, kappa, lag)
 
 
 def batch_noise(rng, n: int, sigma: float) -> np.ndarray:

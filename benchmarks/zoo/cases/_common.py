@@ -120,3 +120,8 @@ def good_step(model, batch, loss_fn, optimizer):
     loss.backward()
     optimizer.step()
     return loss
+
+
+def adam(model: nn.Module, lr: float = 1e-3) -> torch.optim.Adam:
+    """Adam over every parameter of the model, the zoo's default optimizer."""
+    return torch.optim.Adam(model.parameters(), lr=lr)

@@ -5,16 +5,12 @@ import torch
 from torch import nn
 
 from ..registry import case
-from ._common import SqueezeLast, binary, gen, loader
+from ._common import SqueezeLast, adam, binary, gen, loader
 
 
 def classifier(features: int = 8, hidden: int = 32) -> nn.Sequential:
     return nn.Sequential(nn.Linear(features, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
                          nn.Linear(hidden, 1), SqueezeLast())  # (N,) logits
-
-
-def _adam(model, lr=1e-3):
-    return torch.optim.Adam(model.parameters(), lr=lr)
 
 
 @case("bin-sigmoid-before-bcewithlogits", "binary", "nn.Sigmoid at the end of the model, then BCEWithLogitsLoss",
@@ -23,7 +19,7 @@ def _():
     x, y = binary(seed=501)
     torch.manual_seed(0)
     net = nn.Sequential(classifier(), nn.Sigmoid())
-    return dict(model=net, data=loader(x, y), loss=nn.BCEWithLogitsLoss(), optimizer=_adam(net))
+    return dict(model=net, data=loader(x, y), loss=nn.BCEWithLogitsLoss(), optimizer=adam(net))
 
 
 @case("bin-labels-minus-one", "binary", "labels in {-1, +1} (an SVM convention) fed to BCEWithLogitsLoss",
@@ -32,7 +28,7 @@ def _():
     x, y = binary(seed=502)
     torch.manual_seed(0)
     net = classifier()
-    return dict(model=net, data=loader(x, 2 * y - 1), loss=nn.BCEWithLogitsLoss(), optimizer=_adam(net))
+    return dict(model=net, data=loader(x, 2 * y - 1), loss=nn.BCEWithLogitsLoss(), optimizer=adam(net))
 
 
 @case("bin-imbalance-unhandled", "binary", "3% positives, no pos_weight, no sampler, no prior bias",
@@ -41,7 +37,7 @@ def _():
     x, y = binary(n=1024, positive=0.03, seed=503)
     torch.manual_seed(0)
     net = classifier()
-    return dict(model=net, data=loader(x, y), loss=nn.BCEWithLogitsLoss(), optimizer=_adam(net))
+    return dict(model=net, data=loader(x, y), loss=nn.BCEWithLogitsLoss(), optimizer=adam(net))
 
 
 @case("bin-labels-shuffled", "binary", "labels shuffled on their own (a join on a wrong key)", expect=("ND109",))
@@ -50,7 +46,7 @@ def _():
     torch.manual_seed(0)
     net = classifier()
     return dict(model=net, data=loader(x, y[torch.randperm(len(y), generator=gen(11))]),
-                loss=nn.BCEWithLogitsLoss(), optimizer=_adam(net))
+                loss=nn.BCEWithLogitsLoss(), optimizer=adam(net))
 
 
 @case("bin-sorted-unshuffled", "binary", "negatives first, then positives, DataLoader with shuffle=False",
@@ -61,7 +57,7 @@ def _():
     torch.manual_seed(0)
     net = classifier()
     return dict(model=net, data=loader(x[order], y[order], shuffle=False), loss=nn.BCEWithLogitsLoss(),
-                optimizer=_adam(net))
+                optimizer=adam(net))
 
 
 @case("bin-bceloss-on-logits", "binary", "BCELoss on raw logits (the sigmoid was removed from the model for "
@@ -72,7 +68,7 @@ def _():
     x, y = binary(seed=506)
     torch.manual_seed(0)
     net = classifier()
-    return dict(model=net, data=loader(x, y), loss=nn.BCELoss(), optimizer=_adam(net))
+    return dict(model=net, data=loader(x, y), loss=nn.BCELoss(), optimizer=adam(net))
 
 
 @case("bin-inf-feature", "binary", "a ratio feature divides by a zero denominator: +inf in some rows",
@@ -83,7 +79,7 @@ def _():
     x[:, 2] = x[:, 2] / (x[:, 7].abs() > 1.5).float()  # (N,) a ratio whose denominator is often 0: inf or nan
     torch.manual_seed(0)
     net = classifier()
-    return dict(model=net, data=loader(x, y), loss=nn.BCEWithLogitsLoss(), optimizer=_adam(net))
+    return dict(model=net, data=loader(x, y), loss=nn.BCEWithLogitsLoss(), optimizer=adam(net))
 
 
 def _ascent_step(model, batch, loss_fn, optimizer):

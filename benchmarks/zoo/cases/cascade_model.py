@@ -12,11 +12,7 @@ import torch
 from torch import nn
 
 from ..registry import case
-from ._common import SqueezeLast, binary, blobs, loader
-
-
-def _adam(model, lr=1e-3):
-    return torch.optim.Adam(model.parameters(), lr=lr)
+from ._common import SqueezeLast, adam, binary, blobs, loader
 
 
 def _stack(widths: list[int], act, features: int = 10, outputs: int = 4) -> nn.Sequential:
@@ -40,7 +36,7 @@ def _():
     net = _stack([32, 32, 32, 48], nn.Sigmoid)
     for p in net.parameters():
         p.data.uniform_()  # BUG: [0, 1) by default
-    return dict(model=net, data=loader(x, y), loss=nn.CrossEntropyLoss(), optimizer=_adam(net))
+    return dict(model=net, data=loader(x, y), loss=nn.CrossEntropyLoss(), optimizer=adam(net))
 
 
 @case("mlp-relu-init-std-001", "mlp", "a 6-layer ReLU MLP with every weight drawn from N(0, 0.01) (an old fixed-std "
@@ -54,7 +50,7 @@ def _():
     for m in net:
         if isinstance(m, nn.Linear):
             nn.init.normal_(m.weight, 0.0, 0.01)  # BUG: std 0.01 whatever the fan-in (Kaiming: sqrt(2 / 32) = 0.25)
-    return dict(model=net, data=loader(x, y), loss=nn.CrossEntropyLoss(), optimizer=_adam(net))
+    return dict(model=net, data=loader(x, y), loss=nn.CrossEntropyLoss(), optimizer=adam(net))
 
 
 @case("bin-bias-minus-five-everywhere", "binary", "the 'sparse ReLU' bias of -5 set by a loop over every Linear, the "
@@ -68,7 +64,7 @@ def _():
     for m in net.modules():
         if isinstance(m, nn.Linear):
             nn.init.constant_(m.bias, -5.0)  # BUG: meant for the hidden layers, and even there it kills them
-    return dict(model=net, data=loader(x, y), loss=nn.BCEWithLogitsLoss(), optimizer=_adam(net))
+    return dict(model=net, data=loader(x, y), loss=nn.BCEWithLogitsLoss(), optimizer=adam(net))
 
 
 @case("mlp-relu-randn-init", "mlp", "a 6-layer ReLU MLP whose weights are raw torch.randn (std 1, no 1/sqrt(fan_in)): "
@@ -82,4 +78,4 @@ def _():
     for m in net:
         if isinstance(m, nn.Linear):
             m.weight.data = torch.randn_like(m.weight)  # BUG: std 1 whatever the fan-in
-    return dict(model=net, data=loader(x, y), loss=nn.CrossEntropyLoss(), optimizer=_adam(net))
+    return dict(model=net, data=loader(x, y), loss=nn.CrossEntropyLoss(), optimizer=adam(net))

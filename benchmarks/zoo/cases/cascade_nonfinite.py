@@ -7,11 +7,7 @@ import torch
 from torch import nn
 
 from ..registry import case
-from ._common import SqueezeLast, blobs, gen, linear_regression, loader, mlp
-
-
-def _adam(model, lr=1e-3):
-    return torch.optim.Adam(model.parameters(), lr=lr)
+from ._common import SqueezeLast, adam, blobs, gen, linear_regression, loader, mlp
 
 
 class _Standardize(nn.Module):
@@ -37,7 +33,7 @@ def _():
     x[rows, 6] = float("nan")  # a sensor that dropped out in 12 of 512 rows
     torch.manual_seed(0)
     net = nn.Sequential(_Standardize(x.mean(0), x.std(0)), mlp())  # pandas skips NaN here; torch does not
-    return dict(model=net, data=loader(x, y), loss=nn.CrossEntropyLoss(), optimizer=_adam(net))
+    return dict(model=net, data=loader(x, y), loss=nn.CrossEntropyLoss(), optimizer=adam(net))
 
 
 def _nanmean_mse(out, y):
@@ -55,7 +51,7 @@ def _():
     y[torch.randperm(len(y), generator=gen(307))[:170]] = float("nan")  # 170 of 512 rows not labelled yet
     torch.manual_seed(0)
     net = nn.Sequential(mlp(features=8, classes=1), SqueezeLast())
-    return dict(model=net, data=loader(x, y), loss=_nanmean_mse, optimizer=_adam(net))
+    return dict(model=net, data=loader(x, y), loss=_nanmean_mse, optimizer=adam(net))
 
 
 class _FeatureTokens(nn.Module):
@@ -83,7 +79,7 @@ def _():
     x[torch.rand(x.shape, generator=gen(306)) < 0.05] = float("nan")  # 5% of the values missing, anywhere
     torch.manual_seed(0)
     net = _FeatureTokens()
-    return dict(model=net, data=loader(x, y), loss=nn.CrossEntropyLoss(), optimizer=_adam(net))
+    return dict(model=net, data=loader(x, y), loss=nn.CrossEntropyLoss(), optimizer=adam(net))
 
 
 class _ImputeSentinel(nn.Module):
@@ -107,7 +103,7 @@ def _():
     x[:, [2, 5]] = torch.where(blank, float("nan"), x[:, [2, 5]])
     torch.manual_seed(0)
     net = nn.Sequential(_ImputeSentinel(), mlp(act=nn.Tanh))
-    return dict(model=net, data=loader(x, y), loss=nn.CrossEntropyLoss(), optimizer=_adam(net))
+    return dict(model=net, data=loader(x, y), loss=nn.CrossEntropyLoss(), optimizer=adam(net))
 
 
 @case("mlp-missing-sentinel-relu-sgd", "mlp", "missing values (NaN) in two fields replaced in the model's forward by "

@@ -13,12 +13,8 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset, WeightedRandomSampler
 
 from ..registry import case
-from ._common import BATCH, SqueezeLast, blobs, gen, linear_regression, loader, mlp
+from ._common import BATCH, SqueezeLast, adam, blobs, gen, linear_regression, loader, mlp
 from .regression import regressor
-
-
-def _adam(model, lr=1e-3):
-    return torch.optim.Adam(model.parameters(), lr=lr)
 
 
 @case("reg-prices-unscaled-sgd", "regression", "house prices in dollars (mean 3e5) as raw targets, trained with "
@@ -44,7 +40,7 @@ def _():
     scores = 100.0 * torch.sigmoid(2.0 * y)  # (N,) in (0, 100), spread over the whole scale
     torch.manual_seed(0)
     net = nn.Sequential(regressor(squeeze=False), nn.Sigmoid(), SqueezeLast())  # (N,) in (0, 1)
-    return dict(model=net, data=loader(x, scores), loss=nn.MSELoss(), optimizer=_adam(net))
+    return dict(model=net, data=loader(x, scores), loss=nn.MSELoss(), optimizer=adam(net))
 
 
 @case("mlp-sampler-class-weights", "mlp", "WeightedRandomSampler given one weight per class (10) instead of one per "
@@ -60,7 +56,7 @@ def _():
     torch.manual_seed(0)
     net = mlp(classes=classes)
     return dict(model=net, data=DataLoader(TensorDataset(x, y), batch_size=BATCH, sampler=sampler),
-                loss=nn.CrossEntropyLoss(), optimizer=_adam(net))
+                loss=nn.CrossEntropyLoss(), optimizer=adam(net))
 
 
 class _Chunks(Dataset):
@@ -95,7 +91,7 @@ def _():
     torch.manual_seed(1)
     net = mlp(features=features, hidden=64, classes=classes)
     return dict(model=net, data=DataLoader(_Chunks(x, y), batch_size=None, shuffle=True, generator=gen(81)),
-                loss=nn.CrossEntropyLoss(), optimizer=_adam(net))
+                loss=nn.CrossEntropyLoss(), optimizer=adam(net))
 
 
 @case("mlp-oversampled-in-a-row", "mlp", "each sample repeated 8 times with repeat_interleave (meant as "
@@ -108,4 +104,4 @@ def _():
     x, y = x.repeat_interleave(8, dim=0), y.repeat_interleave(8)  # (8N, F), (8N,): each row 8 times in a row
     torch.manual_seed(0)
     net = mlp(classes=10)
-    return dict(model=net, data=loader(x, y, shuffle=False), loss=nn.CrossEntropyLoss(), optimizer=_adam(net))
+    return dict(model=net, data=loader(x, y, shuffle=False), loss=nn.CrossEntropyLoss(), optimizer=adam(net))

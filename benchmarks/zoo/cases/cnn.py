@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from ..registry import case
-from ._common import gen, good_step, images, loader, standardize
+from ._common import adam, gen, good_step, images, loader, standardize
 
 
 def small_cnn(classes: int = 4, batchnorm: bool = False) -> nn.Sequential:
@@ -18,10 +18,6 @@ def small_cnn(classes: int = 4, batchnorm: bool = False) -> nn.Sequential:
     )
 
 
-def _adam(model, lr=1e-3):
-    return torch.optim.Adam(model.parameters(), lr=lr)
-
-
 @case("cnn-raw-pixels", "cnn", "raw 0-255 pixel values fed to the network (no /255, no Normalize)",
       expect=("ND103",), fast=True)
 def _():
@@ -29,7 +25,7 @@ def _():
     pixels = torch.round(x * 255.0)  # (N, 1, H, W) the uint8 values, as floats
     torch.manual_seed(0)
     net = small_cnn()
-    return dict(model=net, data=loader(pixels, y), loss=nn.CrossEntropyLoss(), optimizer=_adam(net))
+    return dict(model=net, data=loader(pixels, y), loss=nn.CrossEntropyLoss(), optimizer=adam(net))
 
 
 @case("cnn-labels-shuffled", "cnn", "labels list shuffled on its own after a filtering step",
@@ -39,7 +35,7 @@ def _():
     torch.manual_seed(0)
     net = small_cnn()
     y_bad = y[torch.randperm(len(y), generator=gen(7))]  # (N,) no longer paired with x
-    return dict(model=net, data=loader(standardize(x), y_bad), loss=nn.CrossEntropyLoss(), optimizer=_adam(net))
+    return dict(model=net, data=loader(standardize(x), y_bad), loss=nn.CrossEntropyLoss(), optimizer=adam(net))
 
 
 @case("cnn-softmax-before-ce", "cnn", "softmax in forward before CrossEntropyLoss", expect=("ND202",))
@@ -47,7 +43,7 @@ def _():
     x, y = images(seed=103)
     torch.manual_seed(0)
     net = nn.Sequential(small_cnn(), nn.Softmax(dim=-1))
-    return dict(model=net, data=loader(standardize(x), y), loss=nn.CrossEntropyLoss(), optimizer=_adam(net))
+    return dict(model=net, data=loader(standardize(x), y), loss=nn.CrossEntropyLoss(), optimizer=adam(net))
 
 
 class _ChannelNorm(nn.Module):
@@ -68,7 +64,7 @@ def _():
     net = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), _ChannelNorm(), nn.ReLU(), nn.MaxPool2d(2),
                         nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
                         nn.Linear(64, 4))
-    return dict(model=net, data=loader(standardize(x), y), loss=nn.CrossEntropyLoss(), optimizer=_adam(net))
+    return dict(model=net, data=loader(standardize(x), y), loss=nn.CrossEntropyLoss(), optimizer=adam(net))
 
 
 @case("cnn-flatten-size", "cnn", "x.view(-1, 32) after the convs, whose output has 64 features per sample",
@@ -87,7 +83,7 @@ def _():
 
     torch.manual_seed(0)
     net = Net()
-    return dict(model=net, data=loader(standardize(x), y), loss=nn.CrossEntropyLoss(), optimizer=_adam(net))
+    return dict(model=net, data=loader(standardize(x), y), loss=nn.CrossEntropyLoss(), optimizer=adam(net))
 
 
 @case("cnn-zero-std-channel", "cnn", "normalised with a per-pixel std that is 0 at the border: NaN pixels",
@@ -99,7 +95,7 @@ def _():
     mean, std = x.mean(dim=0), x.std(dim=0)  # (1, H, W): per-pixel statistics, std 0 on the border
     torch.manual_seed(0)
     net = small_cnn()
-    return dict(model=net, data=loader((x - mean) / std, y), loss=nn.CrossEntropyLoss(), optimizer=_adam(net))
+    return dict(model=net, data=loader((x - mean) / std, y), loss=nn.CrossEntropyLoss(), optimizer=adam(net))
 
 
 @case("cnn-broadcast-first-image", "cnn", "a collate that broadcasts image 0 to the whole batch",
@@ -115,7 +111,7 @@ def _():
 
     torch.manual_seed(0)
     net = small_cnn()
-    return dict(model=net, data=loader(x, y, collate_fn=collate), loss=nn.CrossEntropyLoss(), optimizer=_adam(net))
+    return dict(model=net, data=loader(x, y, collate_fn=collate), loss=nn.CrossEntropyLoss(), optimizer=adam(net))
 
 
 @case("cnn-head-not-in-optimizer", "cnn", "optimizer built on model.features only; the classifier head is left "
@@ -153,7 +149,7 @@ def _():
     x, y = images(seed=109)
     torch.manual_seed(0)
     net = small_cnn(batchnorm=True)
-    return dict(model=net, data=loader(standardize(x), y), loss=nn.CrossEntropyLoss(), optimizer=_adam(net),
+    return dict(model=net, data=loader(standardize(x), y), loss=nn.CrossEntropyLoss(), optimizer=adam(net),
                 train_step=_eval_step)
 
 
@@ -195,4 +191,4 @@ def _():
     x, y = images(seed=140)
     torch.manual_seed(0)
     net = small_cnn(classes=1000)
-    return dict(model=net, data=loader(standardize(x), y), loss=nn.CrossEntropyLoss(), optimizer=_adam(net))
+    return dict(model=net, data=loader(standardize(x), y), loss=nn.CrossEntropyLoss(), optimizer=adam(net))

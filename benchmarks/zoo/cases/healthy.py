@@ -12,16 +12,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..registry import case
-from ._common import (SqueezeLast, binary, blobs, gen, good_step, images, linear_regression, lm_loss, loader,
-                      sequences, standardize, tokens)
+from ._common import (SqueezeLast, adam, binary, blobs, gen, good_step, images, linear_regression, lm_loss,
+                      loader, sequences, standardize, tokens)
 from .cascade_gradients import contrastive_loss, embedder
 from .cnn import small_cnn
 from .rnn import ReluRNN, SeqClassifier
 from .transformer_lm import VOCAB, TinyLM
-
-
-def _adam(model, lr=1e-3):
-    return torch.optim.Adam(model.parameters(), lr=lr)
 
 
 @case("healthy-mlp-batchnorm-dropout", "mlp", "BatchNorm1d mixes samples in train mode; dropout makes train "
@@ -31,7 +27,7 @@ def _():
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(10, 64), nn.BatchNorm1d(64), nn.ReLU(), nn.Dropout(0.2),
                         nn.Linear(64, 64), nn.BatchNorm1d(64), nn.ReLU(), nn.Linear(64, 4))
-    return dict(model=net, data=loader(x, y), loss=nn.CrossEntropyLoss(), optimizer=_adam(net))
+    return dict(model=net, data=loader(x, y), loss=nn.CrossEntropyLoss(), optimizer=adam(net))
 
 
 @case("healthy-adam-small-lr", "mlp", "Adam at lr=1e-4, ten times below its default: slow on one batch (a few "
@@ -40,7 +36,7 @@ def _():
     x, y = blobs(seed=630)
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(10, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 4))
-    return dict(model=net, data=loader(x, y), loss=nn.CrossEntropyLoss(), optimizer=_adam(net, lr=1e-4))
+    return dict(model=net, data=loader(x, y), loss=nn.CrossEntropyLoss(), optimizer=adam(net, lr=1e-4))
 
 
 @case("healthy-long-tail-classes", "mlp", "200 classes with Zipf frequencies: most classes are rare, many "
@@ -53,7 +49,7 @@ def _():
     x = centres[y] + torch.randn(1024, 10, generator=g)  # (N, F)
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(10, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 200))
-    return dict(model=net, data=loader(x, y), loss=nn.CrossEntropyLoss(), optimizer=_adam(net))
+    return dict(model=net, data=loader(x, y), loss=nn.CrossEntropyLoss(), optimizer=adam(net))
 
 
 @case("healthy-hard-rule-small-model", "mlp", "labels from a two-layer rule of 32 features that a small MLP learns "
@@ -65,7 +61,7 @@ def _():
     y = (torch.tanh(x @ w1 / 32 ** 0.5) @ w2).argmax(dim=1)  # (N,) informative, but not linearly
     torch.manual_seed(1)
     net = nn.Sequential(nn.Linear(32, 16), nn.ReLU(), nn.Linear(16, 4))
-    return dict(model=net, data=loader(x, y, seed=-1), loss=nn.CrossEntropyLoss(), optimizer=_adam(net))
+    return dict(model=net, data=loader(x, y, seed=-1), loss=nn.CrossEntropyLoss(), optimizer=adam(net))
 
 
 @case("healthy-cnn-batchnorm", "cnn", "a BatchNorm CNN on standardised images", healthy=True)
@@ -73,7 +69,7 @@ def _():
     x, y = images(seed=602)
     torch.manual_seed(0)
     net = small_cnn(batchnorm=True)
-    return dict(model=net, data=loader(standardize(x), y), loss=nn.CrossEntropyLoss(), optimizer=_adam(net))
+    return dict(model=net, data=loader(standardize(x), y), loss=nn.CrossEntropyLoss(), optimizer=adam(net))
 
 
 @case("healthy-frozen-backbone", "cnn", "a 'pretrained' conv backbone frozen on purpose; the head trains and the "
@@ -104,7 +100,7 @@ def _():
     x, y = blobs(seed=604)
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(10, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 4))
-    return dict(model=net, data=loader(x, y), loss=nn.CrossEntropyLoss(label_smoothing=0.2), optimizer=_adam(net))
+    return dict(model=net, data=loader(x, y), loss=nn.CrossEntropyLoss(label_smoothing=0.2), optimizer=adam(net))
 
 
 @case("healthy-heavy-dropout", "mlp", "dropout p=0.5 after every hidden layer", healthy=True)
@@ -113,7 +109,7 @@ def _():
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(10, 128), nn.ReLU(), nn.Dropout(0.5), nn.Linear(128, 128), nn.ReLU(),
                         nn.Dropout(0.5), nn.Linear(128, 4))
-    return dict(model=net, data=loader(x, y), loss=nn.CrossEntropyLoss(), optimizer=_adam(net))
+    return dict(model=net, data=loader(x, y), loss=nn.CrossEntropyLoss(), optimizer=adam(net))
 
 
 @case("healthy-logsoftmax-nll", "mlp", "LogSoftmax as the last layer with NLLLoss", healthy=True)
@@ -121,7 +117,7 @@ def _():
     x, y = blobs(seed=606)
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(10, 32), nn.ReLU(), nn.Linear(32, 4), nn.LogSoftmax(dim=1))
-    return dict(model=net, data=loader(x, y), loss=nn.NLLLoss(), optimizer=_adam(net))
+    return dict(model=net, data=loader(x, y), loss=nn.NLLLoss(), optimizer=adam(net))
 
 
 def _prior_bias_classifier(p: float) -> nn.Sequential:
@@ -138,7 +134,7 @@ def _():
     torch.manual_seed(0)
     net = _prior_bias_classifier(0.05)
     return dict(model=net, data=loader(x, y), loss=nn.BCEWithLogitsLoss(pos_weight=torch.tensor(19.0)),
-                optimizer=_adam(net))
+                optimizer=adam(net))
 
 
 @case("healthy-imbalance-prior-bias", "binary", "8% positives with the output bias set to the prior's log-odds",
@@ -147,7 +143,7 @@ def _():
     x, y = binary(n=1024, positive=0.08, seed=608)
     torch.manual_seed(0)
     net = _prior_bias_classifier(0.08)
-    return dict(model=net, data=loader(x, y), loss=nn.BCEWithLogitsLoss(), optimizer=_adam(net))
+    return dict(model=net, data=loader(x, y), loss=nn.BCEWithLogitsLoss(), optimizer=adam(net))
 
 
 @case("healthy-lm-tied-causal", "transformer-lm", "a transformer LM with tied embedding/head weights and a proper "
@@ -156,7 +152,7 @@ def _():
     x, y = tokens(seed=609)
     torch.manual_seed(0)
     net = TinyLM(tied=True)
-    return dict(model=net, data=loader(x, y), loss=lm_loss, optimizer=_adam(net, 3e-3))
+    return dict(model=net, data=loader(x, y), loss=lm_loss, optimizer=adam(net, 3e-3))
 
 
 class GRULM(nn.Module):
@@ -180,7 +176,7 @@ def _():
     x, y = tokens(seed=610)
     torch.manual_seed(0)
     net = GRULM()
-    return dict(model=net, data=loader(x, y), loss=lm_loss, optimizer=_adam(net, 3e-3))
+    return dict(model=net, data=loader(x, y), loss=lm_loss, optimizer=adam(net, 3e-3))
 
 
 @case("healthy-regression-large-mean", "regression", "targets around 5000 with the output bias initialised to "
@@ -192,7 +188,7 @@ def _():
     net = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 1), SqueezeLast())
     with torch.no_grad():
         net[4].bias.fill_(float(y.mean()))
-    return dict(model=net, data=loader(x, y), loss=nn.MSELoss(), optimizer=_adam(net, 3e-3))
+    return dict(model=net, data=loader(x, y), loss=nn.MSELoss(), optimizer=adam(net, 3e-3))
 
 
 def adam_with_warmup(model, lr=1e-3, warmup=20):
@@ -243,7 +239,7 @@ def _():
                          x + 0.1 * torch.randn(x.shape, generator=g)], dim=1)  # (N, 2, F): two noisy views
     torch.manual_seed(0)
     net = TwoViewEncoder()
-    return dict(model=net, data=loader(views, y), loss=_info_nce, optimizer=_adam(net))
+    return dict(model=net, data=loader(views, y), loss=_info_nce, optimizer=adam(net))
 
 
 class PaddedBagClassifier(nn.Module):
@@ -272,7 +268,7 @@ def _():
     y = groups.argmax(dim=1)  # (N,) the token range that dominates the sequence
     torch.manual_seed(0)
     net = PaddedBagClassifier()
-    return dict(model=net, data=loader(idx, y), loss=nn.CrossEntropyLoss(), optimizer=_adam(net, 1e-2))
+    return dict(model=net, data=loader(idx, y), loss=nn.CrossEntropyLoss(), optimizer=adam(net, 1e-2))
 
 
 def _accumulate_two(model, batch, loss_fn, optimizer):
@@ -294,7 +290,7 @@ def _():
     x, y = blobs(seed=616)
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(10, 32), nn.ReLU(), nn.Linear(32, 4))
-    return dict(model=net, data=loader(x, y), loss=nn.CrossEntropyLoss(), optimizer=_adam(net),
+    return dict(model=net, data=loader(x, y), loss=nn.CrossEntropyLoss(), optimizer=adam(net),
                 train_step=_accumulate_two)
 
 
@@ -304,7 +300,7 @@ def _():
     x, y = sequences(seed=617)
     torch.manual_seed(0)
     net = SeqClassifier()
-    return dict(model=net, data=loader(x, y), loss=nn.CrossEntropyLoss(), optimizer=_adam(net, 3e-3))
+    return dict(model=net, data=loader(x, y), loss=nn.CrossEntropyLoss(), optimizer=adam(net, 3e-3))
 
 
 @case("healthy-huber-regression", "regression", "standardised targets, SmoothL1Loss, a (N,) output", healthy=True)
@@ -312,7 +308,7 @@ def _():
     x, y = linear_regression(seed=618)
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 1), SqueezeLast())
-    return dict(model=net, data=loader(x, y / y.std()), loss=nn.SmoothL1Loss(), optimizer=_adam(net))
+    return dict(model=net, data=loader(x, y / y.std()), loss=nn.SmoothL1Loss(), optimizer=adam(net))
 
 
 __all__ = ["GRULM", "adam_with_warmup"]
@@ -354,7 +350,7 @@ def _():
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(10, 32), nn.ReLU(), nn.Linear(32, 4))
     return dict(model=net, data=loader(x[order], y[order], shuffle=False), loss=nn.CrossEntropyLoss(),
-                optimizer=_adam(net))
+                optimizer=adam(net))
 
 
 @case("healthy-distillation-soft-targets", "mlp", "a student trained on a teacher's softened probabilities "
@@ -368,7 +364,7 @@ def _():
         soft = (teacher(x) / 2.0).softmax(dim=1)  # (N, C) temperature 2
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(10, 32), nn.ReLU(), nn.Linear(32, 4))
-    return dict(model=net, data=loader(x, soft), loss=nn.CrossEntropyLoss(), optimizer=_adam(net),
+    return dict(model=net, data=loader(x, soft), loss=nn.CrossEntropyLoss(), optimizer=adam(net),
                 task="classification")
 
 

@@ -7,11 +7,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Sampler, TensorDataset
 
 from ..registry import case
-from ._common import BATCH, blobs, gen, loader, mlp
-
-
-def _adam(model, lr=1e-3):
-    return torch.optim.Adam(model.parameters(), lr=lr)
+from ._common import BATCH, adam, blobs, gen, loader, mlp
 
 
 @case("mlp-raw-features", "mlp", "features in their raw units (thousands: incomes, areas), never standardised",
@@ -22,7 +18,7 @@ def _():
     x_raw = x * scale + 3 * scale  # (N, F): each feature in its own unit, far from unit scale
     torch.manual_seed(0)
     net = mlp()
-    return dict(model=net, data=loader(x_raw, y), loss=nn.CrossEntropyLoss(), optimizer=_adam(net))
+    return dict(model=net, data=loader(x_raw, y), loss=nn.CrossEntropyLoss(), optimizer=adam(net))
 
 
 @case("mlp-labels-shuffled", "mlp", "labels shuffled with their own permutation, apart from the inputs",
@@ -32,7 +28,7 @@ def _():
     y_shuffled = y[torch.randperm(len(y), generator=gen(99))]  # (N,) no longer paired with x
     torch.manual_seed(0)
     net = mlp()
-    return dict(model=net, data=loader(x, y_shuffled), loss=nn.CrossEntropyLoss(), optimizer=_adam(net))
+    return dict(model=net, data=loader(x, y_shuffled), loss=nn.CrossEntropyLoss(), optimizer=adam(net))
 
 
 @case("mlp-sorted-unshuffled", "mlp", "data sorted by label and the DataLoader left with shuffle=False",
@@ -43,7 +39,7 @@ def _():
     torch.manual_seed(0)
     net = mlp()
     return dict(model=net, data=loader(x[order], y[order], shuffle=False), loss=nn.CrossEntropyLoss(),
-                optimizer=_adam(net))
+                optimizer=adam(net))
 
 
 @case("mlp-softmax-before-ce", "mlp", "nn.Softmax as the last layer, then CrossEntropyLoss (softmax twice)",
@@ -52,7 +48,7 @@ def _():
     x, y = blobs(seed=4)
     torch.manual_seed(0)
     net = nn.Sequential(mlp(), nn.Softmax(dim=1))
-    return dict(model=net, data=loader(x, y), loss=nn.CrossEntropyLoss(), optimizer=_adam(net))
+    return dict(model=net, data=loader(x, y), loss=nn.CrossEntropyLoss(), optimizer=adam(net))
 
 
 @case("mlp-nll-on-logits", "mlp", "NLLLoss on raw logits (log_softmax forgotten)", expect=("ND203",))
@@ -60,7 +56,7 @@ def _():
     x, y = blobs(seed=5)
     torch.manual_seed(0)
     net = mlp()
-    return dict(model=net, data=loader(x, y), loss=nn.NLLLoss(), optimizer=_adam(net))
+    return dict(model=net, data=loader(x, y), loss=nn.NLLLoss(), optimizer=adam(net))
 
 
 @case("mlp-relu-on-logits", "mlp", "a ReLU after the last Linear: logits clipped at zero", expect=("ND205",))
@@ -68,7 +64,7 @@ def _():
     x, y = blobs(seed=6)
     torch.manual_seed(0)
     net = nn.Sequential(mlp(), nn.ReLU())
-    return dict(model=net, data=loader(x, y), loss=nn.CrossEntropyLoss(), optimizer=_adam(net))
+    return dict(model=net, data=loader(x, y), loss=nn.CrossEntropyLoss(), optimizer=adam(net))
 
 
 class _DetachedEncoder(nn.Module):
@@ -88,7 +84,7 @@ def _():
     x, y = blobs(seed=7)
     torch.manual_seed(0)
     net = _DetachedEncoder()
-    return dict(model=net, data=loader(x, y), loss=nn.CrossEntropyLoss(), optimizer=_adam(net))
+    return dict(model=net, data=loader(x, y), loss=nn.CrossEntropyLoss(), optimizer=adam(net))
 
 
 class _ListMLP(nn.Module):
@@ -113,7 +109,7 @@ def _():
     x, y = blobs(seed=8)
     torch.manual_seed(0)
     net = _ListMLP()
-    return dict(model=net, data=loader(x, y), loss=nn.CrossEntropyLoss(), optimizer=_adam(net))
+    return dict(model=net, data=loader(x, y), loss=nn.CrossEntropyLoss(), optimizer=adam(net))
 
 
 @case("mlp-lr-too-high", "mlp", "SGD with lr=20 (a typo for 0.02)", expect=("ND407", "ND502"))
@@ -130,7 +126,7 @@ def _():
     x, y = blobs(seed=10)
     torch.manual_seed(0)
     net = mlp()
-    return dict(model=net, data=loader(x, y), loss=nn.CrossEntropyLoss(), optimizer=_adam(net, lr=1e-7))
+    return dict(model=net, data=loader(x, y), loss=nn.CrossEntropyLoss(), optimizer=adam(net, lr=1e-7))
 
 
 @case("mlp-adam-lr-too-low-for-scratch", "mlp", "Adam with lr=1e-5 (a fine-tuning rate) on a model trained from "
@@ -139,7 +135,7 @@ def _():
     x, y = blobs(seed=40)
     torch.manual_seed(0)
     net = mlp()
-    return dict(model=net, data=loader(x, y), loss=nn.CrossEntropyLoss(), optimizer=_adam(net, lr=1e-5))
+    return dict(model=net, data=loader(x, y), loss=nn.CrossEntropyLoss(), optimizer=adam(net, lr=1e-5))
 
 
 @case("mlp-all-frozen", "mlp", "requires_grad=False set on every parameter (meant for the encoder only)",
@@ -178,7 +174,7 @@ def _():
     x, y = blobs(seed=13)
     torch.manual_seed(0)
     net = mlp()
-    return dict(model=net, data=loader(x, y), loss=nn.CrossEntropyLoss(), optimizer=_adam(net),
+    return dict(model=net, data=loader(x, y), loss=nn.CrossEntropyLoss(), optimizer=adam(net),
                 train_step=_no_zero_grad_step)
 
 
@@ -196,7 +192,7 @@ def _():
     x, y = blobs(seed=14)
     torch.manual_seed(0)
     net = mlp()
-    return dict(model=net, data=loader(x, y), loss=nn.CrossEntropyLoss(), optimizer=_adam(net),
+    return dict(model=net, data=loader(x, y), loss=nn.CrossEntropyLoss(), optimizer=adam(net),
                 train_step=_no_step)
 
 
@@ -216,7 +212,7 @@ def _():
     x, y = blobs(seed=15)
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(10, 32), nn.BatchNorm1d(32), nn.ReLU(), nn.Dropout(0.3), nn.Linear(32, 4))
-    return dict(model=net, data=loader(x, y), loss=nn.CrossEntropyLoss(), optimizer=_adam(net),
+    return dict(model=net, data=loader(x, y), loss=nn.CrossEntropyLoss(), optimizer=adam(net),
                 train_step=_eval_step)
 
 
@@ -231,7 +227,7 @@ def _():
     x, y = blobs(seed=16)
     torch.manual_seed(0)
     net = mlp()
-    return dict(model=net, data=loader(x, y), loss=_nll_missing_minus, optimizer=_adam(net), task="classification")
+    return dict(model=net, data=loader(x, y), loss=_nll_missing_minus, optimizer=adam(net), task="classification")
 
 
 def _smoothed_ce_missing_minus(logits, y, eps=0.1):
@@ -246,7 +242,7 @@ def _():
     x, y = blobs(seed=24)
     torch.manual_seed(0)
     net = mlp()
-    return dict(model=net, data=loader(x, y), loss=_smoothed_ce_missing_minus, optimizer=_adam(net),
+    return dict(model=net, data=loader(x, y), loss=_smoothed_ce_missing_minus, optimizer=adam(net),
                 task="classification")
 
 
@@ -257,7 +253,7 @@ def _():
     torch.manual_seed(0)
     net = mlp()
     nn.init.constant_(net[0].bias, -5.0)
-    return dict(model=net, data=loader(x, y), loss=nn.CrossEntropyLoss(), optimizer=_adam(net))
+    return dict(model=net, data=loader(x, y), loss=nn.CrossEntropyLoss(), optimizer=adam(net))
 
 
 @case("mlp-tanh-huge-init", "mlp", "tanh MLP initialised with std=5 weights: units saturated at +-1",
@@ -269,7 +265,7 @@ def _():
     for m in net:
         if isinstance(m, nn.Linear):
             nn.init.normal_(m.weight, std=5.0)
-    return dict(model=net, data=loader(x, y), loss=nn.CrossEntropyLoss(), optimizer=_adam(net))
+    return dict(model=net, data=loader(x, y), loss=nn.CrossEntropyLoss(), optimizer=adam(net))
 
 
 @case("mlp-deep-sigmoid", "mlp", "a 12-layer sigmoid MLP: gradients vanish toward the input",
@@ -294,7 +290,7 @@ def _():
     x[rows, 3] = float("nan")  # a missing column value in 40 of 512 rows
     torch.manual_seed(0)
     net = mlp()
-    return dict(model=net, data=loader(x, y), loss=nn.CrossEntropyLoss(), optimizer=_adam(net))
+    return dict(model=net, data=loader(x, y), loss=nn.CrossEntropyLoss(), optimizer=adam(net))
 
 
 @case("mlp-labels-one-based", "mlp", "labels 1..4 from the CSV, never remapped to 0..3 (4 outputs)",
@@ -303,7 +299,7 @@ def _():
     x, y = blobs(seed=22)
     torch.manual_seed(0)
     net = mlp()
-    return dict(model=net, data=loader(x, y + 1), loss=nn.CrossEntropyLoss(), optimizer=_adam(net))
+    return dict(model=net, data=loader(x, y + 1), loss=nn.CrossEntropyLoss(), optimizer=adam(net))
 
 
 class _LogFeatures(nn.Module):
@@ -325,7 +321,7 @@ def _():
     y = (torch.log1p(counts) @ torch.randn(10, 4, generator=gen(24))).argmax(dim=1)  # (N,)
     torch.manual_seed(0)
     net = _LogFeatures()
-    return dict(model=net, data=loader(counts, y), loss=nn.CrossEntropyLoss(), optimizer=_adam(net))
+    return dict(model=net, data=loader(counts, y), loss=nn.CrossEntropyLoss(), optimizer=adam(net))
 
 
 @case("mlp-masked-to-zero", "mlp", "a feature-selection mask with a typo in its threshold (> 2.0 for > 0.2) "
@@ -336,7 +332,7 @@ def _():
     keep = (torch.rand(10, generator=gen(26)) > 2.0).float()  # (F,) meant to be > 0.2: keeps nothing
     torch.manual_seed(0)
     net = mlp()
-    return dict(model=net, data=loader(x * keep, y), loss=nn.CrossEntropyLoss(), optimizer=_adam(net))
+    return dict(model=net, data=loader(x * keep, y), loss=nn.CrossEntropyLoss(), optimizer=adam(net))
 
 
 class _FirstBatchSampler(Sampler):
@@ -360,7 +356,7 @@ def _():
     torch.manual_seed(0)
     net = mlp()
     data = DataLoader(TensorDataset(x, y), batch_sampler=_FirstBatchSampler(len(x), BATCH))
-    return dict(model=net, data=data, loss=nn.CrossEntropyLoss(), optimizer=_adam(net))
+    return dict(model=net, data=data, loss=nn.CrossEntropyLoss(), optimizer=adam(net))
 
 
 @case("mlp-val-not-standardised", "mlp", "training features standardised, validation features left raw",
@@ -373,7 +369,7 @@ def _():
     torch.manual_seed(0)
     net = mlp()
     return dict(model=net, data=loader((xt - mean) / std, yt), val_data=loader(xv, yv, shuffle=False),
-                loss=nn.CrossEntropyLoss(), optimizer=_adam(net))
+                loss=nn.CrossEntropyLoss(), optimizer=adam(net))
 
 
 class _AlwaysDropout(nn.Module):
@@ -394,4 +390,4 @@ def _():
     x, y = blobs(seed=29)
     torch.manual_seed(0)
     net = _AlwaysDropout()
-    return dict(model=net, data=loader(x, y), loss=nn.CrossEntropyLoss(), optimizer=_adam(net))
+    return dict(model=net, data=loader(x, y), loss=nn.CrossEntropyLoss(), optimizer=adam(net))

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from ..registry import case
-from ._common import SqueezeLast, gen, linear_regression, loader
+from ._common import SqueezeLast, adam, gen, linear_regression, loader
 
 
 def regressor(features: int = 8, hidden: int = 32, squeeze: bool = True) -> nn.Sequential:
@@ -14,17 +14,13 @@ def regressor(features: int = 8, hidden: int = 32, squeeze: bool = True) -> nn.S
                          nn.Linear(hidden, 1), *tail)  # (N,) or (N, 1)
 
 
-def _adam(model, lr=1e-3):
-    return torch.optim.Adam(model.parameters(), lr=lr)
-
-
 @case("reg-output-n1-target-n", "regression", "the model returns (N, 1) and the targets are (N,): MSELoss "
       "broadcasts to (N, N)", expect=("ND204",), fast=True)
 def _():
     x, y = linear_regression(seed=401)
     torch.manual_seed(0)
     net = regressor(squeeze=False)
-    return dict(model=net, data=loader(x, y), loss=nn.MSELoss(), optimizer=_adam(net))
+    return dict(model=net, data=loader(x, y), loss=nn.MSELoss(), optimizer=adam(net))
 
 
 @case("reg-price-targets-unscaled", "regression", "house prices in dollars (mean 3e5) as raw targets, output bias "
@@ -33,7 +29,7 @@ def _():
     x, y = linear_regression(seed=402)
     torch.manual_seed(0)
     net = regressor()
-    return dict(model=net, data=loader(x, 300_000.0 + 80_000.0 * y), loss=nn.MSELoss(), optimizer=_adam(net))
+    return dict(model=net, data=loader(x, 300_000.0 + 80_000.0 * y), loss=nn.MSELoss(), optimizer=adam(net))
 
 
 @case("reg-raw-features", "regression", "features in raw units (square metres, years, dollars)",
@@ -43,7 +39,7 @@ def _():
     scale = torch.tensor([120.0, 30.0, 2000.0, 5.0, 15000.0, 80.0, 3.0, 400.0])  # (F,)
     torch.manual_seed(0)
     net = regressor()
-    return dict(model=net, data=loader(x * scale + 2 * scale, y), loss=nn.MSELoss(), optimizer=_adam(net))
+    return dict(model=net, data=loader(x * scale + 2 * scale, y), loss=nn.MSELoss(), optimizer=adam(net))
 
 
 @case("reg-nan-targets", "regression", "missing target values stored as NaN", expect=("ND104",))
@@ -53,7 +49,7 @@ def _():
     y[torch.randperm(len(y), generator=gen(5))[:25]] = float("nan")
     torch.manual_seed(0)
     net = regressor()
-    return dict(model=net, data=loader(x, y), loss=nn.MSELoss(), optimizer=_adam(net))
+    return dict(model=net, data=loader(x, y), loss=nn.MSELoss(), optimizer=adam(net))
 
 
 @case("reg-relu-output", "regression", "a ReLU after the output layer while a third of the targets are negative",
@@ -62,7 +58,7 @@ def _():
     x, y = linear_regression(seed=405)
     torch.manual_seed(0)
     net = nn.Sequential(regressor(squeeze=False), nn.ReLU(), SqueezeLast())
-    return dict(model=net, data=loader(x, y - 0.4), loss=nn.MSELoss(), optimizer=_adam(net))
+    return dict(model=net, data=loader(x, y - 0.4), loss=nn.MSELoss(), optimizer=adam(net))
 
 
 @case("reg-target-in-features", "regression", "the target column left among the features",
@@ -72,7 +68,7 @@ def _():
     x_leak = torch.cat([x[:, :5], y[:, None], x[:, 5:]], dim=1)  # (N, F+1): column 5 is the target
     torch.manual_seed(0)
     net = regressor(features=9)
-    return dict(model=net, data=loader(x_leak, y), loss=nn.MSELoss(), optimizer=_adam(net))
+    return dict(model=net, data=loader(x_leak, y), loss=nn.MSELoss(), optimizer=adam(net))
 
 
 @case("reg-sgd-lr-too-low", "regression", "SGD with lr=1e-6", expect=("ND407",))
@@ -93,4 +89,4 @@ def _():
     torch.manual_seed(0)
     net = regressor()
     return dict(model=net, data=loader(xt, yt), val_data=loader(xv, yv, shuffle=False), loss=nn.MSELoss(),
-                optimizer=_adam(net))
+                optimizer=adam(net))

@@ -128,38 +128,26 @@ def flat_nll(output, targets):
     return F.nll_loss(output.view(-1, output.size(-1)), targets)
 
 
-def lstm_step(model, batch, loss_fn, optimizer):
-    """The example's train(): repackage the hidden state, forward, backward, clip to 0.25, SGD step."""
+def transformer_step(model, batch, loss_fn, optimizer):
+    """The example's train() for the Transformer: forward, backward, clip to 0.25, SGD step."""
     data, targets = batch
+    optimizer.zero_grad()
+    loss = loss_fn(model(data), targets)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 0.25)
+    optimizer.step()
+    return loss.item()
+
+
+# The LSTM's step without repackage_hidden: the second window backpropagates into the first's freed graph.
+unrepackaged_step = transformer_step
+
+
+def lstm_step(model, batch, loss_fn, optimizer):
+    """The example's train() for the LSTM: repackage the hidden state, then the same step."""
     if model.hidden is not None:
         model.hidden = repackage_hidden(model.hidden)
-    optimizer.zero_grad()
-    loss = loss_fn(model(data), targets)
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), 0.25)
-    optimizer.step()
-    return loss.item()
-
-
-def unrepackaged_step(model, batch, loss_fn, optimizer):
-    """The same step without repackage_hidden: the second window backpropagates into the first's freed graph."""
-    data, targets = batch
-    optimizer.zero_grad()
-    loss = loss_fn(model(data), targets)
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), 0.25)
-    optimizer.step()
-    return loss.item()
-
-
-def transformer_step(model, batch, loss_fn, optimizer):
-    data, targets = batch
-    optimizer.zero_grad()
-    loss = loss_fn(model(data), targets)
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), 0.25)
-    optimizer.step()
-    return loss.item()
+    return transformer_step(model, batch, loss_fn, optimizer)
 
 
 def _sgd(model, lr=20.0):
